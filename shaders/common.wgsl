@@ -1,0 +1,58 @@
+// Shared by every softdice kernel: the parameter block and the input readers.
+// Prepended to each kernel's source by the host (`src/shaders.rs`), so every kernel file is
+// validated together with this one.
+
+// Kept in sync with `Params` in src/params.rs (a size test guards the layout).
+struct Params {
+    n_samples: u32,     // B
+    n_classes: u32,     // C
+    spatial: u32,       // S, product of the spatial dims
+    groups: u32,        // workgroups per (sample, class chunk) in dice_partials
+    pred_offset: u32,   // element offset of predictions in their binding
+    target_offset: u32, // element offset of targets (label index, or f32 index when dense)
+    grad_offset: u32,   // element offset of the gradient in its binding
+    activation: u32,    // ACT_*
+    target_kind: u32,   // TARGET_*
+    ignore_label: u32,  // NO_IGNORE when unset
+    squared: u32,       // 1: P = sum p^2 and Y = sum y^2 (MONAI squared_pred)
+    soft_l1: u32,       // 1: slot A holds sum |p - y| (MONAI soft_label with ord 1)
+    batch_scope: u32,   // 1: one row of sums for the whole batch, 0: one row per sample
+    n_rows: u32,        // 1 or B
+    sample_base: u32,   // first sample of this dispatch (inputs split across bindings)
+    _pad: u32,
+}
+
+const ACT_NONE: u32 = 0u;
+const ACT_SOFTMAX: u32 = 1u;
+const ACT_SIGMOID: u32 = 2u;
+
+const TARGET_U32: u32 = 0u;
+const TARGET_U8: u32 = 1u;
+const TARGET_U16: u32 = 2u;
+const TARGET_DENSE: u32 = 3u;
+
+const NO_IGNORE: u32 = 0xffffffffu;
+
+// Classes handled by one dice_partials workgroup; more classes use more chunks (dispatch y).
+// Kept in sync with `CLASS_CHUNK` in src/params.rs.
+const CLASS_CHUNK: u32 = 8u;
+
+// Status words, counted with integer atomics (exact and order-independent).
+const STATUS_BAD_LABELS: u32 = 0u;
+const STATUS_NON_FINITE: u32 = 1u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+
+fn is_finite(x: f32) -> bool {
+    // Bit test rather than x == x: a compiler may fold comparisons under fast-math rules.
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
+fn sigmoid(x: f32) -> f32 {
+    // Written so neither branch overflows: exp of a non-positive number only.
+    if (x >= 0.0) {
+        return 1.0 / (1.0 + exp(-x));
+    }
+    let e = exp(x);
+    return e / (1.0 + e);
+}

@@ -1,0 +1,229 @@
+// dice_finalize: from the (A, P, Y) sums of every row and class, the smoothed dice, the loss
+// (its form, class weights, Generalized Dice weights, empty-class policy, reduction) and the
+// per-class gradient coefficients d loss / d A and d loss / d P that dice_gradient reads.
+// Mirrors `cpu::dice_finalize` line by line. The work is O(rows x classes), so one invocation
+// does it in a fixed order (deterministic, no reduction tree needed).
+//
+// Bindings: 0 params, 1 fin (uniform), 2 class_info [c] = (selected, weight),
+// 3 sums [r][c][A, P, Y] (read), 4 out = [loss, dice[r][c], loss_elements[r][c]] (write),
+// 5 coefs [r][c][cA, cP] (write), 6 status (read: a counted bad input makes the loss NaN).
+// Workgroup size: 1.
+
+// Kept in sync with `FinalizeParams` in src/params.rs.
+struct FinalizeParams {
+    smooth_nr: f32,
+    smooth_dr: f32,
+    denom_clamp: f32,   // denominators below this are clamped (0: off)
+    log_clamp: f32,     // -log(max(dice, log_clamp)) (0: off)
+    loss_form: u32,     // FORM_*
+    reduction: u32,     // RED_*
+    generalized: u32,   // GDL_*
+    jaccard: u32,       // 1: denominator 2 (P + Y - I)
+    zero_absent: u32,   // 1: classes with Y == 0 give zero loss (smp)
+    normalize_weights: u32, // 1: mean divides by the sum of the weights (smp class_weights)
+    n_selected: u32,    // selected classes
+    _pad: u32,
+}
+
+const FORM_ONE_MINUS: u32 = 0u;
+const FORM_NEG_LOG: u32 = 1u;
+const FORM_NEGATIVE: u32 = 2u;
+
+const RED_MEAN: u32 = 0u;
+const RED_SUM: u32 = 1u;
+const RED_NONE: u32 = 2u;
+
+const GDL_OFF: u32 = 0u;
+const GDL_SQUARE: u32 = 1u;
+const GDL_SIMPLE: u32 = 2u;
+const GDL_UNIFORM: u32 = 3u;
+
+@group(0) @binding(1) var<uniform> fin: FinalizeParams;
+@group(0) @binding(2) var<storage, read> class_info: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read> sums: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> coefs: array<f32>;
+@group(0) @binding(6) var<storage, read> status: array<u32, 4>;
+
+// Intersection from the A slot: A itself, or (P + Y - sum|p - y|) / 2 in the soft L1 form.
+fn intersection(a: f32, p: f32, y: f32) -> f32 {
+    if (params.soft_l1 == 1u) {
+        return 0.5 * (p + y - a);
+    }
+    return a;
+}
+
+// The loss of one dice value and its derivative d loss / d dice.
+fn loss_of(d: f32) -> vec2<f32> {
+    switch fin.loss_form {
+        case FORM_NEG_LOG: {
+            if (fin.log_clamp > 0.0 && d < fin.log_clamp) {
+                return vec2<f32>(-log(fin.log_clamp), 0.0);
+            }
+            return vec2<f32>(-log(d), -1.0 / d);
+        }
+        case FORM_NEGATIVE: {
+            return vec2<f32>(-d, -1.0);
+        }
+        default: {
+            return vec2<f32>(1.0 - d, -1.0);
+        }
+    }
+}
+
+// Generalized Dice weight of a class from its ground-truth sum (may be +inf).
+fn gdl_weight(y: f32) -> f32 {
+    switch fin.generalized {
+        case GDL_SQUARE: {
+            return 1.0 / (y * y);
+        }
+        case GDL_SIMPLE: {
+            return 1.0 / y;
+        }
+        default: {
+            return 1.0;
+        }
+    }
+}
+
+fn is_inf(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
+}
+
+// Where (A, P, Y) of cell (r, c) starts in `sums`.
+fn cell(r: u32, c: u32) -> u32 {
+    return (r * params.n_classes + c) * 3u;
+}
+
+// Stores the gradient coefficients of a cell from d loss / d I and d loss / d P.
+fn store_coefs(r: u32, c: u32, d_i: f32, d_p: f32) {
+    let at = (r * params.n_classes + c) * 2u;
+    if (params.soft_l1 == 1u) {
+        // I = (P + Y - A) / 2
+        coefs[at] = -0.5 * d_i;
+        coefs[at + 1u] = d_p + 0.5 * d_i;
+    } else {
+        coefs[at] = d_i;
+        coefs[at + 1u] = d_p;
+    }
+}
+
+@compute @workgroup_size(1)
+fn main() {
+    let n_c = params.n_classes;
+    let n_r = params.n_rows;
+    let rc = n_r * n_c;
+
+    // Reduction multiplier of every loss element.
+    var m = 1.0;
+    if (fin.reduction == RED_MEAN) {
+        if (fin.generalized != GDL_OFF) {
+            m = 1.0 / f32(n_r);
+        } else if (fin.normalize_weights == 1u) {
+            var w_sum = 0.0;
+            for (var c = 0u; c < n_c; c++) {
+                w_sum += class_info[c].x * class_info[c].y;
+            }
+            m = 1.0 / (f32(n_r) * w_sum);
+        } else {
+            m = 1.0 / f32(n_r * fin.n_selected);
+        }
+    }
+
+    var total = 0.0;
+    for (var r = 0u; r < n_r; r++) {
+        // Per-class dice (reported for every class) and, outside GDL, the per-class loss.
+        for (var c = 0u; c < n_c; c++) {
+            let at = cell(r, c);
+            let p = sums[at + 1u];
+            let y = sums[at + 2u];
+            let i = intersection(sums[at], p, y);
+            let num = 2.0 * i + fin.smooth_nr;
+            var den = p + y + fin.smooth_dr;
+            if (fin.jaccard == 1u) {
+                den = 2.0 * (p + y - i) + fin.smooth_dr;
+            }
+            let clamped = den < fin.denom_clamp;
+            den = max(den, fin.denom_clamp);
+            let d = num / den;
+            out[1u + r * n_c + c] = d;
+            out[1u + rc + r * n_c + c] = 0.0;
+            store_coefs(r, c, 0.0, 0.0);
+            if (fin.generalized != GDL_OFF || class_info[c].x == 0.0) {
+                continue;
+            }
+            var l = loss_of(d);
+            if (fin.zero_absent == 1u && y <= 0.0) {
+                l = vec2<f32>(0.0);
+            }
+            let w = class_info[c].y;
+            out[1u + rc + r * n_c + c] = w * l.x;
+            total += w * l.x;
+            // d dice / d I and d dice / d P (the jaccard denominator holds -2 I).
+            var dd_i = 2.0 / den;
+            var dd_p = -num / (den * den);
+            if (fin.jaccard == 1u) {
+                dd_i += 2.0 * num / (den * den);
+                dd_p *= 2.0;
+            }
+            if (clamped) {
+                dd_p = 0.0;
+                dd_i = 2.0 / den;
+            }
+            let g = m * w * l.y;
+            store_coefs(r, c, g * dd_i, g * dd_p);
+        }
+        if (fin.generalized == GDL_OFF) {
+            continue;
+        }
+        // Generalized Dice: weights from Y, infinite ones replaced by the row's largest finite.
+        var w_max = 0.0;
+        for (var c = 0u; c < n_c; c++) {
+            let w = gdl_weight(sums[cell(r, c) + 2u]);
+            if (class_info[c].x != 0.0 && !is_inf(w)) {
+                w_max = max(w_max, w);
+            }
+        }
+        var numer = fin.smooth_nr;
+        var denom = fin.smooth_dr;
+        for (var c = 0u; c < n_c; c++) {
+            if (class_info[c].x == 0.0) {
+                continue;
+            }
+            let at = cell(r, c);
+            let p = sums[at + 1u];
+            let y = sums[at + 2u];
+            var w = gdl_weight(y);
+            if (is_inf(w)) {
+                w = w_max;
+            }
+            numer += 2.0 * w * intersection(sums[at], p, y);
+            denom += w * (p + y);
+        }
+        let clamped = denom < fin.denom_clamp;
+        denom = max(denom, fin.denom_clamp);
+        let d = numer / denom;
+        let l = loss_of(d);
+        out[1u + rc + r * n_c] = l.x;
+        total += l.x;
+        let g = m * l.y;
+        for (var c = 0u; c < n_c; c++) {
+            if (class_info[c].x == 0.0) {
+                continue;
+            }
+            var w = gdl_weight(sums[cell(r, c) + 2u]);
+            if (is_inf(w)) {
+                w = w_max;
+            }
+            var dd_p = -numer * w / (denom * denom);
+            if (clamped) {
+                dd_p = 0.0;
+            }
+            store_coefs(r, c, g * 2.0 * w / denom, g * dd_p);
+        }
+    }
+    out[0] = total * m;
+    if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
+        out[0] = bitcast<f32>(0x7fc00000u);
+    }
+}

@@ -1,0 +1,63 @@
+// dice_reduce: folds the per-workgroup partials of dice_partials into one (A, P, Y) triple per
+// row and class, in a fixed order (strided per-thread sums, then a workgroup tree): the same
+// input gives the same bits on every run. No float atomics.
+//
+// Dispatch: (classes, rows). Workgroup (c, r) reduces class c of row r, where a row is one
+// sample (per-sample scope) or the whole batch (batch scope: it folds every sample's partials).
+// Bindings: 0 params, 1 partials (read), 2 sums (write), layout [r][c][A, P, Y].
+// Workgroup size: WG (override, a power of two).
+
+@group(0) @binding(1) var<storage, read> partials: array<f32>;
+@group(0) @binding(2) var<storage, read_write> sums: array<f32>;
+
+override WG: u32 = 128u;
+
+var<workgroup> red: array<vec3<f32>, WG>;
+
+@compute @workgroup_size(WG)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let c = wid.x;
+    let r = wid.y;
+    let n_c = params.n_classes;
+    let n_g = params.groups;
+    let n_chunks = (n_c + CLASS_CHUNK - 1u) / CLASS_CHUNK;
+    let chunk = c / CLASS_CHUNK;
+    let k = c % CLASS_CHUNK;
+
+    // Per-sample scope: partials of sample r only; batch scope: of every sample.
+    var first_sample = r;
+    var n_samples = 1u;
+    if (params.batch_scope == 1u) {
+        first_sample = 0u;
+        n_samples = params.n_samples;
+    }
+
+    var acc = vec3<f32>(0.0);
+    for (var j = lid; j < n_samples * n_g; j += WG) {
+        let b = first_sample + j / n_g;
+        let g = j % n_g;
+        let slot = ((b * n_chunks + chunk) * n_g + g) * 3u * CLASS_CHUNK;
+        acc += vec3<f32>(
+            partials[slot + k],
+            partials[slot + CLASS_CHUNK + k],
+            partials[slot + 2u * CLASS_CHUNK + k],
+        );
+    }
+    red[lid] = acc;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+        if (lid < stride) {
+            red[lid] += red[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        let out = (r * n_c + c) * 3u;
+        sums[out] = red[0].x;
+        sums[out + 1u] = red[0].y;
+        sums[out + 2u] = red[0].z;
+    }
+}

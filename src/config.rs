@@ -1,0 +1,325 @@
+//! What to compute: the loss configuration, its validation and the presets that name the Python
+//! call each one matches.
+
+use crate::error::DiceError;
+
+/// The activation applied to the predictions inside the kernels, so that the gradient is taken
+/// with respect to the raw input (the logits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// Inputs already are probabilities.
+    #[default]
+    None,
+    /// Softmax over the class axis (multiclass).
+    Softmax,
+    /// Sigmoid per element (multilabel and binary).
+    Sigmoid,
+}
+
+/// How a dice value becomes a loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LossForm {
+    /// `-ln(dice)`: the seed notebook (and smp `log_loss=True`).
+    #[default]
+    NegLog,
+    /// `1 - dice`: MONAI and smp.
+    OneMinusDice,
+    /// `-dice`: nnU-Net.
+    NegDice,
+}
+
+/// Over what the sums run before the dice is formed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Sums over the batch and the spatial dims: one dice per class (seed, MONAI `batch=True`,
+    /// smp, nnU-Net `batch_dice=True`).
+    #[default]
+    Batch,
+    /// Sums over the spatial dims only: one dice per sample and class (MONAI default).
+    PerSample,
+}
+
+/// How the per-class (and per-sample) losses are reduced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Reduction {
+    /// Mean over classes (and samples in [`Scope::PerSample`]).
+    #[default]
+    Mean,
+    /// Sum over classes (and samples).
+    Sum,
+    /// No reduction: the per-element losses are returned in [`crate::DiceOutput::values`];
+    /// the gradient is that of their sum (as PyTorch's `loss.sum().backward()`).
+    None,
+}
+
+/// Which classes enter the loss. Softmax still runs over every class.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ClassSelection {
+    /// Every class.
+    #[default]
+    All,
+    /// Every class but class 0 (MONAI `include_background=False`, nnU-Net `do_bg=False`).
+    NoBackground,
+    /// These classes only, in increasing order (smp `classes=[...]`).
+    Subset(Vec<u32>),
+}
+
+/// How class weights enter the reduction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WeightMode {
+    /// Each class loss is multiplied by its weight, then the plain mean is taken (MONAI
+    /// `weight=`).
+    #[default]
+    Scale,
+    /// `sum(w * loss) / sum(w)` over the selected classes (smp `class_weights=`); with
+    /// [`Reduction::Sum`] or [`Reduction::None`] it is the same as `Scale`.
+    Normalize,
+}
+
+/// Generalized Dice weights (MONAI `GeneralizedDiceLoss`, `w_type`): each class weighted by a
+/// function of its ground-truth volume, summed over classes before the ratio. Infinite weights
+/// (absent classes) are replaced by the largest finite weight of the same row, as MONAI does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GeneralizedWeight {
+    /// `w = 1 / Y^2` (`w_type="square"`, the default).
+    Square,
+    /// `w = 1 / Y` (`w_type="simple"`).
+    Simple,
+    /// `w = 1` (`w_type="uniform"`).
+    Uniform,
+}
+
+/// What happens to a class absent from the ground truth of its row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EmptyClass {
+    /// Only the smoothing terms decide (seed, MONAI, nnU-Net).
+    #[default]
+    Smooth,
+    /// Its loss is zero but it still counts in the mean (smp).
+    ZeroLoss,
+}
+
+/// The full loss configuration. Build it from [`DiceConfig::default`] (the seed notebook) or a
+/// preset, change fields, and call [`DiceConfig::validate`] (every entry point does).
+///
+/// `dice = (2 I + smooth_nr) / max(P + Y + smooth_dr, denominator_clamp)` per class, where
+/// `I = sum p y`, `P = sum p` and `Y = sum y` over the scope.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiceConfig {
+    /// Activation fused into the kernels.
+    pub activation: Activation,
+    /// How dice becomes a loss.
+    pub loss_form: LossForm,
+    /// Batch-wide or per-sample sums.
+    pub scope: Scope,
+    /// Reduction over classes (and samples).
+    pub reduction: Reduction,
+    /// Added to the numerator `2 I`.
+    pub smooth_nr: f32,
+    /// Added to the denominator `P + Y`.
+    pub smooth_dr: f32,
+    /// Label (or dense target value) whose pixels leave every sum; applied after the
+    /// activation, so softmax still sees every class of the pixel.
+    pub ignore_index: Option<u32>,
+    /// Which classes enter the loss.
+    pub classes: ClassSelection,
+    /// One weight per class (length C), or `None` for all ones.
+    pub class_weights: Option<Vec<f32>>,
+    /// How `class_weights` enter the mean.
+    pub weight_mode: WeightMode,
+    /// Generalized Dice weights, or `None` for plain per-class dice.
+    pub generalized: Option<GeneralizedWeight>,
+    /// `P = sum p^2` and `Y = sum y^2` (MONAI `squared_pred`).
+    pub squared: bool,
+    /// Jaccard: denominator `2 (P + Y - I)` (MONAI `jaccard`).
+    pub jaccard: bool,
+    /// Soft labels in the L1 form `I = (sum p + sum y - sum |p - y|) / 2` (MONAI
+    /// `soft_label=True`); the same as the plain form for one-hot targets.
+    pub soft_label: bool,
+    /// Absent-class policy.
+    pub empty_class: EmptyClass,
+    /// Denominators (smoothing included) are clamped to at least this (smp `clamp_min(eps)`,
+    /// nnU-Net `clip(..., 1e-8)`); 0 turns it off.
+    pub denominator_clamp: f32,
+    /// [`LossForm::NegLog`] takes `-ln(max(dice, log_clamp))` (smp `log_loss`); 0 turns it off.
+    pub log_clamp: f32,
+}
+
+impl Default for DiceConfig {
+    /// The seed notebook: probabilities in, `-ln(dice)` per class over the whole batch, mean over
+    /// classes, smoothing 1e-5 in numerator and denominator.
+    fn default() -> Self {
+        Self {
+            activation: Activation::None,
+            loss_form: LossForm::NegLog,
+            scope: Scope::Batch,
+            reduction: Reduction::Mean,
+            smooth_nr: 1e-5,
+            smooth_dr: 1e-5,
+            ignore_index: None,
+            classes: ClassSelection::All,
+            class_weights: None,
+            weight_mode: WeightMode::Scale,
+            generalized: None,
+            squared: false,
+            jaccard: false,
+            soft_label: false,
+            empty_class: EmptyClass::Smooth,
+            denominator_clamp: 0.0,
+            log_clamp: 0.0,
+        }
+    }
+}
+
+impl DiceConfig {
+    /// The seed notebook's `SoftDiceLoss(num_classes=C, eps=1e-5)` on probabilities.
+    pub fn seed() -> Self {
+        Self::default()
+    }
+
+    /// MONAI `DiceLoss(to_onehot_y=True, softmax=True)`: softmax, `1 - dice` per sample and
+    /// class, mean, smoothing 1e-5.
+    pub fn monai() -> Self {
+        Self {
+            activation: Activation::Softmax,
+            loss_form: LossForm::OneMinusDice,
+            scope: Scope::PerSample,
+            ..Self::default()
+        }
+    }
+
+    /// MONAI `GeneralizedDiceLoss(to_onehot_y=True, softmax=True, w_type=...)`.
+    pub fn monai_generalized(w: GeneralizedWeight) -> Self {
+        Self {
+            generalized: Some(w),
+            ..Self::monai()
+        }
+    }
+
+    /// smp `DiceLoss(mode="multiclass")`: softmax, `1 - dice` over the batch, zero loss for
+    /// absent classes, smooth 0, denominator clamped at eps = 1e-7.
+    pub fn smp_multiclass() -> Self {
+        Self {
+            activation: Activation::Softmax,
+            loss_form: LossForm::OneMinusDice,
+            scope: Scope::Batch,
+            smooth_nr: 0.0,
+            smooth_dr: 0.0,
+            empty_class: EmptyClass::ZeroLoss,
+            denominator_clamp: 1e-7,
+            log_clamp: 1e-7,
+            weight_mode: WeightMode::Normalize,
+            ..Self::default()
+        }
+    }
+
+    /// smp `DiceLoss(mode="multilabel")` (and `"binary"` with one channel): sigmoid per channel
+    /// on dense 0/1 targets, otherwise as [`DiceConfig::smp_multiclass`].
+    pub fn smp_multilabel() -> Self {
+        Self {
+            activation: Activation::Sigmoid,
+            ..Self::smp_multiclass()
+        }
+    }
+
+    /// nnU-Net `MemoryEfficientSoftDiceLoss(softmax, batch_dice=True, do_bg=False,
+    /// smooth=1e-5)`: `-dice` mean over foreground classes, denominator clipped at 1e-8.
+    pub fn nnunet() -> Self {
+        Self {
+            activation: Activation::Softmax,
+            loss_form: LossForm::NegDice,
+            scope: Scope::Batch,
+            classes: ClassSelection::NoBackground,
+            denominator_clamp: 1e-8,
+            ..Self::default()
+        }
+    }
+
+    /// Checks the configuration against a class count: smoothing finite and non-negative,
+    /// classes in range, weights of the right length and finite, at least one class selected.
+    pub fn validate(&self, n_classes: usize) -> Result<(), DiceError> {
+        for (name, value) in [
+            ("smooth_nr", self.smooth_nr),
+            ("smooth_dr", self.smooth_dr),
+            ("denominator_clamp", self.denominator_clamp),
+            ("log_clamp", self.log_clamp),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(DiceError::InvalidParameter { name, value });
+            }
+        }
+        if n_classes == 0 {
+            return Err(DiceError::ZeroClasses);
+        }
+        if let Some(w) = &self.class_weights {
+            if w.len() != n_classes {
+                return Err(DiceError::LengthMismatch {
+                    what: "class_weights",
+                    expected: n_classes,
+                    got: w.len(),
+                });
+            }
+            if let Some(&value) = w.iter().find(|v| !v.is_finite() || **v < 0.0) {
+                return Err(DiceError::InvalidParameter {
+                    name: "class_weights",
+                    value,
+                });
+            }
+        }
+        if let ClassSelection::Subset(list) = &self.classes {
+            if let Some(&class) = list.iter().find(|&&c| c as usize >= n_classes) {
+                return Err(DiceError::ClassOutOfRange { class, n_classes });
+            }
+            if list.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(DiceError::InvalidConfig(
+                    "ClassSelection::Subset must be strictly increasing".into(),
+                ));
+            }
+        }
+        if self.activation == Activation::Softmax && n_classes == 1 {
+            return Err(DiceError::InvalidConfig(
+                "softmax over a single class is constant 1; use Activation::Sigmoid for binary".into(),
+            ));
+        }
+        let selected = self.selected_classes(n_classes);
+        if selected.iter().all(|&s| !s) {
+            return Err(DiceError::InvalidConfig("no class is selected".into()));
+        }
+        if self.weight_mode == WeightMode::Normalize && self.reduction == Reduction::Mean {
+            let sum: f64 = selected
+                .iter()
+                .enumerate()
+                .filter(|(_, &s)| s)
+                .map(|(c, _)| self.class_weight(c) as f64)
+                .sum();
+            if sum <= 0.0 {
+                return Err(DiceError::InvalidConfig(
+                    "normalized class weights of the selected classes sum to zero".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether each of `n_classes` classes enters the loss.
+    pub fn selected_classes(&self, n_classes: usize) -> Vec<bool> {
+        (0..n_classes)
+            .map(|c| match &self.classes {
+                ClassSelection::All => true,
+                ClassSelection::NoBackground => c != 0,
+                ClassSelection::Subset(list) => list.contains(&(c as u32)),
+            })
+            .collect()
+    }
+
+    /// The weight of class `c` (1 when no weights are set).
+    pub fn class_weight(&self, c: usize) -> f32 {
+        self.class_weights.as_ref().map_or(1.0, |w| w[c])
+    }
+
+    /// Whether `A` holds `sum |p - y|` (soft labels in the L1 form; with squared sums the L2 form
+    /// equals the plain intersection, so nothing changes there).
+    pub(crate) fn soft_l1(&self) -> bool {
+        self.soft_label && !self.squared
+    }
+}

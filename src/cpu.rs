@@ -1,0 +1,360 @@
+//! The CPU reference: the same three steps as the shaders, in the same order and with the same
+//! names (`dice_partials` + `dice_reduce` folded into [`dice_sums`], [`dice_finalize`],
+//! [`dice_gradient`]), accumulating in f64. It is the oracle of every test, and the path the
+//! quickstart takes where no GPU exists.
+
+use crate::config::{Activation, DiceConfig, EmptyClass, GeneralizedWeight, LossForm, Reduction};
+use crate::error::DiceError;
+use crate::output::{ClassSums, DiceOutput, Finalized};
+use crate::shape::{Shape, Targets};
+
+/// Validates everything the host can see: shape, config, lengths, labels and finiteness.
+pub fn validate_inputs(
+    shape: &Shape,
+    config: &DiceConfig,
+    preds: &[f32],
+    targets: Targets<'_>,
+) -> Result<(), DiceError> {
+    config.validate(shape.classes())?;
+    if preds.len() != shape.len() {
+        return Err(DiceError::LengthMismatch {
+            what: "predictions",
+            expected: shape.len(),
+            got: preds.len(),
+        });
+    }
+    let expected = targets.kind().len_for(shape);
+    if targets.len() != expected {
+        return Err(DiceError::LengthMismatch {
+            what: "targets",
+            expected,
+            got: targets.len(),
+        });
+    }
+    let non_finite = preds.iter().filter(|v| !v.is_finite()).count();
+    if non_finite > 0 {
+        return Err(DiceError::NonFinite {
+            what: "predictions",
+            count: non_finite as u64,
+        });
+    }
+    if let Targets::Dense(dense) = targets {
+        let non_finite = dense.iter().filter(|v| !v.is_finite()).count();
+        if non_finite > 0 {
+            return Err(DiceError::NonFinite {
+                what: "targets",
+                count: non_finite as u64,
+            });
+        }
+    } else {
+        let n_c = shape.classes() as u32;
+        let bad = |i: usize| {
+            let l = targets.label(i);
+            l >= n_c && Some(l) != config.ignore_index
+        };
+        let count = (0..targets.len()).filter(|&i| bad(i)).count();
+        if count > 0 {
+            return Err(DiceError::LabelOutOfRange {
+                count: count as u64,
+                n_classes: shape.classes(),
+                first: (0..targets.len()).find(|&i| bad(i)),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Softmax normaliser of one pixel: (max logit, 1 / sum exp(x - max)), as `softmax_norm`.
+fn softmax_norm(preds: &[f32], pred_base: usize, n_c: usize, n_s: usize, s: usize) -> (f64, f64) {
+    let x = |c: usize| preds[pred_base + c * n_s + s] as f64;
+    let m = (1..n_c).map(x).fold(x(0), f64::max);
+    let z: f64 = (0..n_c).map(|c| (x(c) - m).exp()).sum();
+    (m, 1.0 / z)
+}
+
+/// The probability of one element, as `activate`.
+fn activate(activation: Activation, x: f64, norm: (f64, f64)) -> f64 {
+    match activation {
+        Activation::Softmax => (x - norm.0).exp() * norm.1,
+        Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        Activation::None => x,
+    }
+}
+
+/// The target of element (b, c, s) and whether it is kept (not ignored).
+fn target_of(
+    targets: Targets<'_>,
+    ignore: Option<u32>,
+    shape: &Shape,
+    b: usize,
+    c: usize,
+    s: usize,
+) -> (f64, bool) {
+    let (n_c, n_s) = (shape.classes(), shape.spatial());
+    match targets {
+        Targets::Dense(d) => {
+            let y = d[(b * n_c + c) * n_s + s];
+            (y as f64, ignore.is_none_or(|i| y != i as f32))
+        }
+        _ => {
+            let label = targets.label(b * n_s + s);
+            (
+                if label as usize == c { 1.0 } else { 0.0 },
+                Some(label) != ignore,
+            )
+        }
+    }
+}
+
+/// Per-row, per-class sums `(A, P, Y)` in f64: what `dice_partials` followed by `dice_reduce`
+/// compute. Inputs must have passed [`validate_inputs`].
+pub fn dice_sums(
+    shape: &Shape,
+    config: &DiceConfig,
+    preds: &[f32],
+    targets: Targets<'_>,
+) -> ClassSums {
+    let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
+    let per_sample = config.scope == crate::Scope::PerSample;
+    let mut sums = ClassSums::zeros(if per_sample { n_b } else { 1 }, n_c);
+    for b in 0..n_b {
+        let row = if per_sample { b } else { 0 };
+        let pred_base = b * n_c * n_s;
+        for s in 0..n_s {
+            let norm = match config.activation {
+                Activation::Softmax => softmax_norm(preds, pred_base, n_c, n_s, s),
+                _ => (0.0, 1.0),
+            };
+            for c in 0..n_c {
+                let (y, keep) = target_of(targets, config.ignore_index, shape, b, c, s);
+                if !keep {
+                    continue;
+                }
+                let p = activate(config.activation, preds[pred_base + c * n_s + s] as f64, norm);
+                let cell = sums.cell_mut(row, c);
+                cell[0] += if config.soft_l1() { (p - y).abs() } else { p * y };
+                if config.squared {
+                    cell[1] += p * p;
+                    cell[2] += y * y;
+                } else {
+                    cell[1] += p;
+                    cell[2] += y;
+                }
+            }
+        }
+    }
+    sums
+}
+
+/// The loss of one dice value and d loss / d dice, as `loss_of`.
+fn loss_of(config: &DiceConfig, d: f64) -> (f64, f64) {
+    match config.loss_form {
+        LossForm::NegLog => {
+            let clamp = config.log_clamp as f64;
+            if clamp > 0.0 && d < clamp {
+                (-clamp.ln(), 0.0)
+            } else {
+                (-d.ln(), -1.0 / d)
+            }
+        }
+        LossForm::NegDice => (-d, -1.0),
+        LossForm::OneMinusDice => (1.0 - d, -1.0),
+    }
+}
+
+/// Generalized Dice weight of a class from its ground-truth sum, as `gdl_weight`.
+fn gdl_weight(w: GeneralizedWeight, y: f64) -> f64 {
+    match w {
+        GeneralizedWeight::Square => 1.0 / (y * y),
+        GeneralizedWeight::Simple => 1.0 / y,
+        GeneralizedWeight::Uniform => 1.0,
+    }
+}
+
+/// From sums to the loss, the per-cell dice and loss elements, and the gradient coefficients
+/// (d loss / d A, d loss / d P) of every cell: what `dice_finalize` computes. Also the way to
+/// finish a loss from sums merged across devices.
+pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
+    let (n_r, n_c) = (sums.rows(), sums.classes());
+    let selected = config.selected_classes(n_c);
+    let n_selected = selected.iter().filter(|&&s| s).count();
+    let smooth_nr = config.smooth_nr as f64;
+    let smooth_dr = config.smooth_dr as f64;
+    let clamp = config.denominator_clamp as f64;
+    let soft = config.soft_l1();
+    let intersection = |a: f64, p: f64, y: f64| if soft { 0.5 * (p + y - a) } else { a };
+    // d loss / d I and d loss / d P to the stored (A, P) coefficients.
+    let coefs_of = |d_i: f64, d_p: f64| {
+        if soft {
+            [-0.5 * d_i, d_p + 0.5 * d_i]
+        } else {
+            [d_i, d_p]
+        }
+    };
+    let weight = |c: usize| config.class_weight(c) as f64;
+
+    let m = match config.reduction {
+        Reduction::Mean if config.generalized.is_some() => 1.0 / n_r as f64,
+        Reduction::Mean if config.weight_mode == crate::WeightMode::Normalize => {
+            let w_sum: f64 = (0..n_c).filter(|&c| selected[c]).map(weight).sum();
+            1.0 / (n_r as f64 * w_sum)
+        }
+        Reduction::Mean => 1.0 / (n_r * n_selected) as f64,
+        Reduction::Sum | Reduction::None => 1.0,
+    };
+
+    let mut out = Finalized::zeros(n_r, n_c);
+    let mut total = 0.0;
+    for r in 0..n_r {
+        for c in 0..n_c {
+            let [a, p, y] = sums.cell(r, c);
+            let i = intersection(a, p, y);
+            let num = 2.0 * i + smooth_nr;
+            let mut den = if config.jaccard {
+                2.0 * (p + y - i) + smooth_dr
+            } else {
+                p + y + smooth_dr
+            };
+            let clamped = den < clamp;
+            den = den.max(clamp);
+            let d = num / den;
+            out.dice[r * n_c + c] = d;
+            if config.generalized.is_some() || !selected[c] {
+                continue;
+            }
+            let mut l = loss_of(config, d);
+            if config.empty_class == EmptyClass::ZeroLoss && y <= 0.0 {
+                l = (0.0, 0.0);
+            }
+            let w = weight(c);
+            out.elements[r * n_c + c] = w * l.0;
+            total += w * l.0;
+            let mut dd_i = 2.0 / den;
+            let mut dd_p = -num / (den * den);
+            if config.jaccard {
+                dd_i += 2.0 * num / (den * den);
+                dd_p *= 2.0;
+            }
+            if clamped {
+                dd_p = 0.0;
+                dd_i = 2.0 / den;
+            }
+            let g = m * w * l.1;
+            out.coefs[r * n_c + c] = coefs_of(g * dd_i, g * dd_p);
+        }
+        let Some(gw) = config.generalized else {
+            continue;
+        };
+        let w_max = (0..n_c)
+            .filter(|&c| selected[c])
+            .map(|c| gdl_weight(gw, sums.cell(r, c)[2]))
+            .filter(|w| !w.is_infinite())
+            .fold(0.0, f64::max);
+        let w_of = |c: usize| {
+            let w = gdl_weight(gw, sums.cell(r, c)[2]);
+            if w.is_infinite() {
+                w_max
+            } else {
+                w
+            }
+        };
+        let mut numer = smooth_nr;
+        let mut denom = smooth_dr;
+        for c in (0..n_c).filter(|&c| selected[c]) {
+            let [a, p, y] = sums.cell(r, c);
+            numer += 2.0 * w_of(c) * intersection(a, p, y);
+            denom += w_of(c) * (p + y);
+        }
+        let clamped = denom < clamp;
+        denom = denom.max(clamp);
+        let l = loss_of(config, numer / denom);
+        out.elements[r * n_c] = l.0;
+        total += l.0;
+        let g = m * l.1;
+        for c in (0..n_c).filter(|&c| selected[c]) {
+            let w = w_of(c);
+            let dd_p = if clamped {
+                0.0
+            } else {
+                -numer * w / (denom * denom)
+            };
+            out.coefs[r * n_c + c] = coefs_of(g * 2.0 * w / denom, g * dd_p);
+        }
+    }
+    out.loss = total * m;
+    out
+}
+
+/// d loss / d input of every element from the finalized coefficients: what `dice_gradient`
+/// computes.
+pub fn dice_gradient(
+    shape: &Shape,
+    config: &DiceConfig,
+    preds: &[f32],
+    targets: Targets<'_>,
+    coefs: &[[f64; 2]],
+) -> Vec<f64> {
+    let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
+    let per_sample = config.scope == crate::Scope::PerSample;
+    let soft = config.soft_l1();
+    let mut grad = vec![0.0; shape.len()];
+    // d loss / d p of one element, as `grad_p` (zero where ignored).
+    let grad_p = |coef: [f64; 2], p: f64, (y, keep): (f64, bool)| {
+        if !keep {
+            return 0.0;
+        }
+        let g = if config.squared {
+            2.0 * coef[1] * p
+        } else {
+            coef[1]
+        };
+        g + coef[0] * if soft { (p - y).signum() * f64::from(p != y) } else { y }
+    };
+    for b in 0..n_b {
+        let row = if per_sample { b } else { 0 };
+        let pred_base = b * n_c * n_s;
+        for s in 0..n_s {
+            let norm = match config.activation {
+                Activation::Softmax => softmax_norm(preds, pred_base, n_c, n_s, s),
+                _ => (0.0, 1.0),
+            };
+            let p_of = |c: usize| {
+                activate(config.activation, preds[pred_base + c * n_s + s] as f64, norm)
+            };
+            let g_of = |c: usize| {
+                let t = target_of(targets, config.ignore_index, shape, b, c, s);
+                grad_p(coefs[row * n_c + c], p_of(c), t)
+            };
+            let dot: f64 = match config.activation {
+                Activation::Softmax => (0..n_c).map(|c| p_of(c) * g_of(c)).sum(),
+                _ => 0.0,
+            };
+            for c in 0..n_c {
+                let p = p_of(c);
+                let g = g_of(c);
+                grad[pred_base + c * n_s + s] = match config.activation {
+                    Activation::Softmax => p * (g - dot),
+                    Activation::Sigmoid => g * p * (1.0 - p),
+                    Activation::None => g,
+                };
+            }
+        }
+    }
+    grad
+}
+
+/// The whole computation on the CPU in f64: validation, sums, loss and (optionally) gradient.
+pub fn compute(
+    shape: &Shape,
+    config: &DiceConfig,
+    preds: &[f32],
+    targets: Targets<'_>,
+    with_gradient: bool,
+) -> Result<DiceOutput<f64>, DiceError> {
+    validate_inputs(shape, config, preds, targets)?;
+    let sums = dice_sums(shape, config, preds, targets);
+    let fin = dice_finalize(config, &sums);
+    let gradient =
+        with_gradient.then(|| dice_gradient(shape, config, preds, targets, &fin.coefs));
+    Ok(DiceOutput::from_finalized(config, fin, sums, gradient))
+}

@@ -1,0 +1,129 @@
+//! The one error type of the crate.
+
+/// Everything that can go wrong, each with the values needed to fix it. Bad input is reported
+/// here, never by a panic, and is checked before any GPU work wherever the host can see it.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum DiceError {
+    /// No GPU adapter was found (on a machine without a GPU, install Mesa's lavapipe).
+    #[error("no GPU adapter found: {hint}")]
+    NoAdapter {
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// The adapter refused to create a device.
+    #[error("could not create a device: {0}")]
+    RequestDevice(String),
+    /// A shape needs at least a batch and a class axis.
+    #[error("shape {shape:?} has rank {rank}; predictions need [B, C, spatial...] with rank >= 2")]
+    BadRank {
+        /// The shape given.
+        shape: Vec<usize>,
+        /// Its rank.
+        rank: usize,
+    },
+    /// The class axis is zero.
+    #[error("the class axis is 0; at least one class is needed")]
+    ZeroClasses,
+    /// An axis other than the class axis is zero.
+    #[error("axis {axis} of shape {shape:?} is empty")]
+    EmptyAxis {
+        /// The zero axis.
+        axis: usize,
+        /// The shape given.
+        shape: Vec<usize>,
+    },
+    /// A buffer or slice has the wrong number of elements.
+    #[error("{what} has {got} elements, expected {expected}")]
+    LengthMismatch {
+        /// Which input.
+        what: &'static str,
+        /// Elements the shape asks for.
+        expected: usize,
+        /// Elements given.
+        got: usize,
+    },
+    /// Labels at or above the class count that are not the ignore label.
+    #[error("{count} labels are >= the class count {n_classes} (and are not the ignore label); first at pixel {first:?}")]
+    LabelOutOfRange {
+        /// How many pixels carry such a label.
+        count: u64,
+        /// The class count.
+        n_classes: usize,
+        /// The first such pixel, when the host saw the labels (None when counted on the GPU).
+        first: Option<usize>,
+    },
+    /// NaN or infinite predictions (or dense targets).
+    #[error("{count} non-finite values (NaN or infinity) in the {what}")]
+    NonFinite {
+        /// Which input ("predictions", "targets", or "inputs" when counted on the GPU).
+        what: &'static str,
+        /// How many.
+        count: u64,
+    },
+    /// A smoothing term, clamp or weight is negative or not finite.
+    #[error("{name} = {value} must be finite and >= 0")]
+    InvalidParameter {
+        /// Which parameter.
+        name: &'static str,
+        /// Its value.
+        value: f32,
+    },
+    /// A class index in the configuration is out of range.
+    #[error("class {class} is out of range for {n_classes} classes")]
+    ClassOutOfRange {
+        /// The class given.
+        class: u32,
+        /// The class count.
+        n_classes: usize,
+    },
+    /// A configuration that cannot be computed.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// An input is larger than the device can hold or address.
+    #[error("{what} needs {needed} but the device allows at most {limit} ({limit_name})")]
+    TooLarge {
+        /// What is too large.
+        what: &'static str,
+        /// What it needs (bytes, or a count).
+        needed: u64,
+        /// The device limit.
+        limit: u64,
+        /// The name of the wgpu limit.
+        limit_name: &'static str,
+    },
+    /// A buffer given to the buffer-level API is too small for the shape at its offset.
+    #[error("{what} buffer holds {size} bytes but offset {offset} + {needed} bytes are needed")]
+    BufferTooSmall {
+        /// Which buffer.
+        what: &'static str,
+        /// Its size in bytes.
+        size: u64,
+        /// The offset given.
+        offset: u64,
+        /// The bytes the shape needs from the offset on.
+        needed: u64,
+    },
+    /// A buffer lacks a usage flag the kernels need.
+    #[error("{what} buffer lacks usage {missing:?}")]
+    MissingUsage {
+        /// Which buffer.
+        what: &'static str,
+        /// The missing flags.
+        missing: wgpu::BufferUsages,
+    },
+    /// A byte offset that is not a multiple of the element size.
+    #[error("{what} offset {offset} is not a multiple of {alignment} bytes")]
+    Misaligned {
+        /// Which buffer.
+        what: &'static str,
+        /// The offset given.
+        offset: u64,
+        /// The alignment needed.
+        alignment: u64,
+    },
+    /// The device reported an error (validation, out of memory) or was lost; build a new
+    /// context.
+    #[error("GPU error: {0}")]
+    Gpu(String),
+}

@@ -1,0 +1,783 @@
+//! The GPU path: a context holding the device and the pipelines, plans holding the per-shape
+//! scratch buffers, and the two API layers (host slices, and recording into the caller's
+//! encoder over the caller's buffers).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use wgpu::util::DeviceExt;
+
+use crate::config::{DiceConfig, Scope};
+use crate::error::DiceError;
+use crate::output::{ClassSums, DiceOutput, Finalized};
+use crate::params::{class_info, FinalizeParams, Params, CLASS_CHUNK};
+use crate::shaders::Kernel;
+use crate::shape::{Shape, TargetKind, Targets};
+
+/// Workgroup size of the partials, reduce and gradient kernels (the `WG` override).
+const WG: u32 = 128;
+/// Each partials thread should see at least this many pixels before the grid stops growing.
+const MIN_PIXELS_PER_THREAD: u32 = 8;
+/// Upper bound on partials workgroups in flight: enough to fill a large GPU, few enough that
+/// the fold in dice_reduce stays short.
+const MAX_PARTIAL_GROUPS: u32 = 8192;
+/// Upper bound on gradient workgroups per sample.
+const MAX_GRADIENT_GROUPS: u32 = 65535;
+/// Status words (bad labels, non-finite, spare, spare), kept in sync with `STATUS_*`.
+const STATUS_WORDS: u64 = 4;
+
+const NO_ADAPTER_HINT: &str = "no Vulkan/Metal/DX12/GL adapter; on Debian or Ubuntu without a GPU, \
+     install Mesa's CPU Vulkan driver: `apt-get install mesa-vulkan-drivers`";
+
+/// A device, its queue and the four compiled pipelines. Build it once and share it: it is
+/// `Send + Sync`, and calls from several threads may run at once.
+pub struct DiceContext {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    adapter_info: Option<wgpu::AdapterInfo>,
+    pipelines: Pipelines,
+    lost: Arc<AtomicBool>,
+}
+
+struct Pipelines {
+    dice_partials: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
+    dice_reduce: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
+    dice_finalize: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
+    dice_gradient: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
+}
+
+/// A region of a caller's buffer: the buffer and a byte offset into it.
+#[derive(Clone, Copy, Debug)]
+pub struct BufferRegion<'a> {
+    /// The buffer (needs `STORAGE` usage).
+    pub buffer: &'a wgpu::Buffer,
+    /// Byte offset of the first element.
+    pub offset: u64,
+}
+
+impl<'a> BufferRegion<'a> {
+    /// The whole buffer from its start.
+    pub fn whole(buffer: &'a wgpu::Buffer) -> Self {
+        Self { buffer, offset: 0 }
+    }
+}
+
+/// The inputs of [`DicePlan::record`], all in the caller's buffers.
+#[derive(Clone, Copy, Debug)]
+pub struct GpuInputs<'a> {
+    /// Predictions (probabilities or logits), f32 `[B, C, spatial...]`.
+    pub preds: BufferRegion<'a>,
+    /// Targets in the plan's [`TargetKind`].
+    pub targets: BufferRegion<'a>,
+    /// Where d loss / d input is written (f32, the predictions' shape), or `None` for the
+    /// forward pass only.
+    pub gradient: Option<BufferRegion<'a>>,
+}
+
+fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+impl Pipelines {
+    fn new(device: &wgpu::Device) -> Self {
+        // (binding, kind) per kernel: 'u' uniform, 'r' read-only storage, 'w' read-write storage.
+        let build = |kernel: Kernel, bindings: &[char]| {
+            let entries: Vec<_> = bindings
+                .iter()
+                .enumerate()
+                .map(|(i, kind)| match kind {
+                    'u' => uniform_entry(i as u32),
+                    'r' => storage_entry(i as u32, true),
+                    _ => storage_entry(i as u32, false),
+                })
+                .collect();
+            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(kernel.name()),
+                entries: &entries,
+            });
+            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(kernel.name()),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.name()),
+                source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
+            });
+            let constants: &[(&str, f64)] = if kernel == Kernel::DiceFinalize {
+                &[]
+            } else {
+                &[("WG", WG as f64)]
+            };
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.name()),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    // Every kernel writes its workgroup memory before reading it.
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+            (pipeline, layout)
+        };
+        Self {
+            dice_partials: build(Kernel::DicePartials, &['u', 'r', 'r', 'w', 'w']),
+            dice_reduce: build(Kernel::DiceReduce, &['u', 'r', 'w']),
+            dice_finalize: build(Kernel::DiceFinalize, &['u', 'u', 'r', 'r', 'w', 'w', 'r']),
+            dice_gradient: build(Kernel::DiceGradient, &['u', 'r', 'r', 'r', 'r', 'w']),
+        }
+    }
+}
+
+fn map_read(device: &wgpu::Device, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, DiceError> {
+    let slice = buffer.slice(..size);
+    let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        sender.send(r).ok();
+    });
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| DiceError::Gpu(format!("poll: {e}")))?;
+    match pollster::block_on(receiver.receive()) {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return Err(DiceError::Gpu(format!("map: {e}"))),
+        None => return Err(DiceError::Gpu("map callback dropped".into())),
+    }
+    let bytes = slice
+        .get_mapped_range()
+        .map_err(|e| DiceError::Gpu(format!("mapped range: {e}")))?
+        .to_vec();
+    buffer.unmap();
+    Ok(bytes)
+}
+
+fn to_f32(bytes: &[u8]) -> Vec<f32> {
+    bytemuck::pod_collect_to_vec(bytes)
+}
+
+impl DiceContext {
+    /// Takes the default adapter (high performance), asks for its full limits, and builds the
+    /// pipelines. Fails with [`DiceError::NoAdapter`] where there is none.
+    pub fn new() -> Result<Self, DiceError> {
+        pollster::block_on(Self::new_async())
+    }
+
+    /// [`DiceContext::new`] without blocking.
+    pub async fn new_async() -> Result<Self, DiceError> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|_| DiceError::NoAdapter {
+                hint: NO_ADAPTER_HINT,
+            })?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("softdice"),
+                required_features: wgpu::Features::empty(),
+                required_limits: adapter.limits(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| DiceError::RequestDevice(e.to_string()))?;
+        let lost = Arc::new(AtomicBool::new(false));
+        let flag = lost.clone();
+        device.set_device_lost_callback(move |_, _| flag.store(true, Ordering::SeqCst));
+        // Our own device: errors are caught by error scopes, never by wgpu's panicking default.
+        device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
+            eprintln!("softdice: uncaptured wgpu error: {e}");
+        }));
+        let mut ctx = Self::from_device(device, queue);
+        ctx.adapter_info = Some(adapter.get_info());
+        ctx.lost = lost;
+        Ok(ctx)
+    }
+
+    /// Wraps a device and queue the caller already has (their limits are read from the
+    /// device; nothing about them is changed).
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
+        let pipelines = Pipelines::new(&device);
+        Self {
+            device,
+            queue,
+            adapter_info: None,
+            pipelines,
+            lost: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The adapter, when this context chose it.
+    pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
+        self.adapter_info.as_ref()
+    }
+
+    /// The device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    fn check_alive(&self) -> Result<(), DiceError> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(DiceError::Gpu(
+                "the device was lost; build a new DiceContext".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Allocates the scratch buffers for one shape, configuration and target format. Reuse the
+    /// plan for every call of that shape: nothing is allocated or compiled per call.
+    pub fn plan(
+        &self,
+        shape: &Shape,
+        config: &DiceConfig,
+        target_kind: TargetKind,
+    ) -> Result<DicePlan, DiceError> {
+        self.check_alive()?;
+        DicePlan::new(self, shape, config, target_kind)
+    }
+
+    /// The convenience layer: uploads host slices, runs the loss (and gradient) on the GPU,
+    /// and reads everything back. Input is validated on the host first.
+    pub fn compute(
+        &self,
+        shape: &Shape,
+        config: &DiceConfig,
+        preds: &[f32],
+        targets: Targets<'_>,
+        with_gradient: bool,
+    ) -> Result<DiceOutput<f32>, DiceError> {
+        crate::cpu::validate_inputs(shape, config, preds, targets)?;
+        self.check_alive()?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let result = self.compute_inner(shape, config, preds, targets, with_gradient);
+        let oom = pollster::block_on(oom.pop());
+        let validation = pollster::block_on(scope.pop());
+        if let Some(e) = oom.or(validation) {
+            return Err(DiceError::Gpu(e.to_string()));
+        }
+        self.check_alive()?;
+        result
+    }
+
+    fn compute_inner(
+        &self,
+        shape: &Shape,
+        config: &DiceConfig,
+        preds: &[f32],
+        targets: Targets<'_>,
+        with_gradient: bool,
+    ) -> Result<DiceOutput<f32>, DiceError> {
+        let mut plan = self.plan(shape, config, targets.kind())?;
+        let upload = |label: &str, bytes: &[u8]| {
+            // Pad to a whole word: u8/u16 labels are read as u32 words.
+            let mut padded = bytes.to_vec();
+            padded.resize(bytes.len().div_ceil(4) * 4, 0);
+            self.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: &padded,
+                    usage: wgpu::BufferUsages::STORAGE,
+                })
+        };
+        let pred_buf = upload("softdice preds", bytemuck::cast_slice(preds));
+        let target_buf = match targets {
+            Targets::Labels(v) => upload("softdice labels", bytemuck::cast_slice(v)),
+            Targets::LabelsU8(v) => upload("softdice labels", v),
+            Targets::LabelsU16(v) => upload("softdice labels", bytemuck::cast_slice(v)),
+            Targets::Dense(v) => upload("softdice targets", bytemuck::cast_slice(v)),
+        };
+        let grad_bytes = (shape.len() * 4) as u64;
+        let grad = with_gradient.then(|| {
+            let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+            let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("softdice gradient"),
+                size: grad_bytes,
+                usage,
+                mapped_at_creation: false,
+            });
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("softdice gradient readback"),
+                size: grad_bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            (buf, staging)
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        plan.record(
+            self,
+            &mut encoder,
+            &GpuInputs {
+                preds: BufferRegion::whole(&pred_buf),
+                targets: BufferRegion::whole(&target_buf),
+                gradient: grad.as_ref().map(|(b, _)| BufferRegion::whole(b)),
+            },
+        )?;
+        plan.copy_results(&mut encoder);
+        if let Some((buf, staging)) = &grad {
+            encoder.copy_buffer_to_buffer(buf, 0, staging, 0, grad_bytes);
+        }
+        self.queue.submit([encoder.finish()]);
+        let mut out = plan.read_results(self)?;
+        if let Some((_, staging)) = &grad {
+            out.gradient = Some(to_f32(&map_read(&self.device, staging, grad_bytes)?));
+        }
+        Ok(out)
+    }
+}
+
+/// Scratch buffers and fixed bind groups for one shape, configuration and target format; see
+/// [`DiceContext::plan`]. The results of the last recorded call stay in its buffers:
+/// [`DicePlan::output_buffer`] (loss, dice, loss elements), [`DicePlan::sums_buffer`] (the
+/// mergeable class sums) and [`DicePlan::status_buffer`] (error counters).
+///
+/// One plan serves one recording per submission: its parameters are written with
+/// `Queue::write_buffer` at record time, so record a second call on another plan, or submit
+/// in between.
+pub struct DicePlan {
+    shape: Shape,
+    config: DiceConfig,
+    target_kind: TargetKind,
+    params: Params,
+    written_params: Option<Params>,
+    n_rows: u32,
+    n_chunks: u32,
+    groups: u32,
+    gradient_groups: u32,
+    params_buf: wgpu::Buffer,
+    partials: wgpu::Buffer,
+    status: wgpu::Buffer,
+    sums: wgpu::Buffer,
+    out: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    reduce_bind: wgpu::BindGroup,
+    finalize_bind: wgpu::BindGroup,
+    coefs: wgpu::Buffer,
+    limits: wgpu::Limits,
+}
+
+impl DicePlan {
+    fn new(
+        ctx: &DiceContext,
+        shape: &Shape,
+        config: &DiceConfig,
+        target_kind: TargetKind,
+    ) -> Result<Self, DiceError> {
+        config.validate(shape.classes())?;
+        let limits = ctx.device.limits();
+        let too_large = |what, needed: u64, limit: u64, limit_name| {
+            if needed > limit {
+                Err(DiceError::TooLarge {
+                    what,
+                    needed,
+                    limit,
+                    limit_name,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        let max_dim = limits.max_compute_workgroups_per_dimension as u64;
+        let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
+        too_large("batch size", n_b as u64, max_dim, "max_compute_workgroups_per_dimension")?;
+        too_large("class count", n_c as u64, max_dim, "max_compute_workgroups_per_dimension")?;
+        // Element indices are u32 inside one binding.
+        too_large("elements", shape.len() as u64, u32::MAX as u64, "u32 element index")?;
+        let n_rows = if config.scope == Scope::PerSample { n_b } else { 1 } as u32;
+        let n_chunks = (n_c as u32).div_ceil(CLASS_CHUNK);
+        let per_sample = n_chunks * n_b as u32;
+        let want = (n_s as u32).div_ceil(WG * MIN_PIXELS_PER_THREAD);
+        let groups = want.min((MAX_PARTIAL_GROUPS / per_sample).max(1)).max(1);
+        let gradient_groups = (n_s as u32).div_ceil(WG).min(MAX_GRADIENT_GROUPS);
+
+        let mut params = Params::for_config(config);
+        params.n_samples = n_b as u32;
+        params.n_classes = n_c as u32;
+        params.spatial = n_s as u32;
+        params.groups = groups;
+        params.target_kind = target_kind.code();
+        params.n_rows = n_rows;
+
+        let device = &ctx.device;
+        let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size.max(16),
+                usage: wgpu::BufferUsages::STORAGE | extra,
+                mapped_at_creation: false,
+            })
+        };
+        let cells = (n_rows as u64) * n_c as u64;
+        let partials_size = per_sample as u64 * groups as u64 * 3 * CLASS_CHUNK as u64 * 4;
+        too_large(
+            "partials scratch",
+            partials_size,
+            limits.max_storage_buffer_binding_size,
+            "max_storage_buffer_binding_size",
+        )?;
+        let copy = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let partials = storage("softdice partials", partials_size, wgpu::BufferUsages::empty());
+        let status = storage("softdice status", STATUS_WORDS * 4, copy);
+        let sums = storage("softdice sums", cells * 3 * 4, copy);
+        let out = storage("softdice out", (1 + 2 * cells) * 4, copy);
+        let coefs = storage("softdice coefs", cells * 2 * 4, wgpu::BufferUsages::empty());
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("softdice readback"),
+            size: Self::readback_size(cells),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("softdice params"),
+            size: std::mem::size_of::<Params>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let fin_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("softdice finalize params"),
+            contents: bytemuck::bytes_of(&FinalizeParams::new(config, n_c)),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let class_info_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("softdice class info"),
+            contents: bytemuck::cast_slice(&class_info(config, n_c)),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let bind = |layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]| {
+            let entries: Vec<_> = buffers
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: b.as_entire_binding(),
+                })
+                .collect();
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout,
+                entries: &entries,
+            })
+        };
+        let p = &ctx.pipelines;
+        let reduce_bind = bind(&p.dice_reduce.1, &[&params_buf, &partials, &sums]);
+        let finalize_bind = bind(
+            &p.dice_finalize.1,
+            &[&params_buf, &fin_buf, &class_info_buf, &sums, &out, &coefs, &status],
+        );
+        Ok(Self {
+            shape: shape.clone(),
+            config: config.clone(),
+            target_kind,
+            params,
+            written_params: None,
+            n_rows,
+            n_chunks,
+            groups,
+            gradient_groups,
+            params_buf,
+            partials,
+            status,
+            sums,
+            out,
+            readback,
+            reduce_bind,
+            finalize_bind,
+            coefs,
+            limits,
+        })
+    }
+
+    fn readback_size(cells: u64) -> u64 {
+        (STATUS_WORDS + 1 + 2 * cells + 3 * cells) * 4
+    }
+
+    fn cells(&self) -> u64 {
+        self.n_rows as u64 * self.shape.classes() as u64
+    }
+
+    /// Buffer `[loss, dice[rows][C], loss_elements[rows][C]]` (f32) of the last recorded call.
+    /// With a bad label or a non-finite input the loss is NaN.
+    pub fn output_buffer(&self) -> &wgpu::Buffer {
+        &self.out
+    }
+
+    /// Buffer `[rows][C][A, P, Y]` (f32): the class sums to merge across devices.
+    pub fn sums_buffer(&self) -> &wgpu::Buffer {
+        &self.sums
+    }
+
+    /// Buffer of four u32: labels out of range, non-finite inputs, and two spare words.
+    pub fn status_buffer(&self) -> &wgpu::Buffer {
+        &self.status
+    }
+
+    /// The shape this plan was made for.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// Checks one of the caller's regions and returns the aligned binding over it and the
+    /// element offset inside that binding.
+    fn binding<'a>(
+        &self,
+        what: &'static str,
+        region: BufferRegion<'a>,
+        elem_size: u64,
+        elements: u64,
+    ) -> Result<(wgpu::BufferBinding<'a>, u32), DiceError> {
+        let BufferRegion { buffer, offset } = region;
+        if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
+            return Err(DiceError::MissingUsage {
+                what,
+                missing: wgpu::BufferUsages::STORAGE,
+            });
+        }
+        if offset % elem_size != 0 {
+            return Err(DiceError::Misaligned {
+                what,
+                offset,
+                alignment: elem_size,
+            });
+        }
+        let needed = elements * elem_size;
+        if offset.checked_add(needed).is_none_or(|end| end > buffer.size()) {
+            return Err(DiceError::BufferTooSmall {
+                what,
+                size: buffer.size(),
+                offset,
+                needed,
+            });
+        }
+        let align = self.limits.min_storage_buffer_offset_alignment as u64;
+        let start = offset / align * align;
+        let size = (offset - start + needed).div_ceil(4) * 4;
+        if start + size > buffer.size() {
+            return Err(DiceError::BufferTooSmall {
+                what,
+                size: buffer.size(),
+                offset,
+                needed: size - (offset - start),
+            });
+        }
+        let max = self.limits.max_storage_buffer_binding_size;
+        if size > max {
+            return Err(DiceError::TooLarge {
+                what,
+                needed: size,
+                limit: max,
+                limit_name: "max_storage_buffer_binding_size",
+            });
+        }
+        let binding = wgpu::BufferBinding {
+            buffer,
+            offset: start,
+            size: std::num::NonZeroU64::new(size),
+        };
+        Ok((binding, ((offset - start) / elem_size) as u32))
+    }
+
+    /// Records the loss (and, when `inputs.gradient` is set, the gradient) into the caller's
+    /// encoder over the caller's buffers: four dispatches in one compute pass, no host round
+    /// trip. The results stay in this plan's buffers; the gradient goes to `inputs.gradient`.
+    /// Buffers are checked (usage, size at the offset, alignment, binding limit) before
+    /// anything is recorded.
+    ///
+    /// Labels out of range and non-finite values are counted on the GPU into
+    /// [`DicePlan::status_buffer`]; then the loss is NaN and the gradient buffer is left as it
+    /// was. [`DicePlan::read_results`] turns the counts into errors.
+    pub fn record(
+        &mut self,
+        ctx: &DiceContext,
+        encoder: &mut wgpu::CommandEncoder,
+        inputs: &GpuInputs<'_>,
+    ) -> Result<(), DiceError> {
+        ctx.check_alive()?;
+        let n = self.shape.len() as u64;
+        let n_targets = self.target_kind.len_for(&self.shape) as u64;
+        let (preds, pred_offset) = self.binding("predictions", inputs.preds, 4, n)?;
+        let (targets, target_offset) = self.binding(
+            "targets",
+            inputs.targets,
+            self.target_kind.element_size(),
+            n_targets,
+        )?;
+        let grad = inputs
+            .gradient
+            .map(|g| self.binding("gradient", g, 4, n))
+            .transpose()?;
+        if let Some((g, _)) = &grad {
+            let overlaps = |other: &wgpu::BufferBinding<'_>| {
+                other.buffer == g.buffer
+                    && other.offset < g.offset + g.size.map_or(0, |s| s.get())
+                    && g.offset < other.offset + other.size.map_or(0, |s| s.get())
+            };
+            if overlaps(&preds) || overlaps(&targets) {
+                return Err(DiceError::InvalidConfig(
+                    "the gradient region overlaps the predictions or targets".into(),
+                ));
+            }
+        }
+
+        let mut params = self.params;
+        params.pred_offset = pred_offset;
+        params.target_offset = target_offset;
+        params.grad_offset = grad.as_ref().map_or(0, |g| g.1);
+        if self.written_params != Some(params) {
+            ctx.queue
+                .write_buffer(&self.params_buf, 0, bytemuck::bytes_of(&params));
+            self.written_params = Some(params);
+        }
+        encoder.clear_buffer(&self.status, 0, None);
+
+        let p = &ctx.pipelines;
+        let device = &ctx.device;
+        let bind = |layout: &wgpu::BindGroupLayout, resources: Vec<wgpu::BindingResource<'_>>| {
+            let entries: Vec<_> = resources
+                .into_iter()
+                .enumerate()
+                .map(|(i, resource)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource,
+                })
+                .collect();
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout,
+                entries: &entries,
+            })
+        };
+        let partials_bind = bind(
+            &p.dice_partials.1,
+            vec![
+                self.params_buf.as_entire_binding(),
+                wgpu::BindingResource::Buffer(preds.clone()),
+                wgpu::BindingResource::Buffer(targets.clone()),
+                self.partials.as_entire_binding(),
+                self.status.as_entire_binding(),
+            ],
+        );
+        let gradient_bind = grad.map(|(g, _)| {
+            bind(
+                &p.dice_gradient.1,
+                vec![
+                    self.params_buf.as_entire_binding(),
+                    wgpu::BindingResource::Buffer(preds.clone()),
+                    wgpu::BindingResource::Buffer(targets.clone()),
+                    self.coefs.as_entire_binding(),
+                    self.status.as_entire_binding(),
+                    wgpu::BindingResource::Buffer(g),
+                ],
+            )
+        });
+
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("softdice"),
+            timestamp_writes: None,
+        });
+        let n_b = self.shape.batch() as u32;
+        pass.set_pipeline(&p.dice_partials.0);
+        pass.set_bind_group(0, &partials_bind, &[]);
+        pass.dispatch_workgroups(self.groups, self.n_chunks, n_b);
+        pass.set_pipeline(&p.dice_reduce.0);
+        pass.set_bind_group(0, &self.reduce_bind, &[]);
+        pass.dispatch_workgroups(self.shape.classes() as u32, self.n_rows, 1);
+        pass.set_pipeline(&p.dice_finalize.0);
+        pass.set_bind_group(0, &self.finalize_bind, &[]);
+        pass.dispatch_workgroups(1, 1, 1);
+        if let Some(gradient_bind) = &gradient_bind {
+            pass.set_pipeline(&p.dice_gradient.0);
+            pass.set_bind_group(0, gradient_bind, &[]);
+            pass.dispatch_workgroups(self.gradient_groups, n_b, 1);
+        }
+        Ok(())
+    }
+
+    /// Records the copy of status, output and sums into the plan's readback buffer, for
+    /// [`DicePlan::read_results`] after the submission.
+    pub fn copy_results(&self, encoder: &mut wgpu::CommandEncoder) {
+        let cells = self.cells();
+        let mut at = 0;
+        for (buf, words) in [
+            (&self.status, STATUS_WORDS),
+            (&self.out, 1 + 2 * cells),
+            (&self.sums, 3 * cells),
+        ] {
+            encoder.copy_buffer_to_buffer(buf, 0, &self.readback, at, words * 4);
+            at += words * 4;
+        }
+    }
+
+    /// Maps the readback buffer (after [`DicePlan::copy_results`] was submitted) and returns
+    /// the loss, dice and sums, or the error the GPU counted. The gradient stays on the GPU.
+    pub fn read_results(&self, ctx: &DiceContext) -> Result<DiceOutput<f32>, DiceError> {
+        let cells = self.cells() as usize;
+        let bytes = map_read(&ctx.device, &self.readback, Self::readback_size(cells as u64))?;
+        let status: &[u32] = bytemuck::cast_slice(&bytes[..STATUS_WORDS as usize * 4]);
+        if status[0] > 0 {
+            return Err(DiceError::LabelOutOfRange {
+                count: status[0] as u64,
+                n_classes: self.shape.classes(),
+                first: None,
+            });
+        }
+        if status[1] > 0 {
+            return Err(DiceError::NonFinite {
+                what: "inputs",
+                count: status[1] as u64,
+            });
+        }
+        let floats = to_f32(&bytes[STATUS_WORDS as usize * 4..]);
+        let (out, sums) = floats.split_at(1 + 2 * cells);
+        let fin = Finalized {
+            loss: out[0],
+            dice: out[1..1 + cells].to_vec(),
+            elements: out[1 + cells..].to_vec(),
+            coefs: Vec::new(),
+        };
+        let sums = ClassSums::from_cells(
+            self.n_rows as usize,
+            self.shape.classes(),
+            sums.chunks_exact(3)
+                .map(|c| [c[0] as f64, c[1] as f64, c[2] as f64])
+                .collect(),
+        )?;
+        Ok(DiceOutput::from_finalized(&self.config, fin, sums, None))
+    }
+}

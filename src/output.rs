@@ -1,0 +1,181 @@
+//! Results: the per-class sums (mergeable across devices), the finalized loss and coefficients,
+//! and the output handed to the caller.
+
+use crate::config::{DiceConfig, Reduction};
+use crate::error::DiceError;
+
+/// Per-row, per-class sums `(A, P, Y)`: `A = sum p y` (or `sum |p - y|` for soft labels in the
+/// L1 form), `P = sum p` (or `p^2`), `Y = sum y` (or `y^2`). A row is the whole batch
+/// ([`crate::Scope::Batch`]) or one sample ([`crate::Scope::PerSample`]).
+///
+/// This is the value to merge across devices in data-parallel training: add the batch-scope
+/// sums of every device with [`ClassSums::merge`] (or stack per-sample rows with
+/// [`ClassSums::concat`]), then finish with [`crate::cpu::dice_finalize`] — the same
+/// loss and coefficients as one device holding the whole batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassSums {
+    rows: usize,
+    classes: usize,
+    cells: Vec<[f64; 3]>,
+}
+
+impl ClassSums {
+    /// All zeros.
+    pub fn zeros(rows: usize, classes: usize) -> Self {
+        Self {
+            rows,
+            classes,
+            cells: vec![[0.0; 3]; rows * classes],
+        }
+    }
+
+    /// From `rows * classes` cells of `[A, P, Y]`, row-major.
+    pub fn from_cells(rows: usize, classes: usize, cells: Vec<[f64; 3]>) -> Result<Self, DiceError> {
+        if cells.len() != rows * classes {
+            return Err(DiceError::LengthMismatch {
+                what: "class sums",
+                expected: rows * classes,
+                got: cells.len(),
+            });
+        }
+        Ok(Self {
+            rows,
+            classes,
+            cells,
+        })
+    }
+
+    /// Rows (1 for batch scope, B for per-sample scope).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Classes.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// `[A, P, Y]` of row `r`, class `c`.
+    pub fn cell(&self, r: usize, c: usize) -> [f64; 3] {
+        self.cells[r * self.classes + c]
+    }
+
+    pub(crate) fn cell_mut(&mut self, r: usize, c: usize) -> &mut [f64; 3] {
+        &mut self.cells[r * self.classes + c]
+    }
+
+    /// All cells, row-major.
+    pub fn cells(&self) -> &[[f64; 3]] {
+        &self.cells
+    }
+
+    /// Adds another device's sums of the same rows and classes (batch scope: each device
+    /// summed its share of the batch).
+    pub fn merge(&mut self, other: &ClassSums) -> Result<(), DiceError> {
+        if (other.rows, other.classes) != (self.rows, self.classes) {
+            return Err(DiceError::LengthMismatch {
+                what: "class sums to merge",
+                expected: self.cells.len(),
+                got: other.cells.len(),
+            });
+        }
+        for (a, b) in self.cells.iter_mut().zip(&other.cells) {
+            for k in 0..3 {
+                a[k] += b[k];
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends another device's per-sample rows (per-sample scope: devices hold different
+    /// samples).
+    pub fn concat(&mut self, other: &ClassSums) -> Result<(), DiceError> {
+        if other.classes != self.classes {
+            return Err(DiceError::LengthMismatch {
+                what: "classes of sums to concatenate",
+                expected: self.classes,
+                got: other.classes,
+            });
+        }
+        self.rows += other.rows;
+        self.cells.extend_from_slice(&other.cells);
+        Ok(())
+    }
+}
+
+/// What the finalize step produces, on either path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finalized<T> {
+    /// The reduced loss.
+    pub loss: T,
+    /// Dice of every cell `[rows][classes]`, selected or not.
+    pub dice: Vec<T>,
+    /// Loss element of every cell `[rows][classes]` (weighted, before the reduction; zero for
+    /// unselected classes; for Generalized Dice, the row's loss sits in column 0).
+    pub elements: Vec<T>,
+    /// `[d loss / d A, d loss / d P]` of every cell.
+    pub coefs: Vec<[T; 2]>,
+}
+
+impl<T: Copy + Default> Finalized<T> {
+    pub(crate) fn zeros(rows: usize, classes: usize) -> Self {
+        let n = rows * classes;
+        Self {
+            loss: T::default(),
+            dice: vec![T::default(); n],
+            elements: vec![T::default(); n],
+            coefs: vec![[T::default(); 2]; n],
+        }
+    }
+}
+
+/// The result of one loss evaluation: `DiceOutput<f32>` from the GPU, `DiceOutput<f64>` from
+/// the CPU reference.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiceOutput<T> {
+    /// The loss (for [`Reduction::None`], the sum of [`DiceOutput::values`]).
+    pub loss: T,
+    /// The loss as the Python call returns it: one value for `Mean`/`Sum`; for `None`, one per
+    /// row and selected class (`[B, C']` per sample, `[C']` over the batch), or one per row for
+    /// Generalized Dice.
+    pub values: Vec<T>,
+    /// Dice of every row and class, `[rows][classes]`.
+    pub dice: Vec<T>,
+    /// The sums the loss was formed from.
+    pub sums: ClassSums,
+    /// d loss / d input with the predictions' shape, when asked for.
+    pub gradient: Option<Vec<T>>,
+}
+
+impl<T: Copy + Default> DiceOutput<T> {
+    /// Assembles the output from the finalize step.
+    pub(crate) fn from_finalized(
+        config: &DiceConfig,
+        fin: Finalized<T>,
+        sums: ClassSums,
+        gradient: Option<Vec<T>>,
+    ) -> Self {
+        let (n_r, n_c) = (sums.rows(), sums.classes());
+        let values = match config.reduction {
+            Reduction::Mean | Reduction::Sum => vec![fin.loss],
+            Reduction::None if config.generalized.is_some() => {
+                (0..n_r).map(|r| fin.elements[r * n_c]).collect()
+            }
+            Reduction::None => {
+                let selected = config.selected_classes(n_c);
+                (0..n_r)
+                    .flat_map(|r| (0..n_c).map(move |c| (r, c)))
+                    .filter(|&(_, c)| selected[c])
+                    .map(|(r, c)| fin.elements[r * n_c + c])
+                    .collect()
+            }
+        };
+        Self {
+            loss: fin.loss,
+            values,
+            dice: fin.dice,
+            sums,
+            gradient,
+        }
+    }
+}

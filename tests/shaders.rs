@@ -1,0 +1,43 @@
+//! Every kernel parses and validates with naga: a broken shader fails here even where no GPU
+//! exists.
+
+use softdice::shaders::Kernel;
+
+#[test]
+fn every_kernel_parses_and_validates() {
+    for kernel in Kernel::ALL {
+        let source = kernel.source();
+        let module = naga::front::wgsl::parse_str(&source)
+            .unwrap_or_else(|e| panic!("{}: {}", kernel.name(), e.emit_to_string(&source)));
+        let mut validator = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::default(),
+        );
+        validator
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{}: {}", kernel.name(), e.emit_to_string(&source)));
+        assert!(
+            module.entry_points.iter().any(|e| e.name == "main"),
+            "{} has no entry point main",
+            kernel.name()
+        );
+    }
+}
+
+#[test]
+fn every_shader_file_is_used() {
+    // A kernel file that no Kernel loads would never be validated above.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut expected: Vec<String> = Kernel::ALL
+        .iter()
+        .map(|k| format!("{}.wgsl", k.name()))
+        .chain(["common.wgsl".to_string(), "inputs.wgsl".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(files, expected);
+}
