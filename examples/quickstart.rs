@@ -12,14 +12,35 @@ use softdice::{cpu, DiceConfig, DiceContext, DiceError, Shape, Targets};
 const NOTEBOOK_LOSS: f64 = 1.8738912343978882;
 
 fn read_npy<T: npyz::Deserialize>(name: &str) -> Vec<T> {
-    let path = format!("{}/tests/fixtures/seed_check/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/seed_check/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     npyz::NpyFile::new(&bytes[..])
         .and_then(|f| f.into_vec())
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// Lavapipe prints `XDG_RUNTIME_DIR is invalid` without one; give it a private directory.
+fn quiet_lavapipe() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    let dir = std::env::temp_dir().join("softdice-xdg-runtime");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        // Single-threaded here, before any other thread exists.
+        std::env::set_var("XDG_RUNTIME_DIR", dir);
+    }
+}
+
 fn main() -> Result<(), DiceError> {
+    quiet_lavapipe();
     let shape = Shape::new(&[1, 3, 224, 224])?;
     let probs: Vec<f32> = read_npy("probs.npy");
     let labels: Vec<u8> = read_npy("labels.npy");
@@ -35,11 +56,17 @@ fn main() -> Result<(), DiceError> {
     match DiceContext::new() {
         Ok(ctx) => {
             let info = ctx.adapter_info().expect("context chose the adapter");
-            println!("adapter              : {} ({:?}, {:?})", info.name, info.device_type, info.backend);
+            println!(
+                "adapter              : {} ({:?}, {:?})",
+                info.name, info.device_type, info.backend
+            );
             let gpu = ctx.compute(&shape, &config, &probs, targets, true)?;
             let grad = gpu.gradient.as_deref().unwrap_or_default();
             let max_diff = |a: &[f32], b: &[f64]| {
-                a.iter().zip(b).map(|(x, y)| (*x as f64 - y).abs()).fold(0.0, f64::max)
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| (*x as f64 - y).abs())
+                    .fold(0.0, f64::max)
             };
             println!("GPU loss             : {}", gpu.loss);
             println!(
@@ -48,7 +75,10 @@ fn main() -> Result<(), DiceError> {
             );
             println!("max |grad GPU - CPU| : {:.3e}", max_diff(grad, ref_grad));
             let fixture: Vec<f64> = expected_grad.iter().map(|&v| v as f64).collect();
-            println!("max |grad GPU - PyTorch fixture| : {:.3e}", max_diff(grad, &fixture));
+            println!(
+                "max |grad GPU - PyTorch fixture| : {:.3e}",
+                max_diff(grad, &fixture)
+            );
         }
         Err(e @ DiceError::NoAdapter { .. }) => {
             println!("no GPU adapter: {e}");

@@ -197,7 +197,9 @@ impl DiceConfig {
     }
 
     /// smp `DiceLoss(mode="multiclass")`: softmax, `1 - dice` over the batch, zero loss for
-    /// absent classes, smooth 0, denominator clamped at eps = 1e-7.
+    /// absent classes, smooth 0, denominator clamped at eps = 1e-7, class weights normalized.
+    /// smp 0.6.0's `smooth=s` is `smooth_nr = smooth_dr = 2 s` here (it computes
+    /// `(2 I + 2 s) / (P + Y + 2 s)`; checked against its own numbers in the parity fixtures).
     pub fn smp_multiclass() -> Self {
         Self {
             activation: Activation::Softmax,
@@ -278,7 +280,8 @@ impl DiceConfig {
         }
         if self.activation == Activation::Softmax && n_classes == 1 {
             return Err(DiceError::InvalidConfig(
-                "softmax over a single class is constant 1; use Activation::Sigmoid for binary".into(),
+                "softmax over a single class is constant 1; use Activation::Sigmoid for binary"
+                    .into(),
             ));
         }
         let selected = self.selected_classes(n_classes);

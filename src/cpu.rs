@@ -3,6 +3,9 @@
 //! [`dice_gradient`]), accumulating in f64. It is the oracle of every test, and the path the
 //! quickstart takes where no GPU exists.
 
+// Index loops on purpose: they line up with the WGSL loops they mirror.
+#![allow(clippy::needless_range_loop)]
+
 use crate::config::{Activation, DiceConfig, EmptyClass, GeneralizedWeight, LossForm, Reduction};
 use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput, Finalized};
@@ -130,9 +133,17 @@ pub fn dice_sums(
                 if !keep {
                     continue;
                 }
-                let p = activate(config.activation, preds[pred_base + c * n_s + s] as f64, norm);
+                let p = activate(
+                    config.activation,
+                    preds[pred_base + c * n_s + s] as f64,
+                    norm,
+                );
                 let cell = sums.cell_mut(row, c);
-                cell[0] += if config.soft_l1() { (p - y).abs() } else { p * y };
+                cell[0] += if config.soft_l1() {
+                    (p - y).abs()
+                } else {
+                    p * y
+                };
                 if config.squared {
                     cell[1] += p * p;
                     cell[2] += y * y;
@@ -308,7 +319,12 @@ pub fn dice_gradient(
         } else {
             coef[1]
         };
-        g + coef[0] * if soft { (p - y).signum() * f64::from(p != y) } else { y }
+        g + coef[0]
+            * if soft {
+                (p - y).signum() * f64::from(p != y)
+            } else {
+                y
+            }
     };
     for b in 0..n_b {
         let row = if per_sample { b } else { 0 };
@@ -319,7 +335,11 @@ pub fn dice_gradient(
                 _ => (0.0, 1.0),
             };
             let p_of = |c: usize| {
-                activate(config.activation, preds[pred_base + c * n_s + s] as f64, norm)
+                activate(
+                    config.activation,
+                    preds[pred_base + c * n_s + s] as f64,
+                    norm,
+                )
             };
             let g_of = |c: usize| {
                 let t = target_of(targets, config.ignore_index, shape, b, c, s);
@@ -354,7 +374,6 @@ pub fn compute(
     validate_inputs(shape, config, preds, targets)?;
     let sums = dice_sums(shape, config, preds, targets);
     let fin = dice_finalize(config, &sums);
-    let gradient =
-        with_gradient.then(|| dice_gradient(shape, config, preds, targets, &fin.coefs));
+    let gradient = with_gradient.then(|| dice_gradient(shape, config, preds, targets, &fin.coefs));
     Ok(DiceOutput::from_finalized(config, fin, sums, gradient))
 }

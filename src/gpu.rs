@@ -26,7 +26,8 @@ const MAX_GRADIENT_GROUPS: u32 = 65535;
 /// Status words (bad labels, non-finite, spare, spare), kept in sync with `STATUS_*`.
 const STATUS_WORDS: u64 = 4;
 
-const NO_ADAPTER_HINT: &str = "no Vulkan/Metal/DX12/GL adapter; on Debian or Ubuntu without a GPU, \
+const NO_ADAPTER_HINT: &str =
+    "no Vulkan/Metal/DX12/GL adapter; on Debian or Ubuntu without a GPU, \
      install Mesa's CPU Vulkan driver: `apt-get install mesa-vulkan-drivers`";
 
 /// A device, its queue and the four compiled pipelines. Build it once and share it: it is
@@ -189,7 +190,8 @@ impl DiceContext {
 
     /// [`DiceContext::new`] without blocking.
     pub async fn new_async() -> Result<Self, DiceError> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
@@ -416,11 +418,30 @@ impl DicePlan {
         };
         let max_dim = limits.max_compute_workgroups_per_dimension as u64;
         let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
-        too_large("batch size", n_b as u64, max_dim, "max_compute_workgroups_per_dimension")?;
-        too_large("class count", n_c as u64, max_dim, "max_compute_workgroups_per_dimension")?;
+        too_large(
+            "batch size",
+            n_b as u64,
+            max_dim,
+            "max_compute_workgroups_per_dimension",
+        )?;
+        too_large(
+            "class count",
+            n_c as u64,
+            max_dim,
+            "max_compute_workgroups_per_dimension",
+        )?;
         // Element indices are u32 inside one binding.
-        too_large("elements", shape.len() as u64, u32::MAX as u64, "u32 element index")?;
-        let n_rows = if config.scope == Scope::PerSample { n_b } else { 1 } as u32;
+        too_large(
+            "elements",
+            shape.len() as u64,
+            u32::MAX as u64,
+            "u32 element index",
+        )?;
+        let n_rows = if config.scope == Scope::PerSample {
+            n_b
+        } else {
+            1
+        } as u32;
         let n_chunks = (n_c as u32).div_ceil(CLASS_CHUNK);
         let per_sample = n_chunks * n_b as u32;
         let want = (n_s as u32).div_ceil(WG * MIN_PIXELS_PER_THREAD);
@@ -453,7 +474,11 @@ impl DicePlan {
             "max_storage_buffer_binding_size",
         )?;
         let copy = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-        let partials = storage("softdice partials", partials_size, wgpu::BufferUsages::empty());
+        let partials = storage(
+            "softdice partials",
+            partials_size,
+            wgpu::BufferUsages::empty(),
+        );
         let status = storage("softdice status", STATUS_WORDS * 4, copy);
         let sums = storage("softdice sums", cells * 3 * 4, copy);
         let out = storage("softdice out", (1 + 2 * cells) * 4, copy);
@@ -499,7 +524,15 @@ impl DicePlan {
         let reduce_bind = bind(&p.dice_reduce.1, &[&params_buf, &partials, &sums]);
         let finalize_bind = bind(
             &p.dice_finalize.1,
-            &[&params_buf, &fin_buf, &class_info_buf, &sums, &out, &coefs, &status],
+            &[
+                &params_buf,
+                &fin_buf,
+                &class_info_buf,
+                &sums,
+                &out,
+                &coefs,
+                &status,
+            ],
         );
         Ok(Self {
             shape: shape.clone(),
@@ -577,7 +610,10 @@ impl DicePlan {
             });
         }
         let needed = elements * elem_size;
-        if offset.checked_add(needed).is_none_or(|end| end > buffer.size()) {
+        if offset
+            .checked_add(needed)
+            .is_none_or(|end| end > buffer.size())
+        {
             return Err(DiceError::BufferTooSmall {
                 what,
                 size: buffer.size(),
@@ -748,7 +784,11 @@ impl DicePlan {
     /// the loss, dice and sums, or the error the GPU counted. The gradient stays on the GPU.
     pub fn read_results(&self, ctx: &DiceContext) -> Result<DiceOutput<f32>, DiceError> {
         let cells = self.cells() as usize;
-        let bytes = map_read(&ctx.device, &self.readback, Self::readback_size(cells as u64))?;
+        let bytes = map_read(
+            &ctx.device,
+            &self.readback,
+            Self::readback_size(cells as u64),
+        )?;
         let status: &[u32] = bytemuck::cast_slice(&bytes[..STATUS_WORDS as usize * 4]);
         if status[0] > 0 {
             return Err(DiceError::LabelOutOfRange {

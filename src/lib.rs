@@ -14,7 +14,7 @@
 //! f64.
 //!
 //! # Example
-//! ```no_run
+//! ```
 //! use softdice::{DiceConfig, DiceContext, Shape, Targets};
 //!
 //! # fn main() -> Result<(), softdice::DiceError> {

@@ -30,7 +30,11 @@ impl ClassSums {
     }
 
     /// From `rows * classes` cells of `[A, P, Y]`, row-major.
-    pub fn from_cells(rows: usize, classes: usize, cells: Vec<[f64; 3]>) -> Result<Self, DiceError> {
+    pub fn from_cells(
+        rows: usize,
+        classes: usize,
+        cells: Vec<[f64; 3]>,
+    ) -> Result<Self, DiceError> {
         if cells.len() != rows * classes {
             return Err(DiceError::LengthMismatch {
                 what: "class sums",

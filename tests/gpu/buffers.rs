@@ -1,0 +1,97 @@
+//! The buffer-level API: the caller's buffers at arbitrary offsets, results left on the GPU.
+
+use softdice::{
+    cpu, Activation, BufferRegion, DiceConfig, GpuInputs, Scope, Shape, TargetKind, Targets,
+};
+use wgpu::util::DeviceExt;
+
+use crate::common::*;
+use crate::errors::read_buffer;
+
+#[test]
+fn tensors_inside_larger_allocations() {
+    let Some(ctx) = ctx() else { return };
+    let shape = Shape::new(&[2, 4, 9, 13]).unwrap();
+    let mut rng = Rng::new(31);
+    let logits = rng.logits(shape.len(), 2.0);
+    let labels: Vec<u8> = rng
+        .labels(shape.pixels(), 4)
+        .iter()
+        .map(|&l| l as u8)
+        .collect();
+    let config = DiceConfig {
+        activation: Activation::Softmax,
+        scope: Scope::PerSample,
+        ..DiceConfig::default()
+    };
+    let want = cpu::compute(&shape, &config, &logits, Targets::LabelsU8(&labels), true).unwrap();
+
+    // Offsets that are not multiples of the binding alignment, nor of 4 for the bytes; the
+    // predictions span bytes 148..3892 and the labels 4001..4235 of one buffer.
+    let (pred_off, label_off, grad_off) = (4 * 37u64, 4001u64, 4 * 70u64);
+    let mut arena = vec![0u8; 8192];
+    arena[pred_off as usize..][..logits.len() * 4].copy_from_slice(bytemuck::cast_slice(&logits));
+    arena[label_off as usize..][..labels.len()].copy_from_slice(&labels);
+    let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+    let inputs = ctx
+        .device()
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("arena"),
+            contents: &arena,
+            usage,
+        });
+    let grads = ctx
+        .device()
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("grad arena"),
+            contents: &vec![0u8; 4096],
+            usage,
+        });
+    let mut plan = ctx.plan(&shape, &config, TargetKind::LabelsU8).unwrap();
+    // Twice through the same plan: the second call reuses everything.
+    for _ in 0..2 {
+        let mut encoder = ctx.device().create_command_encoder(&Default::default());
+        plan.record(
+            ctx,
+            &mut encoder,
+            &GpuInputs {
+                preds: BufferRegion {
+                    buffer: &inputs,
+                    offset: pred_off,
+                },
+                targets: BufferRegion {
+                    buffer: &inputs,
+                    offset: label_off,
+                },
+                gradient: Some(BufferRegion {
+                    buffer: &grads,
+                    offset: grad_off,
+                }),
+            },
+        )
+        .unwrap();
+        plan.copy_results(&mut encoder);
+        ctx.queue().submit([encoder.finish()]);
+        let got = plan.read_results(ctx).unwrap();
+        check_loss("loss", got.loss, want.loss).unwrap();
+        check_close("dice", &got.dice, &want.dice, DICE_ABS, 0.0).unwrap();
+    }
+    let all = read_buffer(ctx, &grads);
+    let at = grad_off as usize / 4;
+    check_close(
+        "gradient",
+        &all[at..at + shape.len()],
+        want.gradient.as_deref().unwrap(),
+        GRAD_ABS,
+        GRAD_REL,
+    )
+    .unwrap();
+    assert!(
+        all[..at].iter().all(|&v| v == 0.0),
+        "wrote before the region"
+    );
+    assert!(
+        all[at + shape.len()..].iter().all(|&v| v == 0.0),
+        "wrote past the region"
+    );
+}

@@ -1,0 +1,126 @@
+//! Shared by the GPU tests: the context (loud about a missing adapter, fatal under CI), seeded
+//! inputs and comparisons that name the worst element.
+
+use std::sync::OnceLock;
+
+use softdice::{DiceContext, DiceError, Shape};
+
+/// Set by `.ci/run` (and `scripts/test.sh`): a missing adapter fails instead of skipping.
+pub const REQUIRE_GPU: &str = "SOFTDICE_REQUIRE_GPU";
+
+/// The shared context, or `None` (with a loud message) where no adapter exists and
+/// `SOFTDICE_REQUIRE_GPU` is not set.
+pub fn ctx() -> Option<&'static DiceContext> {
+    static CTX: OnceLock<Option<DiceContext>> = OnceLock::new();
+    CTX.get_or_init(|| match DiceContext::new() {
+        Ok(ctx) => Some(ctx),
+        Err(e @ DiceError::NoAdapter { .. }) => {
+            if std::env::var_os(REQUIRE_GPU).is_some_and(|v| v != "0") {
+                panic!("{REQUIRE_GPU} is set but there is no adapter: {e}");
+            }
+            eprintln!("\n*** SKIPPING GPU TEST: {e} ***\n");
+            None
+        }
+        Err(e) => panic!("context: {e}"),
+    })
+    .as_ref()
+}
+
+/// splitmix64: small, seeded, and the same on every machine.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    pub fn below(&mut self, n: u32) -> u32 {
+        (self.next_u64() % n as u64) as u32
+    }
+
+    /// Logits in [-scale, scale).
+    pub fn logits(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|_| (self.uniform() * 2.0 - 1.0) * scale)
+            .collect()
+    }
+
+    pub fn labels(&mut self, n: usize, classes: u32) -> Vec<u32> {
+        (0..n).map(|_| self.below(classes)).collect()
+    }
+}
+
+/// Softmax over the class axis on the host, to make probability inputs.
+pub fn softmax(shape: &Shape, logits: &[f32]) -> Vec<f32> {
+    let (b, c, s) = (shape.batch(), shape.classes(), shape.spatial());
+    let mut out = vec![0.0; logits.len()];
+    for bi in 0..b {
+        for si in 0..s {
+            let at = |ci: usize| (bi * c + ci) * s + si;
+            let m = (0..c).map(|ci| logits[at(ci)]).fold(f32::MIN, f32::max);
+            let z: f32 = (0..c).map(|ci| (logits[at(ci)] - m).exp()).sum();
+            for ci in 0..c {
+                out[at(ci)] = (logits[at(ci)] - m).exp() / z;
+            }
+        }
+    }
+    out
+}
+
+/// Checks `|got - want| <= abs + rel * |want|` element-wise; on failure names the worst index.
+pub fn check_close<T: Into<f64> + Copy>(
+    what: &str,
+    got: &[T],
+    want: &[f64],
+    abs: f64,
+    rel: f64,
+) -> Result<(), String> {
+    if got.len() != want.len() {
+        return Err(format!("{what}: length {} != {}", got.len(), want.len()));
+    }
+    let mut worst: Option<(usize, f64)> = None;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let g: f64 = (*g).into();
+        let excess = (g - w).abs() - (abs + rel * w.abs());
+        let within = excess <= 0.0; // false for NaN
+        if !within && worst.is_none_or(|(_, e)| excess > e || excess.is_nan()) {
+            worst = Some((i, excess));
+        }
+    }
+    match worst {
+        None => Ok(()),
+        Some((i, _)) => {
+            let g: f64 = got[i].into();
+            Err(format!(
+                "{what}: worst index {i}: got {g:e}, want {:e} (diff {:e}, bound {abs:e} + {rel:e} * |want|)",
+                want[i],
+                (g - want[i]).abs()
+            ))
+        }
+    }
+}
+
+/// The bars every GPU-vs-oracle comparison uses.
+pub const LOSS_REL: f64 = 1e-5;
+pub const GRAD_ABS: f64 = 1e-6;
+pub const GRAD_REL: f64 = 1e-4;
+/// Dice values are in [0, 1] (or near): absolute.
+pub const DICE_ABS: f64 = 1e-5;
+
+/// The loss of a GPU output against the oracle's, relative.
+pub fn check_loss(what: &str, got: f32, want: f64) -> Result<(), String> {
+    check_close(what, &[got], &[want], 0.0, LOSS_REL)
+}

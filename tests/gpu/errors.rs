@@ -1,0 +1,336 @@
+//! Bad input: a clear error, never a panic, a hang or a silently wrong number.
+
+use softdice::{
+    cpu, Activation, BufferRegion, ClassSelection, DiceConfig, DiceError, GpuInputs, Shape,
+    TargetKind, Targets,
+};
+use wgpu::util::DeviceExt;
+
+use crate::common::*;
+
+#[test]
+fn shapes_are_checked() {
+    assert!(matches!(
+        Shape::new(&[3]),
+        Err(DiceError::BadRank { rank: 1, .. })
+    ));
+    assert!(matches!(
+        Shape::new(&[2, 0, 4]),
+        Err(DiceError::ZeroClasses)
+    ));
+    assert!(matches!(
+        Shape::new(&[2, 3, 4, 0]),
+        Err(DiceError::EmptyAxis { axis: 3, .. })
+    ));
+}
+
+#[test]
+fn host_inputs_are_checked_on_both_paths() {
+    let shape = Shape::new(&[1, 3, 2, 2]).unwrap();
+    let preds = vec![0.25f32; 12];
+    let labels = vec![0u32, 1, 2, 1];
+    let config = DiceConfig::default();
+    type Case = (Vec<f32>, Vec<u32>, DiceConfig, fn(&DiceError) -> bool);
+    let cases: Vec<Case> = vec![
+        (vec![0.25; 11], labels.clone(), config.clone(), |e| {
+            matches!(
+                e,
+                DiceError::LengthMismatch {
+                    what: "predictions",
+                    expected: 12,
+                    got: 11
+                }
+            )
+        }),
+        (preds.clone(), vec![0, 1, 2], config.clone(), |e| {
+            matches!(
+                e,
+                DiceError::LengthMismatch {
+                    what: "targets",
+                    ..
+                }
+            )
+        }),
+        (preds.clone(), vec![0, 3, 2, 7], config.clone(), |e| {
+            matches!(
+                e,
+                DiceError::LabelOutOfRange {
+                    count: 2,
+                    n_classes: 3,
+                    first: Some(1)
+                }
+            )
+        }),
+        (
+            {
+                let mut p = preds.clone();
+                p[5] = f32::NAN;
+                p[6] = f32::INFINITY;
+                p
+            },
+            labels.clone(),
+            config.clone(),
+            |e| matches!(e, DiceError::NonFinite { count: 2, .. }),
+        ),
+        (
+            preds.clone(),
+            labels.clone(),
+            DiceConfig {
+                smooth_nr: -1.0,
+                ..config.clone()
+            },
+            |e| {
+                matches!(
+                    e,
+                    DiceError::InvalidParameter {
+                        name: "smooth_nr",
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            preds.clone(),
+            labels.clone(),
+            DiceConfig {
+                smooth_dr: f32::NAN,
+                ..config.clone()
+            },
+            |e| {
+                matches!(
+                    e,
+                    DiceError::InvalidParameter {
+                        name: "smooth_dr",
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            preds.clone(),
+            labels.clone(),
+            DiceConfig {
+                classes: ClassSelection::Subset(vec![1, 5]),
+                ..config.clone()
+            },
+            |e| {
+                matches!(
+                    e,
+                    DiceError::ClassOutOfRange {
+                        class: 5,
+                        n_classes: 3
+                    }
+                )
+            },
+        ),
+        (
+            preds.clone(),
+            labels.clone(),
+            DiceConfig {
+                class_weights: Some(vec![1.0, 2.0]),
+                ..config.clone()
+            },
+            |e| {
+                matches!(
+                    e,
+                    DiceError::LengthMismatch {
+                        what: "class_weights",
+                        ..
+                    }
+                )
+            },
+        ),
+    ];
+    for (p, l, c, is_expected) in &cases {
+        let err = cpu::compute(&shape, c, p, Targets::Labels(l), true).unwrap_err();
+        assert!(is_expected(&err), "CPU: unexpected {err:?}");
+        if let Some(ctx) = ctx() {
+            let err = ctx
+                .compute(&shape, c, p, Targets::Labels(l), true)
+                .unwrap_err();
+            assert!(is_expected(&err), "GPU: unexpected {err:?}");
+        }
+    }
+    // The ignore label is not out of range.
+    let ignoring = DiceConfig {
+        ignore_index: Some(255),
+        ..config
+    };
+    cpu::compute(
+        &shape,
+        &ignoring,
+        &preds,
+        Targets::Labels(&[0, 255, 2, 1]),
+        true,
+    )
+    .unwrap();
+}
+
+fn storage(ctx: &softdice::DiceContext, bytes: &[u8], extra: wgpu::BufferUsages) -> wgpu::Buffer {
+    ctx.device()
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytes,
+            usage: wgpu::BufferUsages::STORAGE | extra,
+        })
+}
+
+#[test]
+fn labels_only_the_gpu_sees_are_counted_and_leave_the_gradient_alone() {
+    let Some(ctx) = ctx() else { return };
+    let shape = Shape::new(&[2, 3, 10, 10]).unwrap();
+    let mut rng = Rng::new(21);
+    let logits = rng.logits(shape.len(), 2.0);
+    let mut labels = rng.labels(shape.pixels(), 3);
+    labels[17] = 3;
+    labels[150] = 99;
+    let config = DiceConfig {
+        activation: Activation::Softmax,
+        ..DiceConfig::default()
+    };
+    let preds = storage(
+        ctx,
+        bytemuck::cast_slice(&logits),
+        wgpu::BufferUsages::empty(),
+    );
+    let targets = storage(
+        ctx,
+        bytemuck::cast_slice(&labels),
+        wgpu::BufferUsages::empty(),
+    );
+    let sentinel = vec![7.0f32; shape.len()];
+    let grad = storage(
+        ctx,
+        bytemuck::cast_slice(&sentinel),
+        wgpu::BufferUsages::COPY_SRC,
+    );
+    let mut plan = ctx.plan(&shape, &config, TargetKind::LabelsU32).unwrap();
+    let mut encoder = ctx.device().create_command_encoder(&Default::default());
+    plan.record(
+        ctx,
+        &mut encoder,
+        &GpuInputs {
+            preds: BufferRegion::whole(&preds),
+            targets: BufferRegion::whole(&targets),
+            gradient: Some(BufferRegion::whole(&grad)),
+        },
+    )
+    .unwrap();
+    plan.copy_results(&mut encoder);
+    ctx.queue().submit([encoder.finish()]);
+    let err = plan.read_results(ctx).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DiceError::LabelOutOfRange {
+                count: 2,
+                n_classes: 3,
+                first: None
+            }
+        ),
+        "{err:?}"
+    );
+    let after = read_buffer(ctx, &grad);
+    assert!(
+        after.iter().all(|&v| v == 7.0),
+        "gradient buffer was written"
+    );
+}
+
+/// Reads a whole f32 buffer back (test helper).
+pub fn read_buffer(ctx: &softdice::DiceContext, buffer: &wgpu::Buffer) -> Vec<f32> {
+    let staging = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: buffer.size(),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx.device().create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
+    ctx.queue().submit([encoder.finish()]);
+    staging.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
+    ctx.device()
+        .poll(wgpu::PollType::wait_indefinitely())
+        .unwrap();
+    let v = bytemuck::pod_collect_to_vec(&staging.get_mapped_range(..).unwrap());
+    staging.unmap();
+    v
+}
+
+#[test]
+fn buffers_are_checked_before_recording() {
+    let Some(ctx) = ctx() else { return };
+    let shape = Shape::new(&[1, 2, 8, 8]).unwrap();
+    let config = DiceConfig::default();
+    let mut plan = ctx.plan(&shape, &config, TargetKind::LabelsU32).unwrap();
+    let full = storage(ctx, &vec![0u8; 512], wgpu::BufferUsages::empty());
+    let small = storage(ctx, &[0u8; 64], wgpu::BufferUsages::empty());
+    let uniform = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: 512,
+        usage: wgpu::BufferUsages::UNIFORM,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx.device().create_command_encoder(&Default::default());
+    let mut run = |preds: BufferRegion<'_>, targets: BufferRegion<'_>| {
+        plan.record(
+            ctx,
+            &mut encoder,
+            &GpuInputs {
+                preds,
+                targets,
+                gradient: None,
+            },
+        )
+        .unwrap_err()
+    };
+    let whole = BufferRegion::whole;
+    assert!(matches!(
+        run(whole(&small), whole(&full)),
+        DiceError::BufferTooSmall {
+            what: "predictions",
+            ..
+        }
+    ));
+    assert!(matches!(
+        run(
+            BufferRegion {
+                buffer: &full,
+                offset: 6
+            },
+            whole(&full)
+        ),
+        DiceError::Misaligned {
+            what: "predictions",
+            offset: 6,
+            alignment: 4
+        }
+    ));
+    assert!(matches!(
+        run(
+            BufferRegion {
+                buffer: &full,
+                offset: 4
+            },
+            whole(&full)
+        ),
+        DiceError::BufferTooSmall {
+            what: "predictions",
+            ..
+        }
+    ));
+    assert!(matches!(
+        run(whole(&uniform), whole(&full)),
+        DiceError::MissingUsage {
+            what: "predictions",
+            ..
+        }
+    ));
+    assert!(matches!(
+        run(whole(&full), whole(&small)),
+        DiceError::BufferTooSmall {
+            what: "targets",
+            ..
+        }
+    ));
+}

@@ -1,0 +1,95 @@
+//! The CPU oracle's analytic gradient against central finite differences of its own loss.
+
+use softdice::{
+    cpu, Activation, ClassSelection, DiceConfig, GeneralizedWeight, LossForm, Reduction, Scope,
+    Shape, Targets,
+};
+
+use crate::common::*;
+
+/// The loss as a function of f64 inputs (the oracle takes f32, so differences are taken on
+/// f32-representable steps and checked at a bar that fits).
+fn check_config(config: &DiceConfig, dense: bool) {
+    let shape = Shape::new(&[2, 3, 4, 5]).unwrap();
+    let mut rng = Rng::new(11);
+    let x: Vec<f32> = match config.activation {
+        Activation::None => softmax(&shape, &rng.logits(shape.len(), 2.0)),
+        _ => rng.logits(shape.len(), 2.0),
+    };
+    let labels = rng.labels(shape.pixels(), 3);
+    let soft: Vec<f32> = (0..shape.len()).map(|_| rng.uniform()).collect();
+    let targets = if dense {
+        Targets::Dense(&soft)
+    } else {
+        Targets::Labels(&labels)
+    };
+    let out = cpu::compute(&shape, config, &x, targets, true).unwrap();
+    let grad = out.gradient.unwrap();
+    let h = 1.0 / 512.0; // exact in f32 near these magnitudes
+    for i in (0..shape.len()).step_by(7) {
+        let mut plus = x.clone();
+        let mut minus = x.clone();
+        plus[i] += h;
+        minus[i] -= h;
+        let sum = |v: &[f32]| {
+            cpu::compute(&shape, config, v, targets, false)
+                .unwrap()
+                .values
+                .iter()
+                .sum::<f64>()
+        };
+        let h_true = (plus[i] as f64 - minus[i] as f64) / 2.0;
+        let fd = (sum(&plus) - sum(&minus)) / (2.0 * h_true);
+        let err = (fd - grad[i]).abs();
+        assert!(
+            err <= 1e-5 + 2e-3 * grad[i].abs(),
+            "{config:?}: element {i}: finite difference {fd:e} vs analytic {:e}",
+            grad[i]
+        );
+    }
+}
+
+#[test]
+fn analytic_gradient_matches_finite_differences() {
+    let base = DiceConfig::default();
+    let configs = [
+        base.clone(),
+        DiceConfig {
+            activation: Activation::Softmax,
+            scope: Scope::PerSample,
+            reduction: Reduction::None,
+            ..base.clone()
+        },
+        DiceConfig {
+            activation: Activation::Sigmoid,
+            loss_form: LossForm::OneMinusDice,
+            ..base.clone()
+        },
+        DiceConfig {
+            activation: Activation::Softmax,
+            loss_form: LossForm::NegDice,
+            squared: true,
+            jaccard: true,
+            ..base.clone()
+        },
+        DiceConfig {
+            generalized: Some(GeneralizedWeight::Square),
+            ..DiceConfig::monai()
+        },
+        DiceConfig {
+            classes: ClassSelection::NoBackground,
+            class_weights: Some(vec![0.3, 1.0, 2.0]),
+            ..DiceConfig::smp_multiclass()
+        },
+    ];
+    for config in &configs {
+        check_config(config, false);
+    }
+    // Soft labels in the L1 form.
+    let soft = DiceConfig {
+        activation: Activation::Sigmoid,
+        soft_label: true,
+        ..DiceConfig::monai()
+    };
+    check_config(&soft, true);
+}

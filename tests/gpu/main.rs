@@ -1,0 +1,10 @@
+//! GPU tests, one binary (one link) with a module per topic. They run on whatever adapter
+//! wgpu finds: lavapipe in CI, where `SOFTDICE_REQUIRE_GPU=1` makes a missing adapter fatal.
+
+mod buffers;
+mod common;
+mod errors;
+mod finite_diff;
+mod oracle;
+mod parity;
+mod seed;

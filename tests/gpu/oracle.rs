@@ -1,0 +1,190 @@
+//! GPU against the f64 CPU oracle: odd sizes, class counts, every option of the base config.
+
+use softdice::{
+    cpu, Activation, DiceConfig, DiceContext, LossForm, Reduction, Scope, Shape, Targets,
+};
+
+use crate::common::*;
+
+/// Inputs for a config: probabilities for `Activation::None`, logits otherwise.
+fn inputs(rng: &mut Rng, shape: &Shape, activation: Activation) -> (Vec<f32>, Vec<u32>) {
+    let logits = rng.logits(shape.len(), 3.0);
+    let labels = rng.labels(shape.pixels(), shape.classes() as u32);
+    let preds = match activation {
+        Activation::None => softmax(shape, &logits),
+        _ => logits,
+    };
+    (preds, labels)
+}
+
+/// Runs both paths and compares loss, values, dice and gradient at the stated bars.
+pub fn compare(
+    ctx: &DiceContext,
+    shape: &Shape,
+    config: &DiceConfig,
+    preds: &[f32],
+    targets: Targets<'_>,
+) -> Result<(), String> {
+    let want = cpu::compute(shape, config, preds, targets, true).map_err(|e| e.to_string())?;
+    let got = ctx
+        .compute(shape, config, preds, targets, true)
+        .map_err(|e| e.to_string())?;
+    let tag = format!("{:?} {:?}", shape.dims(), config);
+    check_loss(&format!("loss {tag}"), got.loss, want.loss)?;
+    check_close(
+        &format!("values {tag}"),
+        &got.values,
+        &want.values,
+        1e-7,
+        LOSS_REL,
+    )?;
+    check_close(&format!("dice {tag}"), &got.dice, &want.dice, DICE_ABS, 0.0)?;
+    check_close(
+        &format!("gradient {tag}"),
+        got.gradient.as_deref().unwrap(),
+        want.gradient.as_deref().unwrap(),
+        GRAD_ABS,
+        GRAD_REL,
+    )
+}
+
+const ACTIVATIONS: [Activation; 3] = [Activation::None, Activation::Softmax, Activation::Sigmoid];
+const FORMS: [LossForm; 3] = [LossForm::NegLog, LossForm::OneMinusDice, LossForm::NegDice];
+const SCOPES: [Scope; 2] = [Scope::Batch, Scope::PerSample];
+const REDUCTIONS: [Reduction; 3] = [Reduction::Mean, Reduction::Sum, Reduction::None];
+
+#[test]
+fn odd_sizes_and_class_counts() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng::new(1);
+    let spatial: [&[usize]; 7] = [&[1], &[7], &[37, 68], &[129], &[3, 5, 7], &[4, 9, 11], &[]];
+    let mut k = 0;
+    for c in [1usize, 2, 3, 4, 17] {
+        for (i, sp) in spatial.iter().enumerate() {
+            let mut dims = vec![1 + i % 3, c];
+            dims.extend_from_slice(sp);
+            let shape = Shape::new(&dims).unwrap();
+            // Rotate through the options so every pairing shows up somewhere.
+            let mut activation = ACTIVATIONS[k % 3];
+            if c == 1 && activation == Activation::Softmax {
+                activation = Activation::Sigmoid;
+            }
+            let config = DiceConfig {
+                activation,
+                loss_form: FORMS[(k / 3) % 3],
+                scope: SCOPES[k % 2],
+                reduction: REDUCTIONS[(k / 2) % 3],
+                ..DiceConfig::default()
+            };
+            k += 1;
+            let (preds, labels) = inputs(&mut rng, &shape, activation);
+            compare(ctx, &shape, &config, &preds, Targets::Labels(&labels)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn every_option_combination() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng::new(2);
+    let shape = Shape::new(&[3, 5, 19, 23]).unwrap();
+    for activation in ACTIVATIONS {
+        let (preds, labels) = inputs(&mut rng, &shape, activation);
+        for loss_form in FORMS {
+            for scope in SCOPES {
+                for reduction in REDUCTIONS {
+                    let config = DiceConfig {
+                        activation,
+                        loss_form,
+                        scope,
+                        reduction,
+                        smooth_nr: 0.5,
+                        smooth_dr: 1e-3,
+                        ..DiceConfig::default()
+                    };
+                    compare(ctx, &shape, &config, &preds, Targets::Labels(&labels)).unwrap();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn larger_than_one_grid_pass() {
+    // Pixels well past groups * WG, so every thread loops; 17 classes take three chunks.
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng::new(3);
+    for dims in [[2usize, 17, 200, 300], [1, 4, 700, 900]] {
+        let shape = Shape::new(&dims).unwrap();
+        let (preds, labels) = inputs(&mut rng, &shape, Activation::Softmax);
+        let config = DiceConfig {
+            activation: Activation::Softmax,
+            scope: Scope::PerSample,
+            ..DiceConfig::default()
+        };
+        compare(ctx, &shape, &config, &preds, Targets::Labels(&labels)).unwrap();
+    }
+}
+
+#[test]
+fn label_formats_agree() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng::new(4);
+    // Odd pixel counts so packed words end part-filled.
+    let shape = Shape::new(&[3, 6, 13, 7]).unwrap();
+    let (preds, labels) = inputs(&mut rng, &shape, Activation::Softmax);
+    let config = DiceConfig {
+        activation: Activation::Softmax,
+        ..DiceConfig::default()
+    };
+    let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
+    let u16s: Vec<u16> = labels.iter().map(|&l| l as u16).collect();
+    for targets in [Targets::LabelsU8(&u8s), Targets::LabelsU16(&u16s)] {
+        compare(ctx, &shape, &config, &preds, targets).unwrap();
+    }
+}
+
+#[test]
+fn a_perturbed_input_makes_the_comparison_fail() {
+    // The comparison must be able to fail: change one prediction on the oracle's side only.
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng::new(5);
+    let shape = Shape::new(&[2, 3, 37, 68]).unwrap();
+    let (preds, labels) = inputs(&mut rng, &shape, Activation::Softmax);
+    let config = DiceConfig {
+        activation: Activation::Softmax,
+        ..DiceConfig::default()
+    };
+    let targets = Targets::Labels(&labels);
+    compare(ctx, &shape, &config, &preds, targets).unwrap();
+    let got = ctx.compute(&shape, &config, &preds, targets, true).unwrap();
+    let mut perturbed = preds.clone();
+    perturbed[1234] += 0.5;
+    let want = cpu::compute(&shape, &config, &perturbed, targets, true).unwrap();
+    let err = check_close(
+        "gradient",
+        got.gradient.as_deref().unwrap(),
+        want.gradient.as_deref().unwrap(),
+        GRAD_ABS,
+        GRAD_REL,
+    )
+    .unwrap_err();
+    assert!(err.contains("worst index"), "{err}");
+    assert!(check_loss("loss", got.loss, want.loss).is_err());
+}
+
+#[test]
+fn same_input_twice_is_bit_identical() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng::new(6);
+    let shape = Shape::new(&[4, 5, 150, 170]).unwrap();
+    let (preds, labels) = inputs(&mut rng, &shape, Activation::Softmax);
+    let config = DiceConfig::monai();
+    let targets = Targets::Labels(&labels);
+    let a = ctx.compute(&shape, &config, &preds, targets, true).unwrap();
+    let b = ctx.compute(&shape, &config, &preds, targets, true).unwrap();
+    assert_eq!(a.loss.to_bits(), b.loss.to_bits());
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&a.dice), bits(&b.dice));
+    assert!(bits(a.gradient.as_deref().unwrap()) == bits(b.gradient.as_deref().unwrap()));
+}

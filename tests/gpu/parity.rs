@@ -1,0 +1,73 @@
+//! Parity with PyTorch, MONAI, smp and nnU-Net: every case of the reference fixtures, on the
+//! GPU and on the CPU oracle, through the same runner as `examples/parity`.
+
+#[path = "../../examples/parity/cases.rs"]
+#[allow(dead_code)]
+mod cases;
+
+use crate::common::*;
+
+fn run_file(name: &str) {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let fixture = cases::Fixture::load(&path).unwrap();
+    assert!(!fixture.cases.is_empty());
+    let ctx = ctx();
+    let failures: Vec<String> = fixture
+        .cases
+        .iter()
+        .map(|case| cases::run_case(&fixture, case, ctx))
+        .filter(|o| !o.pass)
+        .map(|o| {
+            format!(
+                "{}: loss {:e} grad {:e} ({})",
+                o.id, o.loss_err, o.grad_err, o.note
+            )
+        })
+        .collect();
+    assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn reference_cases() {
+    run_file("reference_cases.json");
+}
+
+#[test]
+fn a_wrong_call_is_a_failure_not_a_skip() {
+    let path = format!(
+        "{}/tests/fixtures/reference_cases.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut fixture = cases::Fixture::load(&path).unwrap();
+    let mut case = fixture.cases.remove(4);
+    case.call = "monai.losses.DiceLoss(to_onehot_y=True, softmax=True, focal=True)".into();
+    let o = cases::run_case(&fixture, &case, None);
+    assert!(!o.pass && o.note.contains("focal"), "{}", o.note);
+    // A loss that differs from the library's fails too.
+    let mut case = fixture.cases.remove(4);
+    case.loss[0] *= 1.0 + 1e-4;
+    assert!(!cases::run_case(&fixture, &case, None).pass);
+}
+
+#[test]
+fn presets_are_the_configs_the_python_calls_map_to() {
+    use softdice::{DiceConfig, GeneralizedWeight};
+    let path = format!(
+        "{}/tests/fixtures/reference_cases.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let fixture = cases::Fixture::load(&path).unwrap();
+    let config_of = |id: &str| {
+        let case = fixture.cases.iter().find(|c| c.id == id).unwrap();
+        cases::map_case(&fixture, case).unwrap().config
+    };
+    assert_eq!(config_of("seed_probs"), DiceConfig::seed());
+    assert_eq!(config_of("monai_default"), DiceConfig::monai());
+    assert_eq!(
+        config_of("monai_generalized_simple"),
+        DiceConfig::monai_generalized(GeneralizedWeight::Simple)
+    );
+    assert_eq!(config_of("smp_multiclass"), DiceConfig::smp_multiclass());
+    assert_eq!(config_of("smp_multilabel"), DiceConfig::smp_multilabel());
+    assert_eq!(config_of("nnunet_batch_nobg"), DiceConfig::nnunet());
+}
