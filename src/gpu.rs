@@ -393,7 +393,14 @@ pub struct DicePlan {
     finalize_bind: wgpu::BindGroup,
     coefs: wgpu::Buffer,
     limits: wgpu::Limits,
+    /// Bind groups over the caller's buffers, kept while the same regions come back.
+    input_binds: Option<(InputKey, wgpu::BindGroup, Option<wgpu::BindGroup>)>,
 }
+
+/// A binding over a caller's buffer: (buffer, aligned start, size in bytes).
+type BindingKey = (wgpu::Buffer, u64, u64);
+/// Predictions, targets and optional gradient bindings of one call.
+type InputKey = (BindingKey, BindingKey, Option<BindingKey>);
 
 impl DicePlan {
     fn new(
@@ -554,6 +561,7 @@ impl DicePlan {
             finalize_bind,
             coefs,
             limits,
+            input_binds: None,
         })
     }
 
@@ -588,13 +596,13 @@ impl DicePlan {
 
     /// Checks one of the caller's regions and returns the aligned binding over it and the
     /// element offset inside that binding.
-    fn binding<'a>(
+    fn binding(
         &self,
         what: &'static str,
-        region: BufferRegion<'a>,
+        region: BufferRegion<'_>,
         elem_size: u64,
         elements: u64,
-    ) -> Result<(wgpu::BufferBinding<'a>, u32), DiceError> {
+    ) -> Result<(BindingKey, u32), DiceError> {
         let BufferRegion { buffer, offset } = region;
         if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
             return Err(DiceError::MissingUsage {
@@ -641,12 +649,10 @@ impl DicePlan {
                 limit_name: "max_storage_buffer_binding_size",
             });
         }
-        let binding = wgpu::BufferBinding {
-            buffer,
-            offset: start,
-            size: std::num::NonZeroU64::new(size),
-        };
-        Ok((binding, ((offset - start) / elem_size) as u32))
+        Ok((
+            (buffer.clone(), start, size),
+            ((offset - start) / elem_size) as u32,
+        ))
     }
 
     /// Records the loss (and, when `inputs.gradient` is set, the gradient) into the caller's
@@ -664,6 +670,41 @@ impl DicePlan {
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
     ) -> Result<(), DiceError> {
+        self.record_stages(ctx, encoder, inputs, true, true)
+    }
+
+    /// The first half of [`DicePlan::record`]: only the class sums, into
+    /// [`DicePlan::sums_buffer`]. For data-parallel training: all-reduce that buffer across
+    /// devices (batch scope), write the merged sums back, then [`DicePlan::record_loss`].
+    pub fn record_sums(
+        &mut self,
+        ctx: &DiceContext,
+        encoder: &mut wgpu::CommandEncoder,
+        inputs: &GpuInputs<'_>,
+    ) -> Result<(), DiceError> {
+        self.record_stages(ctx, encoder, inputs, true, false)
+    }
+
+    /// The second half of [`DicePlan::record`]: loss, dice and (with `inputs.gradient`) the
+    /// gradient from whatever [`DicePlan::sums_buffer`] holds now, such as sums merged across
+    /// devices. Reads the status counted by the last [`DicePlan::record_sums`].
+    pub fn record_loss(
+        &mut self,
+        ctx: &DiceContext,
+        encoder: &mut wgpu::CommandEncoder,
+        inputs: &GpuInputs<'_>,
+    ) -> Result<(), DiceError> {
+        self.record_stages(ctx, encoder, inputs, false, true)
+    }
+
+    fn record_stages(
+        &mut self,
+        ctx: &DiceContext,
+        encoder: &mut wgpu::CommandEncoder,
+        inputs: &GpuInputs<'_>,
+        sums: bool,
+        loss: bool,
+    ) -> Result<(), DiceError> {
         ctx.check_alive()?;
         let n = self.shape.len() as u64;
         let n_targets = self.target_kind.len_for(&self.shape) as u64;
@@ -679,10 +720,8 @@ impl DicePlan {
             .map(|g| self.binding("gradient", g, 4, n))
             .transpose()?;
         if let Some((g, _)) = &grad {
-            let overlaps = |other: &wgpu::BufferBinding<'_>| {
-                other.buffer == g.buffer
-                    && other.offset < g.offset + g.size.map_or(0, |s| s.get())
-                    && g.offset < other.offset + other.size.map_or(0, |s| s.get())
+            let overlaps = |other: &BindingKey| {
+                other.0 == g.0 && other.1 < g.1 + g.2 && g.1 < other.1 + other.2
             };
             if overlaps(&preds) || overlaps(&targets) {
                 return Err(DiceError::InvalidConfig(
@@ -700,10 +739,56 @@ impl DicePlan {
                 .write_buffer(&self.params_buf, 0, bytemuck::bytes_of(&params));
             self.written_params = Some(params);
         }
-        encoder.clear_buffer(&self.status, 0, None);
+        let key = (preds, targets, grad.map(|g| g.0));
+        if self.input_binds.as_ref().map(|b| &b.0) != Some(&key) {
+            let binds = self.input_bind_groups(ctx, &key);
+            self.input_binds = Some((key, binds.0, binds.1));
+        }
+        let (_, partials_bind, gradient_bind) = self.input_binds.as_ref().expect("just set");
 
+        if sums {
+            encoder.clear_buffer(&self.status, 0, None);
+        }
         let p = &ctx.pipelines;
-        let device = &ctx.device;
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("softdice"),
+            timestamp_writes: None,
+        });
+        let n_b = self.shape.batch() as u32;
+        if sums {
+            pass.set_pipeline(&p.dice_partials.0);
+            pass.set_bind_group(0, partials_bind, &[]);
+            pass.dispatch_workgroups(self.groups, self.n_chunks, n_b);
+            pass.set_pipeline(&p.dice_reduce.0);
+            pass.set_bind_group(0, &self.reduce_bind, &[]);
+            pass.dispatch_workgroups(self.shape.classes() as u32, self.n_rows, 1);
+        }
+        if loss {
+            pass.set_pipeline(&p.dice_finalize.0);
+            pass.set_bind_group(0, &self.finalize_bind, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+            if let Some(gradient_bind) = gradient_bind {
+                pass.set_pipeline(&p.dice_gradient.0);
+                pass.set_bind_group(0, gradient_bind, &[]);
+                pass.dispatch_workgroups(self.gradient_groups, n_b, 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// The bind groups over the caller's buffers (cached: rebuilt only when they change).
+    fn input_bind_groups(
+        &self,
+        ctx: &DiceContext,
+        (preds, targets, grad): &InputKey,
+    ) -> (wgpu::BindGroup, Option<wgpu::BindGroup>) {
+        fn region(k: &BindingKey) -> wgpu::BindingResource<'_> {
+            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &k.0,
+                offset: k.1,
+                size: std::num::NonZeroU64::new(k.2),
+            })
+        }
         let bind = |layout: &wgpu::BindGroupLayout, resources: Vec<wgpu::BindingResource<'_>>| {
             let entries: Vec<_> = resources
                 .into_iter()
@@ -713,56 +798,37 @@ impl DicePlan {
                     resource,
                 })
                 .collect();
-            device.create_bind_group(&wgpu::BindGroupDescriptor {
+            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: None,
                 layout,
                 entries: &entries,
             })
         };
-        let partials_bind = bind(
+        let p = &ctx.pipelines;
+        let partials = bind(
             &p.dice_partials.1,
             vec![
                 self.params_buf.as_entire_binding(),
-                wgpu::BindingResource::Buffer(preds.clone()),
-                wgpu::BindingResource::Buffer(targets.clone()),
+                region(preds),
+                region(targets),
                 self.partials.as_entire_binding(),
                 self.status.as_entire_binding(),
             ],
         );
-        let gradient_bind = grad.map(|(g, _)| {
+        let gradient = grad.as_ref().map(|g| {
             bind(
                 &p.dice_gradient.1,
                 vec![
                     self.params_buf.as_entire_binding(),
-                    wgpu::BindingResource::Buffer(preds.clone()),
-                    wgpu::BindingResource::Buffer(targets.clone()),
+                    region(preds),
+                    region(targets),
                     self.coefs.as_entire_binding(),
                     self.status.as_entire_binding(),
-                    wgpu::BindingResource::Buffer(g),
+                    region(g),
                 ],
             )
         });
-
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("softdice"),
-            timestamp_writes: None,
-        });
-        let n_b = self.shape.batch() as u32;
-        pass.set_pipeline(&p.dice_partials.0);
-        pass.set_bind_group(0, &partials_bind, &[]);
-        pass.dispatch_workgroups(self.groups, self.n_chunks, n_b);
-        pass.set_pipeline(&p.dice_reduce.0);
-        pass.set_bind_group(0, &self.reduce_bind, &[]);
-        pass.dispatch_workgroups(self.shape.classes() as u32, self.n_rows, 1);
-        pass.set_pipeline(&p.dice_finalize.0);
-        pass.set_bind_group(0, &self.finalize_bind, &[]);
-        pass.dispatch_workgroups(1, 1, 1);
-        if let Some(gradient_bind) = &gradient_bind {
-            pass.set_pipeline(&p.dice_gradient.0);
-            pass.set_bind_group(0, gradient_bind, &[]);
-            pass.dispatch_workgroups(self.gradient_groups, n_b, 1);
-        }
-        Ok(())
+        (partials, gradient)
     }
 
     /// Records the copy of status, output and sums into the plan's readback buffer, for

@@ -50,3 +50,8 @@ pub use error::DiceError;
 pub use gpu::{BufferRegion, DiceContext, DicePlan, GpuInputs};
 pub use output::{ClassSums, DiceOutput, Finalized};
 pub use shape::{Shape, TargetKind, Targets};
+
+// The README's examples compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -73,6 +73,12 @@ impl ClassSums {
         &self.cells
     }
 
+    /// The cells as f32 `[A, P, Y]` triples, the layout of [`crate::DicePlan::sums_buffer`]
+    /// (to write merged sums back before [`crate::DicePlan::record_loss`]).
+    pub fn to_f32(&self) -> Vec<f32> {
+        self.cells.iter().flatten().map(|&v| v as f32).collect()
+    }
+
     /// Adds another device's sums of the same rows and classes (batch scope: each device
     /// summed its share of the batch).
     pub fn merge(&mut self, other: &ClassSums) -> Result<(), DiceError> {

@@ -5,6 +5,7 @@ mod buffers;
 mod common;
 mod errors;
 mod finite_diff;
+mod merge;
 mod oracle;
 mod parity;
 mod seed;

@@ -1,0 +1,102 @@
+//! Mergeable statistics: sums of two "devices" (two plans over two halves of a batch), merged,
+//! give the loss and gradient of one device holding the whole batch.
+
+use softdice::{
+    cpu, Activation, BufferRegion, ClassSums, DiceConfig, GpuInputs, Shape, TargetKind, Targets,
+};
+use wgpu::util::DeviceExt;
+
+use crate::common::*;
+use crate::errors::read_buffer;
+
+#[test]
+fn merged_sums_equal_the_whole_batch() {
+    let Some(ctx) = ctx() else { return };
+    let whole = Shape::new(&[4, 3, 21, 17]).unwrap();
+    let half = Shape::new(&[2, 3, 21, 17]).unwrap();
+    let mut rng = Rng::new(41);
+    let logits = rng.logits(whole.len(), 2.0);
+    let labels = rng.labels(whole.pixels(), 3);
+    let config = DiceConfig {
+        activation: Activation::Softmax,
+        ..DiceConfig::seed()
+    };
+    let want = cpu::compute(&whole, &config, &logits, Targets::Labels(&labels), true).unwrap();
+
+    let storage = |bytes: &[u8]| {
+        ctx.device()
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: None,
+                contents: bytes,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            })
+    };
+    let devices: Vec<_> = (0..2)
+        .map(|d| {
+            let p = &logits[d * half.len()..][..half.len()];
+            let l = &labels[d * half.pixels()..][..half.pixels()];
+            let bufs = (
+                storage(bytemuck::cast_slice(p)),
+                storage(bytemuck::cast_slice(l)),
+                storage(&vec![0u8; half.len() * 4]),
+            );
+            (
+                ctx.plan(&half, &config, TargetKind::LabelsU32).unwrap(),
+                bufs,
+            )
+        })
+        .collect();
+    let mut devices = devices;
+    // Step 1 on each device: sums only.
+    let mut merged: Option<ClassSums> = None;
+    for (plan, (p, l, g)) in &mut devices {
+        let inputs = GpuInputs {
+            preds: BufferRegion::whole(p),
+            targets: BufferRegion::whole(l),
+            gradient: Some(BufferRegion::whole(g)),
+        };
+        let mut encoder = ctx.device().create_command_encoder(&Default::default());
+        plan.record_sums(ctx, &mut encoder, &inputs).unwrap();
+        plan.record_loss(ctx, &mut encoder, &inputs).unwrap();
+        plan.copy_results(&mut encoder);
+        ctx.queue().submit([encoder.finish()]);
+        let sums = plan.read_results(ctx).unwrap().sums;
+        match &mut merged {
+            None => merged = Some(sums),
+            Some(m) => m.merge(&sums).unwrap(),
+        }
+    }
+    let merged = merged.unwrap();
+    // The all-reduced sums finish to the whole batch's loss on the CPU...
+    let fin = cpu::dice_finalize(&config, &merged);
+    check_loss("merged loss", fin.loss as f32, want.loss).unwrap();
+    // ...and, written back to each device, to its share of the whole batch's gradient.
+    let mut grad = Vec::new();
+    for (plan, (p, l, g)) in &mut devices {
+        ctx.queue().write_buffer(
+            plan.sums_buffer(),
+            0,
+            bytemuck::cast_slice(&merged.to_f32()),
+        );
+        let inputs = GpuInputs {
+            preds: BufferRegion::whole(p),
+            targets: BufferRegion::whole(l),
+            gradient: Some(BufferRegion::whole(g)),
+        };
+        let mut encoder = ctx.device().create_command_encoder(&Default::default());
+        plan.record_loss(ctx, &mut encoder, &inputs).unwrap();
+        plan.copy_results(&mut encoder);
+        ctx.queue().submit([encoder.finish()]);
+        let out = plan.read_results(ctx).unwrap();
+        check_loss("device loss from merged sums", out.loss, want.loss).unwrap();
+        grad.extend(read_buffer(ctx, g));
+    }
+    check_close(
+        "gradient from merged sums",
+        &grad,
+        want.gradient.as_deref().unwrap(),
+        GRAD_ABS,
+        GRAD_REL,
+    )
+    .unwrap();
+}
