@@ -32,6 +32,20 @@ fn reference_cases() {
     run_file("reference_cases.json");
 }
 
+/// The same generator, its "heldout" profile: other shapes (C = 5, 3-D C = 4, binary 2x15x6).
+#[test]
+fn heldout_profile_cases() {
+    run_file("heldout_cases.json");
+}
+
+/// Option combinations the 33 cases leave out (scripts/gen_extra_fixtures.py): Generalized
+/// Dice over the batch and unreduced, smp class subsets with weights and smoothing, multilabel
+/// ignore, probabilities in, 1-D inputs.
+#[test]
+fn extra_option_cases() {
+    run_file("extra_cases.json");
+}
+
 #[test]
 fn a_wrong_call_is_a_failure_not_a_skip() {
     let path = format!(
