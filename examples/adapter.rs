@@ -6,7 +6,7 @@
 fn main() {
     match softdice::DiceContext::new() {
         Ok(ctx) => {
-            let info = ctx.adapter_info().expect("context chose the adapter");
+            let info = ctx.adapter_info();
             println!("{} ({:?}, {:?})", info.name, info.device_type, info.backend);
         }
         Err(e) => {

@@ -55,7 +55,7 @@ fn main() -> Result<(), DiceError> {
 
     match DiceContext::new() {
         Ok(ctx) => {
-            let info = ctx.adapter_info().expect("context chose the adapter");
+            let info = ctx.adapter_info();
             println!(
                 "adapter              : {} ({:?}, {:?})",
                 info.name, info.device_type, info.backend

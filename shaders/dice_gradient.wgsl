@@ -6,11 +6,10 @@
 //
 // Dispatch: (groups, samples); thread (g, b) handles pixels g * WG + i, stepping groups * WG,
 // every class of each. Bindings: 0 params, 1 preds, 2 targets, 3 coefs [r][c][cA, cP] (read),
-// 4 status (read), 5 grad (write). Workgroup size: WG (override).
+// 4 status (read), 5 grad (write; pages in bindings_paged.wgsl). Workgroup size: WG (override).
 
 @group(0) @binding(3) var<storage, read> coefs: array<f32>;
 @group(0) @binding(4) var<storage, read> status: array<u32, 4>;
-@group(0) @binding(5) var<storage, read_write> grad: array<f32>;
 
 override WG: u32 = 128u;
 
@@ -19,10 +18,10 @@ fn grad_p(coef_at: u32, p: f32, y: f32) -> f32 {
     let c_a = coefs[coef_at];
     let c_p = coefs[coef_at + 1u];
     var g = c_p;
-    if (params.squared == 1u) {
+    if (SQUARED) {
         g = 2.0 * c_p * p;
     }
-    if (params.soft_l1 == 1u) {
+    if (SOFT_L1) {
         return g + c_a * sign(p - y);
     }
     return g + c_a * y;
@@ -32,7 +31,7 @@ fn grad_p(coef_at: u32, p: f32, y: f32) -> f32 {
 // zero where the element is ignored.
 fn element_grad(coef_at: u32, p: f32, label: u32, c: u32, e: u32) -> f32 {
     var y = select(0.0, 1.0, label == c);
-    if (params.target_kind == TARGET_DENSE) {
+    if (TARGET_KIND == TARGET_DENSE) {
         y = dense_at(e);
         if (params.ignore_label != NO_IGNORE && y == f32(params.ignore_label)) {
             return 0.0;
@@ -50,41 +49,41 @@ fn main(
         return;
     }
     let b = wid.y + params.sample_base;
-    let n_c = params.n_classes;
+    let n_c = N_CLASSES;
     let n_s = params.spatial;
     let pred_base = params.pred_offset + b * n_c * n_s;
     let grad_base = params.grad_offset + b * n_c * n_s;
     let row = select(b, 0u, params.batch_scope == 1u);
     let coef_base = row * n_c * 2u;
 
-    for (var s = wid.x * WG + lid; s < n_s; s += params.groups * WG) {
+    for (var s = wid.x * WG + lid; s < n_s; s += params.gradient_groups * WG) {
         var label = 0u;
         var valid = true;
-        if (params.target_kind != TARGET_DENSE) {
+        if (TARGET_KIND != TARGET_DENSE) {
             label = label_at(b * n_s + s);
             valid = label != params.ignore_label;
         }
         var norm = vec2<f32>(0.0, 1.0);
-        if (params.activation == ACT_SOFTMAX) {
+        if (ACTIVATION == ACT_SOFTMAX) {
             norm = softmax_norm(pred_base, s);
         }
         // Softmax needs sum_k p_k g_k before any logit gradient can be written.
         var dot = 0.0;
-        if (params.activation == ACT_SOFTMAX && valid) {
+        if (ACTIVATION == ACT_SOFTMAX && valid) {
             for (var c = 0u; c < n_c; c++) {
                 let e = c * n_s + s;
-                let p = activate(preds[pred_base + e], norm);
+                let p = activate(pred_at(pred_base + e), norm);
                 dot += p * element_grad(coef_base + c * 2u, p, label, c, b * n_c * n_s + e);
             }
         }
         for (var c = 0u; c < n_c; c++) {
             let e = c * n_s + s;
-            let p = activate(preds[pred_base + e], norm);
+            let p = activate(pred_at(pred_base + e), norm);
             var g = 0.0;
             if (valid) {
                 g = element_grad(coef_base + c * 2u, p, label, c, b * n_c * n_s + e);
             }
-            switch params.activation {
+            switch ACTIVATION {
                 case ACT_SOFTMAX: {
                     g = select(0.0, p * (g - dot), valid);
                 }
@@ -93,7 +92,7 @@ fn main(
                 }
                 default: {}
             }
-            grad[grad_base + e] = g;
+            store_grad(grad_base + e, g);
         }
     }
 }

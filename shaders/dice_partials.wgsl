@@ -17,6 +17,13 @@ override WG: u32 = 128u;
 
 var<workgroup> red: array<f32, 24u * WG>;
 
+// One Kahan step on three running sums: returns the new sums and compensations.
+fn kahan_add(sum: vec3<f32>, err: vec3<f32>, x: vec3<f32>) -> array<vec3<f32>, 2> {
+    let y = x - err;
+    let t = (sum + y) * params.one;
+    return array<vec3<f32>, 2>(t, (t - sum) - y);
+}
+
 @compute @workgroup_size(WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -25,15 +32,20 @@ fn main(
     let g = wid.x;
     let chunk = wid.y;
     let b = wid.z + params.sample_base;
-    let n_c = params.n_classes;
+    let n_c = N_CLASSES;
     let n_s = params.spatial;
     let c0 = chunk * CLASS_CHUNK;
     let pred_base = params.pred_offset + b * n_c * n_s;
-    let dense = params.target_kind == TARGET_DENSE;
+    let dense = TARGET_KIND == TARGET_DENSE;
 
+    // Per-thread sums with Kahan compensation: a thread may fold thousands of pixels, and
+    // plain f32 sums of near-constant values drift (tests/gpu/accuracy.rs).
     var acc_a: array<f32, CLASS_CHUNK>;
     var acc_p: array<f32, CLASS_CHUNK>;
     var acc_y: array<f32, CLASS_CHUNK>;
+    var err_a: array<f32, CLASS_CHUNK>;
+    var err_p: array<f32, CLASS_CHUNK>;
+    var err_y: array<f32, CLASS_CHUNK>;
     var bad_labels = 0u;
     var non_finite = 0u;
 
@@ -51,7 +63,7 @@ fn main(
             }
         }
         var norm = vec2<f32>(0.0, 1.0);
-        if (params.activation == ACT_SOFTMAX) {
+        if (ACTIVATION == ACT_SOFTMAX) {
             norm = softmax_norm(pred_base, s);
         }
         for (var k = 0u; k < CLASS_CHUNK; k++) {
@@ -59,7 +71,7 @@ fn main(
             if (c >= n_c) {
                 break;
             }
-            let x = preds[pred_base + c * n_s + s];
+            let x = pred_at(pred_base + c * n_s + s);
             var y = select(0.0, 1.0, label == c);
             var keep = valid;
             if (dense) {
@@ -73,18 +85,21 @@ fn main(
                 continue;
             }
             let p = activate(x, norm);
-            if (params.soft_l1 == 1u) {
-                acc_a[k] += abs(p - y);
-            } else {
-                acc_a[k] += p * y;
+            var terms = vec3<f32>(p * y, p, y);
+            if (SOFT_L1) {
+                terms.x = abs(p - y);
             }
-            if (params.squared == 1u) {
-                acc_p[k] += p * p;
-                acc_y[k] += y * y;
-            } else {
-                acc_p[k] += p;
-                acc_y[k] += y;
+            if (SQUARED) {
+                terms = vec3<f32>(terms.x, p * p, y * y);
             }
+            let sums = kahan_add(vec3<f32>(acc_a[k], acc_p[k], acc_y[k]),
+                vec3<f32>(err_a[k], err_p[k], err_y[k]), terms);
+            acc_a[k] = sums[0].x;
+            acc_p[k] = sums[0].y;
+            acc_y[k] = sums[0].z;
+            err_a[k] = sums[1].x;
+            err_p[k] = sums[1].y;
+            err_y[k] = sums[1].z;
         }
     }
 
@@ -96,9 +111,9 @@ fn main(
     }
 
     for (var k = 0u; k < CLASS_CHUNK; k++) {
-        red[k * WG + lid] = acc_a[k];
-        red[(CLASS_CHUNK + k) * WG + lid] = acc_p[k];
-        red[(2u * CLASS_CHUNK + k) * WG + lid] = acc_y[k];
+        red[k * WG + lid] = acc_a[k] - err_a[k];
+        red[(CLASS_CHUNK + k) * WG + lid] = acc_p[k] - err_p[k];
+        red[(2u * CLASS_CHUNK + k) * WG + lid] = acc_y[k] - err_y[k];
     }
     workgroupBarrier();
     for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {

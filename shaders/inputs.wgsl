@@ -1,49 +1,55 @@
-// Input readers shared by dice_partials and dice_gradient (prepended after common.wgsl).
-// Bindings: 1 predictions (f32), 2 targets (u32 words: labels as u32, packed u8/u16, or dense
-// f32 bit patterns).
+// Input readers shared by dice_partials and dice_gradient, prepended after common.wgsl and
+// one of the binding files (bindings_flat.wgsl: one binding per tensor; bindings_paged.wgsl:
+// tensors larger than one binding, split over pages). Both define `pred_at(e)`,
+// `target_word(j)` and `store_grad(e, v)` over element indices relative to the binding start.
 
-@group(0) @binding(1) var<storage, read> preds: array<f32>;
-@group(0) @binding(2) var<storage, read> targets: array<u32>;
+// Specialisation: each (activation, target format, sums form, class count) gets its own
+// pipeline, so branches on these fold away and class loops have constant trip counts.
+override ACTIVATION: u32 = 0u;  // ACT_*
+override TARGET_KIND: u32 = 0u; // TARGET_*
+override SQUARED: bool = false; // P = sum p^2, Y = sum y^2
+override SOFT_L1: bool = false; // A = sum |p - y|
+override N_CLASSES: u32 = 1u;   // C
 
 // The integer label of pixel `i` (sample-major, i = b * S + s), unpacking u8/u16 words.
 fn label_at(i: u32) -> u32 {
     let j = params.target_offset + i;
-    switch params.target_kind {
+    switch TARGET_KIND {
         case TARGET_U8: {
-            return (targets[j >> 2u] >> ((j & 3u) * 8u)) & 0xffu;
+            return (target_word(j >> 2u) >> ((j & 3u) * 8u)) & 0xffu;
         }
         case TARGET_U16: {
-            return (targets[j >> 1u] >> ((j & 1u) * 16u)) & 0xffffu;
+            return (target_word(j >> 1u) >> ((j & 1u) * 16u)) & 0xffffu;
         }
         default: {
-            return targets[j];
+            return target_word(j);
         }
     }
 }
 
 // The dense target value of element `e` (e = (b * C + c) * S + s).
 fn dense_at(e: u32) -> f32 {
-    return bitcast<f32>(targets[params.target_offset + e]);
+    return bitcast<f32>(target_word(params.target_offset + e));
 }
 
 // Softmax normaliser of pixel (b, s): the maximum logit and 1 / sum exp(x - max).
 fn softmax_norm(pred_base: u32, s: u32) -> vec2<f32> {
-    let n_c = params.n_classes;
+    let n_c = N_CLASSES;
     let stride = params.spatial;
-    var m = preds[pred_base + s];
+    var m = pred_at(pred_base + s);
     for (var c = 1u; c < n_c; c++) {
-        m = max(m, preds[pred_base + c * stride + s]);
+        m = max(m, pred_at(pred_base + c * stride + s));
     }
     var z = 0.0;
     for (var c = 0u; c < n_c; c++) {
-        z += exp(preds[pred_base + c * stride + s] - m);
+        z += exp(pred_at(pred_base + c * stride + s) - m);
     }
     return vec2<f32>(m, 1.0 / z);
 }
 
 // The probability of one element from its raw value and the pixel's softmax normaliser.
 fn activate(x: f32, norm: vec2<f32>) -> f32 {
-    switch params.activation {
+    switch ACTIVATION {
         case ACT_SOFTMAX: {
             return exp(x - norm.x) * norm.y;
         }

@@ -2,8 +2,9 @@
 //! scratch buffers, and the two API layers (host slices, and recording into the caller's
 //! encoder over the caller's buffers).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use wgpu::util::DeviceExt;
 
@@ -11,18 +12,42 @@ use crate::config::{DiceConfig, Scope};
 use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput, Finalized};
 use crate::params::{class_info, FinalizeParams, Params, CLASS_CHUNK};
-use crate::shaders::Kernel;
+use crate::shaders::{Binding, Kernel, PAGES};
 use crate::shape::{Shape, TargetKind, Targets};
 
 /// Workgroup size of the partials, reduce and gradient kernels (the `WG` override).
 const WG: u32 = 128;
-/// Each partials thread should see at least this many pixels before the grid stops growing.
-const MIN_PIXELS_PER_THREAD: u32 = 8;
-/// Upper bound on partials workgroups in flight: enough to fill a large GPU, few enough that
-/// the fold in dice_reduce stays short.
-const MAX_PARTIAL_GROUPS: u32 = 8192;
-/// Upper bound on gradient workgroups per sample.
-const MAX_GRADIENT_GROUPS: u32 = 65535;
+
+/// How many workgroups the grid-stride kernels launch, from the kind of adapter.
+#[derive(Clone, Copy, Debug)]
+struct Grid {
+    /// Upper bound on dice_partials workgroups over the whole input: enough to fill the
+    /// device, few enough that per-workgroup reductions and the fold stay cheap.
+    max_partial_groups: u32,
+    /// Each dice_partials thread sees at least this many pixels before the grid grows.
+    partial_pixels_per_thread: u32,
+    /// Pixels per dice_gradient thread.
+    gradient_pixels_per_thread: u32,
+}
+
+impl Grid {
+    fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
+        match info.device_type {
+            // A CPU rasteriser (lavapipe) runs a handful of workgroups at a time; each extra
+            // workgroup costs a tree reduction with barriers, so keep the grid small.
+            wgpu::DeviceType::Cpu => Self {
+                max_partial_groups: 32,
+                partial_pixels_per_thread: 64,
+                gradient_pixels_per_thread: 16,
+            },
+            _ => Self {
+                max_partial_groups: 8192,
+                partial_pixels_per_thread: 8,
+                gradient_pixels_per_thread: 1,
+            },
+        }
+    }
+}
 /// Status words (bad labels, non-finite, spare, spare), kept in sync with `STATUS_*`.
 const STATUS_WORDS: u64 = 4;
 
@@ -35,16 +60,79 @@ const NO_ADAPTER_HINT: &str =
 pub struct DiceContext {
     device: wgpu::Device,
     queue: wgpu::Queue,
-    adapter_info: Option<wgpu::AdapterInfo>,
+    adapter_info: wgpu::AdapterInfo,
+    grid: Grid,
     pipelines: Pipelines,
     lost: Arc<AtomicBool>,
 }
 
+/// Bind group layouts, the shader modules and the pipelines that need no specialisation;
+/// `dice_partials` and `dice_gradient` come in two bindings (flat, paged) and are specialised
+/// per [`Spec`], compiled on first use and cached.
 struct Pipelines {
-    dice_partials: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
     dice_reduce: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
     dice_finalize: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
-    dice_gradient: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
+    flat: Arc<InputStages>,
+    /// Built on first use: its layouts need more storage bindings than the default limits.
+    paged: Mutex<Option<Arc<InputStages>>>,
+    specialised: Mutex<HashMap<(Spec, Binding), Arc<Specialised>>>,
+}
+
+/// The two input kernels' layouts and modules for one [`Binding`].
+struct InputStages {
+    dice_partials: Stage,
+    dice_gradient: Stage,
+}
+
+impl InputStages {
+    /// Bindings as (number, kind): 'u' uniform, 'r' read-only storage, 'w' read-write storage.
+    fn new(device: &wgpu::Device, binding: Binding) -> Self {
+        let mut partials = vec![(0, 'u'), (1, 'r'), (2, 'r'), (3, 'w'), (4, 'w')];
+        let mut gradient = vec![(0, 'u'), (1, 'r'), (2, 'r'), (3, 'r'), (4, 'r'), (5, 'w')];
+        if binding == Binding::Paged {
+            // Kept in sync with bindings_paged.wgsl.
+            for k in 1..PAGES as u32 {
+                partials.extend([(7 + k, 'r'), (10 + k, 'r')]);
+                gradient.extend([(7 + k, 'r'), (10 + k, 'r'), (13 + k, 'w')]);
+            }
+        }
+        Self {
+            dice_partials: Stage::new(device, Kernel::DicePartials, binding, &partials),
+            dice_gradient: Stage::new(device, Kernel::DiceGradient, binding, &gradient),
+        }
+    }
+
+    /// Storage bindings the gradient kernel of this binding needs.
+    fn storage_bindings(binding: Binding) -> u32 {
+        match binding {
+            Binding::Flat => 5,
+            Binding::Paged => 5 + 3 * (PAGES as u32 - 1),
+        }
+    }
+}
+
+/// One kernel's layout and module, from which pipelines are specialised.
+struct Stage {
+    kernel: Kernel,
+    layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    module: wgpu::ShaderModule,
+}
+
+/// What the input kernels are specialised on (their WGSL `override` constants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Spec {
+    activation: u32,
+    target_kind: u32,
+    squared: bool,
+    soft_l1: bool,
+    n_classes: u32,
+}
+
+/// The two specialised pipelines of one [`Spec`].
+struct Specialised {
+    dice_partials: wgpu::ComputePipeline,
+    dice_gradient: wgpu::ComputePipeline,
 }
 
 /// A region of a caller's buffer: the buffer and a byte offset into it.
@@ -101,57 +189,126 @@ fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
+impl Stage {
+    /// Layout and module of a kernel; bindings as (number, kind) with kind 'u' uniform,
+    /// 'r' read-only storage, 'w' read-write storage.
+    fn new(
+        device: &wgpu::Device,
+        kernel: Kernel,
+        binding: Binding,
+        bindings: &[(u32, char)],
+    ) -> Self {
+        let entries: Vec<_> = bindings
+            .iter()
+            .map(|&(i, kind)| match kind {
+                'u' => uniform_entry(i),
+                'r' => storage_entry(i, true),
+                _ => storage_entry(i, false),
+            })
+            .collect();
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(kernel.name()),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(kernel.name()),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(kernel.name()),
+            source: wgpu::ShaderSource::Wgsl(kernel.source(binding).into()),
+        });
+        Self {
+            kernel,
+            layout,
+            pipeline_layout,
+            module,
+        }
+    }
+
+    fn pipeline(&self, device: &wgpu::Device, constants: &[(&str, f64)]) -> wgpu::ComputePipeline {
+        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(self.kernel.name()),
+            layout: Some(&self.pipeline_layout),
+            module: &self.module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                // Every kernel writes its workgroup memory before reading it.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        })
+    }
+}
+
 impl Pipelines {
     fn new(device: &wgpu::Device) -> Self {
-        // (binding, kind) per kernel: 'u' uniform, 'r' read-only storage, 'w' read-write storage.
-        let build = |kernel: Kernel, bindings: &[char]| {
-            let entries: Vec<_> = bindings
-                .iter()
-                .enumerate()
-                .map(|(i, kind)| match kind {
-                    'u' => uniform_entry(i as u32),
-                    'r' => storage_entry(i as u32, true),
-                    _ => storage_entry(i as u32, false),
-                })
-                .collect();
-            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(kernel.name()),
-                entries: &entries,
-            });
-            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(kernel.name()),
-                bind_group_layouts: &[Some(&layout)],
-                immediate_size: 0,
-            });
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel.name()),
-                source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
-            });
-            let constants: &[(&str, f64)] = if kernel == Kernel::DiceFinalize {
-                &[]
-            } else {
-                &[("WG", WG as f64)]
-            };
-            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(kernel.name()),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    // Every kernel writes its workgroup memory before reading it.
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            });
-            (pipeline, layout)
-        };
+        let flat = Binding::Flat;
+        let reduce = Stage::new(
+            device,
+            Kernel::DiceReduce,
+            flat,
+            &[(0, 'u'), (1, 'r'), (2, 'w')],
+        );
+        let finalize = Stage::new(
+            device,
+            Kernel::DiceFinalize,
+            flat,
+            &[
+                (0, 'u'),
+                (1, 'u'),
+                (2, 'r'),
+                (3, 'r'),
+                (4, 'w'),
+                (5, 'w'),
+                (6, 'r'),
+            ],
+        );
         Self {
-            dice_partials: build(Kernel::DicePartials, &['u', 'r', 'r', 'w', 'w']),
-            dice_reduce: build(Kernel::DiceReduce, &['u', 'r', 'w']),
-            dice_finalize: build(Kernel::DiceFinalize, &['u', 'u', 'r', 'r', 'w', 'w', 'r']),
-            dice_gradient: build(Kernel::DiceGradient, &['u', 'r', 'r', 'r', 'r', 'w']),
+            dice_reduce: (reduce.pipeline(device, &[("WG", WG as f64)]), reduce.layout),
+            dice_finalize: (finalize.pipeline(device, &[]), finalize.layout),
+            flat: Arc::new(InputStages::new(device, flat)),
+            paged: Mutex::new(None),
+            specialised: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The input kernels' layouts for a binding (the paged ones built on first use).
+    fn stages(&self, device: &wgpu::Device, binding: Binding) -> Arc<InputStages> {
+        match binding {
+            Binding::Flat => self.flat.clone(),
+            Binding::Paged => self
+                .paged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(|| Arc::new(InputStages::new(device, Binding::Paged)))
+                .clone(),
+        }
+    }
+
+    /// The pipelines for one specialisation, compiled on first use and then shared.
+    fn specialised(&self, device: &wgpu::Device, binding: Binding, spec: Spec) -> Arc<Specialised> {
+        let stages = self.stages(device, binding);
+        let mut cache = self.specialised.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry((spec, binding))
+            .or_insert_with(|| {
+                let constants = [
+                    ("WG", WG as f64),
+                    ("ACTIVATION", spec.activation as f64),
+                    ("TARGET_KIND", spec.target_kind as f64),
+                    ("SQUARED", spec.squared as u32 as f64),
+                    ("SOFT_L1", spec.soft_l1 as u32 as f64),
+                    ("N_CLASSES", spec.n_classes as f64),
+                ];
+                Arc::new(Specialised {
+                    dice_partials: stages.dice_partials.pipeline(device, &constants),
+                    dice_gradient: stages.dice_gradient.pipeline(device, &constants),
+                })
+            })
+            .clone()
     }
 }
 
@@ -220,7 +377,6 @@ impl DiceContext {
             eprintln!("softdice: uncaptured wgpu error: {e}");
         }));
         let mut ctx = Self::from_device(device, queue);
-        ctx.adapter_info = Some(adapter.get_info());
         ctx.lost = lost;
         Ok(ctx)
     }
@@ -229,18 +385,20 @@ impl DiceContext {
     /// device; nothing about them is changed).
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
         let pipelines = Pipelines::new(&device);
+        let adapter_info = device.adapter_info();
         Self {
             device,
             queue,
-            adapter_info: None,
+            grid: Grid::for_adapter(&adapter_info),
+            adapter_info,
             pipelines,
             lost: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// The adapter, when this context chose it.
-    pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
-        self.adapter_info.as_ref()
+    /// The adapter behind the device.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.adapter_info
     }
 
     /// The device.
@@ -307,6 +465,16 @@ impl DiceContext {
         with_gradient: bool,
     ) -> Result<DiceOutput<f32>, DiceError> {
         let mut plan = self.plan(shape, config, targets.kind())?;
+        let max_buffer = self.device.limits().max_buffer_size;
+        let bytes = shape.len() as u64 * 4;
+        if bytes > max_buffer {
+            return Err(DiceError::TooLarge {
+                what: "predictions (bytes)",
+                needed: bytes,
+                limit: max_buffer,
+                limit_name: "max_buffer_size",
+            });
+        }
         let upload = |label: &str, bytes: &[u8]| {
             // Pad to a whole word: u8/u16 labels are read as u32 words.
             let mut padded = bytes.to_vec();
@@ -393,14 +561,23 @@ pub struct DicePlan {
     finalize_bind: wgpu::BindGroup,
     coefs: wgpu::Buffer,
     limits: wgpu::Limits,
+    /// The input kernels specialised for this plan's config, shape and target format.
+    specialised: Arc<Specialised>,
+    /// One binding per tensor, or pages of `page_bytes`.
+    binding_kind: Binding,
+    page_bytes: u64,
+    /// Bound where a paged tensor has fewer pages than the layout: one for read-only pages,
+    /// one for writable ones (wgpu forbids one buffer in both roles in a dispatch).
+    placeholder: wgpu::Buffer,
+    placeholder_rw: wgpu::Buffer,
     /// Bind groups over the caller's buffers, kept while the same regions come back.
     input_binds: Option<(InputKey, wgpu::BindGroup, Option<wgpu::BindGroup>)>,
 }
 
 /// A binding over a caller's buffer: (buffer, aligned start, size in bytes).
 type BindingKey = (wgpu::Buffer, u64, u64);
-/// Predictions, targets and optional gradient bindings of one call.
-type InputKey = (BindingKey, BindingKey, Option<BindingKey>);
+/// The pages of predictions, targets and the optional gradient of one call.
+type InputKey = (Vec<BindingKey>, Vec<BindingKey>, Option<Vec<BindingKey>>);
 
 impl DicePlan {
     fn new(
@@ -437,13 +614,37 @@ impl DicePlan {
             max_dim,
             "max_compute_workgroups_per_dimension",
         )?;
-        // Element indices are u32 inside one binding.
+        // Element indices are u32 (counted from the start of a tensor's first binding).
         too_large(
             "elements",
-            shape.len() as u64,
+            shape.len() as u64 + 1024,
             u32::MAX as u64,
             "u32 element index",
         )?;
+        // Pages: the largest power of two a binding may hold. Tensors that fit one binding
+        // (with room for an unaligned offset) are bound flat; larger ones over PAGES pages,
+        // which needs more storage bindings per stage than WebGPU's default of 8.
+        let max_binding = limits.max_storage_buffer_binding_size.min(1 << 32);
+        let page_bytes = 1u64 << (63 - max_binding.leading_zeros());
+        let slack = limits.min_storage_buffer_offset_alignment as u64 + 4;
+        let largest = shape.len() as u64 * 4 + slack;
+        let binding_kind = if largest <= max_binding {
+            Binding::Flat
+        } else {
+            too_large(
+                "predictions (bytes)",
+                largest,
+                PAGES * page_bytes,
+                "max_storage_buffer_binding_size x 4 binding pages",
+            )?;
+            too_large(
+                "storage bindings per shader stage",
+                InputStages::storage_bindings(Binding::Paged) as u64,
+                limits.max_storage_buffers_per_shader_stage as u64,
+                "max_storage_buffers_per_shader_stage (tensors over one binding are split into pages)",
+            )?;
+            Binding::Paged
+        };
         let n_rows = if config.scope == Scope::PerSample {
             n_b
         } else {
@@ -451,15 +652,22 @@ impl DicePlan {
         } as u32;
         let n_chunks = (n_c as u32).div_ceil(CLASS_CHUNK);
         let per_sample = n_chunks * n_b as u32;
-        let want = (n_s as u32).div_ceil(WG * MIN_PIXELS_PER_THREAD);
-        let groups = want.min((MAX_PARTIAL_GROUPS / per_sample).max(1)).max(1);
-        let gradient_groups = (n_s as u32).div_ceil(WG).min(MAX_GRADIENT_GROUPS);
+        let grid = ctx.grid;
+        let want = (n_s as u32).div_ceil(WG * grid.partial_pixels_per_thread);
+        let groups = want
+            .min((grid.max_partial_groups / per_sample).max(1))
+            .clamp(1, max_dim as u32);
+        let gradient_groups = (n_s as u32)
+            .div_ceil(WG * grid.gradient_pixels_per_thread)
+            .clamp(1, max_dim as u32);
 
         let mut params = Params::for_config(config);
         params.n_samples = n_b as u32;
         params.n_classes = n_c as u32;
         params.spatial = n_s as u32;
         params.groups = groups;
+        params.gradient_groups = gradient_groups;
+        params.page_shift = (page_bytes / 4).trailing_zeros();
         params.target_kind = target_kind.code();
         params.n_rows = n_rows;
 
@@ -561,6 +769,21 @@ impl DicePlan {
             finalize_bind,
             coefs,
             limits,
+            binding_kind,
+            page_bytes,
+            placeholder: storage("softdice placeholder", 16, wgpu::BufferUsages::empty()),
+            placeholder_rw: storage("softdice placeholder rw", 16, wgpu::BufferUsages::empty()),
+            specialised: p.specialised(
+                device,
+                binding_kind,
+                Spec {
+                    activation: params.activation,
+                    target_kind: params.target_kind,
+                    squared: params.squared == 1,
+                    soft_l1: params.soft_l1 == 1,
+                    n_classes: n_c as u32,
+                },
+            ),
             input_binds: None,
         })
     }
@@ -602,7 +825,7 @@ impl DicePlan {
         region: BufferRegion<'_>,
         elem_size: u64,
         elements: u64,
-    ) -> Result<(BindingKey, u32), DiceError> {
+    ) -> Result<(Vec<BindingKey>, u32), DiceError> {
         let BufferRegion { buffer, offset } = region;
         if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
             return Err(DiceError::MissingUsage {
@@ -640,19 +863,26 @@ impl DicePlan {
                 needed: size - (offset - start),
             });
         }
-        let max = self.limits.max_storage_buffer_binding_size;
-        if size > max {
+        let pages = size.div_ceil(self.page_bytes);
+        let max_pages = match self.binding_kind {
+            Binding::Flat => 1,
+            Binding::Paged => PAGES,
+        };
+        if pages > max_pages {
             return Err(DiceError::TooLarge {
                 what,
                 needed: size,
-                limit: max,
-                limit_name: "max_storage_buffer_binding_size",
+                limit: max_pages * self.page_bytes,
+                limit_name: "max_storage_buffer_binding_size x binding pages",
             });
         }
-        Ok((
-            (buffer.clone(), start, size),
-            ((offset - start) / elem_size) as u32,
-        ))
+        let pages = (0..pages)
+            .map(|k| {
+                let at = start + k * self.page_bytes;
+                (buffer.clone(), at, self.page_bytes.min(start + size - at))
+            })
+            .collect();
+        Ok((pages, ((offset - start) / elem_size) as u32))
     }
 
     /// Records the loss (and, when `inputs.gradient` is set, the gradient) into the caller's
@@ -720,12 +950,13 @@ impl DicePlan {
             .map(|g| self.binding("gradient", g, 4, n))
             .transpose()?;
         if let Some((g, _)) = &grad {
-            let overlaps = |other: &BindingKey| {
-                other.0 == g.0 && other.1 < g.1 + g.2 && g.1 < other.1 + other.2
-            };
-            if overlaps(&preds) || overlaps(&targets) {
+            // wgpu cannot bind one buffer read-only and writable in the same dispatch.
+            let shared = |other: &[BindingKey]| other[0].0 == g[0].0;
+            if shared(&preds) || shared(&targets) {
                 return Err(DiceError::InvalidConfig(
-                    "the gradient region overlaps the predictions or targets".into(),
+                    "the gradient must live in a buffer of its own, apart from the predictions \
+                     and targets"
+                        .into(),
                 ));
             }
         }
@@ -756,7 +987,7 @@ impl DicePlan {
         });
         let n_b = self.shape.batch() as u32;
         if sums {
-            pass.set_pipeline(&p.dice_partials.0);
+            pass.set_pipeline(&self.specialised.dice_partials);
             pass.set_bind_group(0, partials_bind, &[]);
             pass.dispatch_workgroups(self.groups, self.n_chunks, n_b);
             pass.set_pipeline(&p.dice_reduce.0);
@@ -768,7 +999,7 @@ impl DicePlan {
             pass.set_bind_group(0, &self.finalize_bind, &[]);
             pass.dispatch_workgroups(1, 1, 1);
             if let Some(gradient_bind) = gradient_bind {
-                pass.set_pipeline(&p.dice_gradient.0);
+                pass.set_pipeline(&self.specialised.dice_gradient);
                 pass.set_bind_group(0, gradient_bind, &[]);
                 pass.dispatch_workgroups(self.gradient_groups, n_b, 1);
             }
@@ -789,14 +1020,36 @@ impl DicePlan {
                 size: std::num::NonZeroU64::new(k.2),
             })
         }
-        let bind = |layout: &wgpu::BindGroupLayout, resources: Vec<wgpu::BindingResource<'_>>| {
+        // Page k of a tensor, or the placeholder where the tensor has fewer pages.
+        fn page<'a>(
+            placeholder: &'a wgpu::Buffer,
+            pages: &'a [BindingKey],
+            k: usize,
+        ) -> wgpu::BindingResource<'a> {
+            pages.get(k).map_or(placeholder.as_entire_binding(), region)
+        }
+        let page_rw = |pages, k| page(&self.placeholder_rw, pages, k);
+        let page = |pages, k| page(&self.placeholder, pages, k);
+        let paged = self.binding_kind == Binding::Paged;
+        let mut partials = vec![
+            (0, self.params_buf.as_entire_binding()),
+            (1, page(preds, 0)),
+            (2, page(targets, 0)),
+            (3, self.partials.as_entire_binding()),
+            (4, self.status.as_entire_binding()),
+        ];
+        if paged {
+            for k in 1..PAGES as usize {
+                partials.push((7 + k as u32, page(preds, k)));
+                partials.push((10 + k as u32, page(targets, k)));
+            }
+        }
+        let stages = ctx.pipelines.stages(&ctx.device, self.binding_kind);
+        let bind = |layout: &wgpu::BindGroupLayout,
+                    resources: Vec<(u32, wgpu::BindingResource<'_>)>| {
             let entries: Vec<_> = resources
                 .into_iter()
-                .enumerate()
-                .map(|(i, resource)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource,
-                })
+                .map(|(binding, resource)| wgpu::BindGroupEntry { binding, resource })
                 .collect();
             ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: None,
@@ -804,29 +1057,24 @@ impl DicePlan {
                 entries: &entries,
             })
         };
-        let p = &ctx.pipelines;
-        let partials = bind(
-            &p.dice_partials.1,
-            vec![
-                self.params_buf.as_entire_binding(),
-                region(preds),
-                region(targets),
-                self.partials.as_entire_binding(),
-                self.status.as_entire_binding(),
-            ],
-        );
+        let partials = bind(&stages.dice_partials.layout, partials);
         let gradient = grad.as_ref().map(|g| {
-            bind(
-                &p.dice_gradient.1,
-                vec![
-                    self.params_buf.as_entire_binding(),
-                    region(preds),
-                    region(targets),
-                    self.coefs.as_entire_binding(),
-                    self.status.as_entire_binding(),
-                    region(g),
-                ],
-            )
+            let mut entries = vec![
+                (0, self.params_buf.as_entire_binding()),
+                (1, page(preds, 0)),
+                (2, page(targets, 0)),
+                (3, self.coefs.as_entire_binding()),
+                (4, self.status.as_entire_binding()),
+                (5, page_rw(g, 0)),
+            ];
+            if paged {
+                for k in 1..PAGES as usize {
+                    entries.push((7 + k as u32, page(preds, k)));
+                    entries.push((10 + k as u32, page(targets, k)));
+                    entries.push((13 + k as u32, page_rw(g, k)));
+                }
+            }
+            bind(&stages.dice_gradient.layout, entries)
         });
         (partials, gradient)
     }

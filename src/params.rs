@@ -13,7 +13,7 @@ pub(crate) const NO_IGNORE: u32 = u32::MAX;
 
 /// Kept in sync with `Params` in shaders/common.wgsl.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub(crate) struct Params {
     pub n_samples: u32,
     pub n_classes: u32,
@@ -30,7 +30,12 @@ pub(crate) struct Params {
     pub batch_scope: u32,
     pub n_rows: u32,
     pub sample_base: u32,
-    pub _pad: u32,
+    pub gradient_groups: u32,
+    /// Always 1.0: hides Kahan's compensation from the shader compiler's algebra.
+    pub one: f32,
+    /// log2 of the 32-bit words per page when tensors are split over bindings.
+    pub page_shift: u32,
+    pub _pad: [u32; 2],
 }
 
 impl Params {
@@ -46,6 +51,7 @@ impl Params {
             squared: config.squared as u32,
             soft_l1: config.soft_l1() as u32,
             batch_scope: (config.scope == Scope::Batch) as u32,
+            one: 1.0,
             ..Self::default()
         }
     }
@@ -122,8 +128,8 @@ mod tests {
 
     #[test]
     fn layouts_match_the_wgsl_structs() {
-        // 16 u32 fields in Params, 12 four-byte fields in FinalizeParams (WGSL sizes).
-        assert_eq!(std::mem::size_of::<Params>(), 64);
+        // 20 four-byte fields in Params, 12 in FinalizeParams (WGSL sizes).
+        assert_eq!(std::mem::size_of::<Params>(), 80);
         assert_eq!(std::mem::size_of::<FinalizeParams>(), 48);
     }
 }

@@ -1,9 +1,24 @@
 //! The WGSL sources, embedded at compile time. Each kernel is assembled from the shared
-//! prelude (`common.wgsl`), the input readers where it reads inputs (`inputs.wgsl`), and its own
-//! file; entry point `main`.
+//! prelude (`common.wgsl`), for the kernels that read the inputs a binding file
+//! (`bindings_flat.wgsl` or `bindings_paged.wgsl`) and the input readers (`inputs.wgsl`), and
+//! its own file; entry point `main`.
 
 const COMMON: &str = include_str!("../shaders/common.wgsl");
 const INPUTS: &str = include_str!("../shaders/inputs.wgsl");
+const BINDINGS_FLAT: &str = include_str!("../shaders/bindings_flat.wgsl");
+const BINDINGS_PAGED: &str = include_str!("../shaders/bindings_paged.wgsl");
+
+/// How the input tensors are bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Binding {
+    /// One storage binding per tensor.
+    Flat,
+    /// Up to [`PAGES`] bindings per tensor, for tensors larger than one binding.
+    Paged,
+}
+
+/// Pages per tensor in [`Binding::Paged`]. Kept in sync with bindings_paged.wgsl.
+pub const PAGES: u64 = 4;
 
 /// The kernels, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,15 +52,26 @@ impl Kernel {
         }
     }
 
-    /// The complete WGSL source of the kernel.
-    pub fn source(self) -> String {
+    /// Whether the kernel reads the input tensors (and so comes in both [`Binding`]s).
+    pub fn reads_inputs(self) -> bool {
+        matches!(self, Kernel::DicePartials | Kernel::DiceGradient)
+    }
+
+    /// The complete WGSL source of the kernel; `binding` matters only where it reads inputs.
+    pub fn source(self, binding: Binding) -> String {
         let (reads_inputs, own) = match self {
             Kernel::DicePartials => (true, include_str!("../shaders/dice_partials.wgsl")),
             Kernel::DiceReduce => (false, include_str!("../shaders/dice_reduce.wgsl")),
             Kernel::DiceFinalize => (false, include_str!("../shaders/dice_finalize.wgsl")),
             Kernel::DiceGradient => (true, include_str!("../shaders/dice_gradient.wgsl")),
         };
-        let inputs = if reads_inputs { INPUTS } else { "" };
-        format!("{COMMON}\n{inputs}\n{own}")
+        if !reads_inputs {
+            return format!("{COMMON}\n{own}");
+        }
+        let bindings = match binding {
+            Binding::Flat => BINDINGS_FLAT,
+            Binding::Paged => BINDINGS_PAGED,
+        };
+        format!("{COMMON}\n{bindings}\n{INPUTS}\n{own}")
     }
 }

@@ -1,12 +1,20 @@
 //! Every kernel parses and validates with naga: a broken shader fails here even where no GPU
 //! exists.
 
-use softdice::shaders::Kernel;
+use softdice::shaders::{Binding, Kernel};
 
 #[test]
 fn every_kernel_parses_and_validates() {
-    for kernel in Kernel::ALL {
-        let source = kernel.source();
+    let variants = Kernel::ALL.iter().flat_map(|&k| {
+        let bindings: &[Binding] = if k.reads_inputs() {
+            &[Binding::Flat, Binding::Paged]
+        } else {
+            &[Binding::Flat]
+        };
+        bindings.iter().map(move |&b| (k, b))
+    });
+    for (kernel, binding) in variants {
+        let source = kernel.source(binding);
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{}: {}", kernel.name(), e.emit_to_string(&source)));
         let mut validator = naga::valid::Validator::new(
@@ -36,7 +44,15 @@ fn every_shader_file_is_used() {
     let mut expected: Vec<String> = Kernel::ALL
         .iter()
         .map(|k| format!("{}.wgsl", k.name()))
-        .chain(["common.wgsl".to_string(), "inputs.wgsl".to_string()])
+        .chain(
+            [
+                "common.wgsl",
+                "inputs.wgsl",
+                "bindings_flat.wgsl",
+                "bindings_paged.wgsl",
+            ]
+            .map(String::from),
+        )
         .collect();
     expected.sort();
     assert_eq!(files, expected);

@@ -28,7 +28,7 @@ fn main() {
     };
     let ctx = match softdice::DiceContext::new() {
         Ok(ctx) => {
-            let info = ctx.adapter_info().expect("context chose the adapter");
+            let info = ctx.adapter_info();
             println!("adapter: {} ({:?})", info.name, info.backend);
             Some(ctx)
         }

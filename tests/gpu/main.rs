@@ -1,10 +1,12 @@
 //! GPU tests, one binary (one link) with a module per topic. They run on whatever adapter
 //! wgpu finds: lavapipe in CI, where `SOFTDICE_REQUIRE_GPU=1` makes a missing adapter fatal.
 
+mod accuracy;
 mod buffers;
 mod common;
 mod errors;
 mod finite_diff;
+mod large;
 mod merge;
 mod oracle;
 mod parity;

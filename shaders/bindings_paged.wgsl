@@ -1,0 +1,56 @@
+// Tensor bindings for inputs larger than one storage binding: each tensor is bound as up to
+// PAGES consecutive pages of 2^page_shift 32-bit words (page k at binding start + k pages), and
+// an element index picks its page with a shift and a mask. Unused pages are bound to a small
+// placeholder buffer.
+// Bindings: predictions 1, 8, 9, 10; targets 2, 11, 12, 13; gradient 5, 14, 15, 16.
+
+@group(0) @binding(1) var<storage, read> preds: array<f32>;
+@group(0) @binding(8) var<storage, read> preds1: array<f32>;
+@group(0) @binding(9) var<storage, read> preds2: array<f32>;
+@group(0) @binding(10) var<storage, read> preds3: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<u32>;
+@group(0) @binding(11) var<storage, read> targets1: array<u32>;
+@group(0) @binding(12) var<storage, read> targets2: array<u32>;
+@group(0) @binding(13) var<storage, read> targets3: array<u32>;
+@group(0) @binding(5) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(14) var<storage, read_write> grad1: array<f32>;
+@group(0) @binding(15) var<storage, read_write> grad2: array<f32>;
+@group(0) @binding(16) var<storage, read_write> grad3: array<f32>;
+
+fn page_of(e: u32) -> u32 {
+    return e >> params.page_shift;
+}
+
+fn in_page(e: u32) -> u32 {
+    return e & ((1u << params.page_shift) - 1u);
+}
+
+fn pred_at(e: u32) -> f32 {
+    let j = in_page(e);
+    switch page_of(e) {
+        case 0u: { return preds[j]; }
+        case 1u: { return preds1[j]; }
+        case 2u: { return preds2[j]; }
+        default: { return preds3[j]; }
+    }
+}
+
+fn target_word(e: u32) -> u32 {
+    let j = in_page(e);
+    switch page_of(e) {
+        case 0u: { return targets[j]; }
+        case 1u: { return targets1[j]; }
+        case 2u: { return targets2[j]; }
+        default: { return targets3[j]; }
+    }
+}
+
+fn store_grad(e: u32, v: f32) {
+    let j = in_page(e);
+    switch page_of(e) {
+        case 0u: { grad[j] = v; }
+        case 1u: { grad1[j] = v; }
+        case 2u: { grad2[j] = v; }
+        default: { grad3[j] = v; }
+    }
+}
