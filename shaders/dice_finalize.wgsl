@@ -1,13 +1,14 @@
 // dice_finalize: from the (A, P, Y) sums of every row and class, the smoothed dice, the loss
-// (its form, class weights, Generalized Dice weights, empty-class policy, reduction) and the
+// elements (form, class weights, Generalized Dice weights, empty-class policy) and the
 // per-class gradient coefficients d loss / d A and d loss / d P that dice_gradient reads.
-// Mirrors `cpu::dice_finalize` line by line. The work is O(rows x classes), so one invocation
-// does it in a fixed order (deterministic, no reduction tree needed).
-//
-// Bindings: 0 params, 1 fin (uniform), 2 class_info [c] = (selected, weight),
-// 3 sums [r][c][A, P, Y] (read), 4 out = [loss, dice[r][c], loss_elements[r][c]] (write),
-// 5 coefs [r][c][cA, cP] (write), 6 status (read: a counted bad input makes the loss NaN).
-// Workgroup size: 1.
+// Mirrors `cpu::dice_finalize`. Two entry points, one bind group:
+// - `main`: one thread per cell (per row for Generalized Dice, which couples the classes of a
+//   row); dispatch (groups, 1, 1), grid-stride over cells or rows;
+// - `total`: one workgroup sums the loss elements in a fixed order (strided per-thread sums,
+//   then a tree) into out[0]; a counted bad input makes it NaN.
+// Bindings: 0 params, 1 fin (uniform), 2 class_info [c] = (selected, weight), 3 sums
+// [r][c][A, P, Y] (read), 4 out = [loss, dice[r][c], loss_elements[r][c]] (write), 5 coefs
+// [r][c][cA, cP] (write), 6 status (read). Workgroup size: WG (override).
 
 // Kept in sync with `FinalizeParams` in src/params.rs.
 struct FinalizeParams {
@@ -108,122 +109,165 @@ fn store_coefs(r: u32, c: u32, d_i: f32, d_p: f32) {
     }
 }
 
-@compute @workgroup_size(1)
-fn main() {
-    let n_c = params.n_classes;
-    let n_r = params.n_rows;
-    let rc = n_r * n_c;
+override WG: u32 = 128u;
 
-    // Reduction multiplier of every loss element.
-    var m = 1.0;
-    if (fin.reduction == RED_MEAN) {
-        if (fin.generalized != GDL_OFF) {
-            m = 1.0 / f32(n_r);
-        } else if (fin.normalize_weights == 1u) {
-            var w_sum = 0.0;
-            for (var c = 0u; c < n_c; c++) {
-                w_sum += class_info[c].x * class_info[c].y;
-            }
-            m = 1.0 / (f32(n_r) * w_sum);
-        } else {
-            m = 1.0 / f32(n_r * fin.n_selected);
+// Reduction multiplier of every loss element (the same in every thread).
+fn multiplier() -> f32 {
+    let n_r = params.n_rows;
+    if (fin.reduction != RED_MEAN) {
+        return 1.0;
+    }
+    if (fin.generalized != GDL_OFF) {
+        return 1.0 / f32(n_r);
+    }
+    if (fin.normalize_weights == 1u) {
+        var w_sum = 0.0;
+        for (var c = 0u; c < params.n_classes; c++) {
+            w_sum += class_info[c].x * class_info[c].y;
+        }
+        return 1.0 / (f32(n_r) * w_sum);
+    }
+    return 1.0 / f32(n_r * fin.n_selected);
+}
+
+// Dice, loss element and coefficients of one cell (plain per-class dice).
+fn finalize_cell(r: u32, c: u32, m: f32) {
+    let n_c = params.n_classes;
+    let rc = params.n_rows * n_c;
+    let at = cell(r, c);
+    let p = sums[at + 1u];
+    let y = sums[at + 2u];
+    let i = intersection(sums[at], p, y);
+    let num = 2.0 * i + fin.smooth_nr;
+    var den = p + y + fin.smooth_dr;
+    if (fin.jaccard == 1u) {
+        den = 2.0 * (p + y - i) + fin.smooth_dr;
+    }
+    let clamped = den < fin.denom_clamp;
+    den = max(den, fin.denom_clamp);
+    let d = num / den;
+    out[1u + r * n_c + c] = d;
+    out[1u + rc + r * n_c + c] = 0.0;
+    store_coefs(r, c, 0.0, 0.0);
+    if (fin.generalized != GDL_OFF || class_info[c].x == 0.0) {
+        return;
+    }
+    var l = loss_of(d);
+    if (fin.zero_absent == 1u && y <= 0.0) {
+        l = vec2<f32>(0.0);
+    }
+    let w = class_info[c].y;
+    out[1u + rc + r * n_c + c] = w * l.x;
+    // d dice / d I and d dice / d P (the jaccard denominator holds -2 I).
+    var dd_i = 2.0 / den;
+    var dd_p = -num / (den * den);
+    if (fin.jaccard == 1u) {
+        dd_i += 2.0 * num / (den * den);
+        dd_p *= 2.0;
+    }
+    if (clamped) {
+        dd_p = 0.0;
+        dd_i = 2.0 / den;
+    }
+    let g = m * w * l.y;
+    store_coefs(r, c, g * dd_i, g * dd_p);
+}
+
+// Generalized Dice weight of class c in row r, infinite ones replaced by `w_max`.
+fn gdl_weight_of(r: u32, c: u32, w_max: f32) -> f32 {
+    let w = gdl_weight(sums[cell(r, c) + 2u]);
+    return select(w, w_max, is_inf(w));
+}
+
+// Generalized Dice over the classes of row r: its loss element (column 0) and the
+// coefficients of its classes.
+fn finalize_gdl_row(r: u32, m: f32) {
+    let n_c = params.n_classes;
+    let rc = params.n_rows * n_c;
+    // Infinite weights (absent classes) become the row's largest finite weight.
+    var w_max = 0.0;
+    for (var c = 0u; c < n_c; c++) {
+        let w = gdl_weight(sums[cell(r, c) + 2u]);
+        if (class_info[c].x != 0.0 && !is_inf(w)) {
+            w_max = max(w_max, w);
         }
     }
-
-    var total = 0.0;
-    for (var r = 0u; r < n_r; r++) {
-        // Per-class dice (reported for every class) and, outside GDL, the per-class loss.
-        for (var c = 0u; c < n_c; c++) {
-            let at = cell(r, c);
-            let p = sums[at + 1u];
-            let y = sums[at + 2u];
-            let i = intersection(sums[at], p, y);
-            let num = 2.0 * i + fin.smooth_nr;
-            var den = p + y + fin.smooth_dr;
-            if (fin.jaccard == 1u) {
-                den = 2.0 * (p + y - i) + fin.smooth_dr;
-            }
-            let clamped = den < fin.denom_clamp;
-            den = max(den, fin.denom_clamp);
-            let d = num / den;
-            out[1u + r * n_c + c] = d;
-            out[1u + rc + r * n_c + c] = 0.0;
-            store_coefs(r, c, 0.0, 0.0);
-            if (fin.generalized != GDL_OFF || class_info[c].x == 0.0) {
-                continue;
-            }
-            var l = loss_of(d);
-            if (fin.zero_absent == 1u && y <= 0.0) {
-                l = vec2<f32>(0.0);
-            }
-            let w = class_info[c].y;
-            out[1u + rc + r * n_c + c] = w * l.x;
-            total += w * l.x;
-            // d dice / d I and d dice / d P (the jaccard denominator holds -2 I).
-            var dd_i = 2.0 / den;
-            var dd_p = -num / (den * den);
-            if (fin.jaccard == 1u) {
-                dd_i += 2.0 * num / (den * den);
-                dd_p *= 2.0;
-            }
-            if (clamped) {
-                dd_p = 0.0;
-                dd_i = 2.0 / den;
-            }
-            let g = m * w * l.y;
-            store_coefs(r, c, g * dd_i, g * dd_p);
-        }
-        if (fin.generalized == GDL_OFF) {
+    var numer = fin.smooth_nr;
+    var denom = fin.smooth_dr;
+    for (var c = 0u; c < n_c; c++) {
+        if (class_info[c].x == 0.0) {
             continue;
         }
-        // Generalized Dice: weights from Y, infinite ones replaced by the row's largest finite.
-        var w_max = 0.0;
-        for (var c = 0u; c < n_c; c++) {
-            let w = gdl_weight(sums[cell(r, c) + 2u]);
-            if (class_info[c].x != 0.0 && !is_inf(w)) {
-                w_max = max(w_max, w);
-            }
-        }
-        var numer = fin.smooth_nr;
-        var denom = fin.smooth_dr;
-        for (var c = 0u; c < n_c; c++) {
-            if (class_info[c].x == 0.0) {
-                continue;
-            }
-            let at = cell(r, c);
-            let p = sums[at + 1u];
-            let y = sums[at + 2u];
-            var w = gdl_weight(y);
-            if (is_inf(w)) {
-                w = w_max;
-            }
-            numer += 2.0 * w * intersection(sums[at], p, y);
-            denom += w * (p + y);
-        }
-        let clamped = denom < fin.denom_clamp;
-        denom = max(denom, fin.denom_clamp);
-        let d = numer / denom;
-        let l = loss_of(d);
-        out[1u + rc + r * n_c] = l.x;
-        total += l.x;
-        let g = m * l.y;
-        for (var c = 0u; c < n_c; c++) {
-            if (class_info[c].x == 0.0) {
-                continue;
-            }
-            var w = gdl_weight(sums[cell(r, c) + 2u]);
-            if (is_inf(w)) {
-                w = w_max;
-            }
-            var dd_p = -numer * w / (denom * denom);
-            if (clamped) {
-                dd_p = 0.0;
-            }
-            store_coefs(r, c, g * 2.0 * w / denom, g * dd_p);
-        }
+        let at = cell(r, c);
+        let p = sums[at + 1u];
+        let y = sums[at + 2u];
+        let w = gdl_weight_of(r, c, w_max);
+        numer += 2.0 * w * intersection(sums[at], p, y);
+        denom += w * (p + y);
     }
-    out[0] = total * m;
-    if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
-        out[0] = bitcast<f32>(0x7fc00000u);
+    let clamped = denom < fin.denom_clamp;
+    denom = max(denom, fin.denom_clamp);
+    let l = loss_of(numer / denom);
+    out[1u + rc + r * n_c] = l.x;
+    let g = m * l.y;
+    for (var c = 0u; c < n_c; c++) {
+        if (class_info[c].x == 0.0) {
+            continue;
+        }
+        let w = gdl_weight_of(r, c, w_max);
+        var dd_p = -numer * w / (denom * denom);
+        if (clamped) {
+            dd_p = 0.0;
+        }
+        store_coefs(r, c, g * 2.0 * w / denom, g * dd_p);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn main(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) n_wg: vec3<u32>,
+) {
+    let n_c = params.n_classes;
+    let n_r = params.n_rows;
+    let m = multiplier();
+    let stride = n_wg.x * WG;
+    if (fin.generalized == GDL_OFF) {
+        for (var j = gid.x; j < n_r * n_c; j += stride) {
+            finalize_cell(j / n_c, j % n_c, m);
+        }
+        return;
+    }
+    // One thread owns a whole row: its cells' dice first, then the row's loss and coefficients.
+    for (var r = gid.x; r < n_r; r += stride) {
+        for (var c = 0u; c < n_c; c++) {
+            finalize_cell(r, c, m);
+        }
+        finalize_gdl_row(r, m);
+    }
+}
+
+var<workgroup> red: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn total(@builtin(local_invocation_index) lid: u32) {
+    let n = params.n_rows * params.n_classes;
+    var acc = 0.0;
+    for (var j = lid; j < n; j += WG) {
+        acc += out[1u + n + j];
+    }
+    red[lid] = acc;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+        if (lid < stride) {
+            red[lid] += red[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        out[0] = red[0] * multiplier();
+        if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
+            out[0] = bitcast<f32>(0x7fc00000u);
+        }
     }
 }

@@ -4,7 +4,7 @@
 // derivative). Ignored pixels get zero. When dice_partials counted a bad label or a non-finite
 // value, nothing is written: the caller's gradient buffer keeps its previous contents.
 //
-// Dispatch: (groups, samples); thread (g, b) handles pixels g * WG + i, stepping groups * WG,
+// Dispatch: (groups, min(samples, 65535)); thread (g, b) handles pixels g * WG + i, stepping groups * WG,
 // every class of each. Bindings: 0 params, 1 preds, 2 targets, 3 coefs [r][c][cA, cP] (read),
 // 4 status (read), 5 grad (write; pages in bindings_paged.wgsl). Workgroup size: WG (override).
 
@@ -43,12 +43,20 @@ fn element_grad(coef_at: u32, p: f32, label: u32, c: u32, e: u32) -> f32 {
 @compute @workgroup_size(WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) n_wg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
         return;
     }
-    let b = wid.y + params.sample_base;
+    // Samples past the dispatch limit (65535 per dimension) are taken in a grid-stride loop.
+    for (var b = wid.y; b < params.n_samples; b += n_wg.y) {
+        sample_gradient(wid.x, b, lid);
+    }
+}
+
+// d loss / d input for the pixels of workgroup g in sample b.
+fn sample_gradient(g: u32, b: u32, lid: u32) {
     let n_c = N_CLASSES;
     let n_s = params.spatial;
     let pred_base = params.pred_offset + b * n_c * n_s;
@@ -56,7 +64,7 @@ fn main(
     let row = select(b, 0u, params.batch_scope == 1u);
     let coef_base = row * n_c * 2u;
 
-    for (var s = wid.x * WG + lid; s < n_s; s += params.gradient_groups * WG) {
+    for (var s = g * WG + lid; s < n_s; s += params.gradient_groups * WG) {
         var label = 0u;
         var valid = true;
         if (TARGET_KIND != TARGET_DENSE) {

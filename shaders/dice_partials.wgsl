@@ -4,7 +4,7 @@
 // over a grid-stride loop, then reduces them with a workgroup tree and writes one partial per
 // workgroup. Invalid labels and non-finite inputs are counted into `status`.
 //
-// Dispatch: (groups, class chunks, samples). Workgroup (g, k, b) covers classes
+// Dispatch: (groups, class chunks, min(samples, 65535)). Workgroup (g, k, b) covers classes
 // [k * CLASS_CHUNK, (k + 1) * CLASS_CHUNK) of sample b, pixels g * WG + i, stepping groups * WG.
 // Bindings: 0 params, 1 preds, 2 targets, 3 partials (write), 4 status (atomic counters).
 // Partials layout: [(b * chunks + k) * groups + g][3][CLASS_CHUNK].
@@ -27,11 +27,17 @@ fn kahan_add(sum: vec3<f32>, err: vec3<f32>, x: vec3<f32>) -> array<vec3<f32>, 2
 @compute @workgroup_size(WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) n_wg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let g = wid.x;
-    let chunk = wid.y;
-    let b = wid.z + params.sample_base;
+    // Samples past the dispatch limit (65535 per dimension) are taken in a grid-stride loop.
+    for (var b = wid.z; b < params.n_samples; b += n_wg.z) {
+        sample_partials(wid.x, wid.y, b, lid);
+    }
+}
+
+// The partials of workgroup g for class chunk `chunk` of sample b.
+fn sample_partials(g: u32, chunk: u32, b: u32, lid: u32) {
     let n_c = N_CLASSES;
     let n_s = params.spatial;
     let c0 = chunk * CLASS_CHUNK;
@@ -129,4 +135,6 @@ fn main(
         let slot = ((b * n_chunks + chunk) * params.groups + g) * 3u * CLASS_CHUNK;
         partials[slot + lid] = red[lid * WG];
     }
+    // `red` is written again by the next sample of the grid-stride loop.
+    workgroupBarrier();
 }

@@ -2,7 +2,7 @@
 // row and class, in a fixed order (strided per-thread sums, then a workgroup tree): the same
 // input gives the same bits on every run. No float atomics.
 //
-// Dispatch: (classes, rows). Workgroup (c, r) reduces class c of row r, where a row is one
+// Dispatch: (min(classes, 65535), min(rows, 65535)). Workgroup (c, r) reduces class c of row r, where a row is one
 // sample (per-sample scope) or the whole batch (batch scope: it folds every sample's partials).
 // Bindings: 0 params, 1 partials (read), 2 sums (write), layout [r][c][A, P, Y].
 // Workgroup size: WG (override, a power of two).
@@ -17,10 +17,19 @@ var<workgroup> red: array<vec3<f32>, WG>;
 @compute @workgroup_size(WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) n_wg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let c = wid.x;
-    let r = wid.y;
+    // Rows and classes past the dispatch limit (65535 per dimension): grid-stride loops.
+    for (var r = wid.y; r < params.n_rows; r += n_wg.y) {
+        for (var c = wid.x; c < params.n_classes; c += n_wg.x) {
+            reduce_cell(c, r, lid);
+        }
+    }
+}
+
+// Folds the partials of class c in row r.
+fn reduce_cell(c: u32, r: u32, lid: u32) {
     let n_c = params.n_classes;
     let n_g = params.groups;
     let n_chunks = (n_c + CLASS_CHUNK - 1u) / CLASS_CHUNK;
@@ -60,4 +69,6 @@ fn main(
         sums[out + 1u] = red[0].y;
         sums[out + 2u] = red[0].z;
     }
+    // `red` is written again by the next cell of the grid-stride loops.
+    workgroupBarrier();
 }

@@ -72,6 +72,8 @@ pub struct DiceContext {
 struct Pipelines {
     dice_reduce: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
     dice_finalize: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
+    /// dice_finalize's `total` entry point (same bind group).
+    dice_total: wgpu::ComputePipeline,
     flat: Arc<InputStages>,
     /// Built on first use: its layouts need more storage bindings than the default limits.
     paged: Mutex<Option<Arc<InputStages>>>,
@@ -228,11 +230,20 @@ impl Stage {
     }
 
     fn pipeline(&self, device: &wgpu::Device, constants: &[(&str, f64)]) -> wgpu::ComputePipeline {
+        self.entry_point(device, "main", constants)
+    }
+
+    fn entry_point(
+        &self,
+        device: &wgpu::Device,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> wgpu::ComputePipeline {
         device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(self.kernel.name()),
             layout: Some(&self.pipeline_layout),
             module: &self.module,
-            entry_point: Some("main"),
+            entry_point: Some(entry),
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants,
                 // Every kernel writes its workgroup memory before reading it.
@@ -268,7 +279,11 @@ impl Pipelines {
         );
         Self {
             dice_reduce: (reduce.pipeline(device, &[("WG", WG as f64)]), reduce.layout),
-            dice_finalize: (finalize.pipeline(device, &[]), finalize.layout),
+            dice_total: finalize.entry_point(device, "total", &[("WG", WG as f64)]),
+            dice_finalize: (
+                finalize.pipeline(device, &[("WG", WG as f64)]),
+                finalize.layout,
+            ),
             flat: Arc::new(InputStages::new(device, flat)),
             paged: Mutex::new(None),
             specialised: Mutex::new(HashMap::new()),
@@ -563,6 +578,10 @@ pub struct DicePlan {
     limits: wgpu::Limits,
     /// The input kernels specialised for this plan's config, shape and target format.
     specialised: Arc<Specialised>,
+    /// Workgroups per dispatch dimension; larger counts are grid-stride loops in the kernels.
+    max_dim: u32,
+    /// dice_finalize workgroups: one thread per cell (per row for Generalized Dice).
+    finalize_groups: u32,
     /// One binding per tensor, or pages of `page_bytes`.
     binding_kind: Binding,
     page_bytes: u64,
@@ -603,16 +622,10 @@ impl DicePlan {
         let max_dim = limits.max_compute_workgroups_per_dimension as u64;
         let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
         too_large(
-            "batch size",
-            n_b as u64,
-            max_dim,
-            "max_compute_workgroups_per_dimension",
-        )?;
-        too_large(
             "class count",
             n_c as u64,
-            max_dim,
-            "max_compute_workgroups_per_dimension",
+            max_dim * CLASS_CHUNK as u64,
+            "max_compute_workgroups_per_dimension x class chunk",
         )?;
         // Element indices are u32 (counted from the start of a tensor's first binding).
         too_large(
@@ -651,7 +664,7 @@ impl DicePlan {
             1
         } as u32;
         let n_chunks = (n_c as u32).div_ceil(CLASS_CHUNK);
-        let per_sample = n_chunks * n_b as u32;
+        let per_sample = n_chunks.saturating_mul(n_b as u32);
         let grid = ctx.grid;
         let want = (n_s as u32).div_ceil(WG * grid.partial_pixels_per_thread);
         let groups = want
@@ -769,6 +782,15 @@ impl DicePlan {
             finalize_bind,
             coefs,
             limits,
+            max_dim: max_dim as u32,
+            finalize_groups: {
+                let units = if config.generalized.is_some() {
+                    n_rows as u64
+                } else {
+                    cells
+                };
+                units.div_ceil(WG as u64).clamp(1, max_dim) as u32
+            },
             binding_kind,
             page_bytes,
             placeholder: storage("softdice placeholder", 16, wgpu::BufferUsages::empty()),
@@ -989,19 +1011,25 @@ impl DicePlan {
         if sums {
             pass.set_pipeline(&self.specialised.dice_partials);
             pass.set_bind_group(0, partials_bind, &[]);
-            pass.dispatch_workgroups(self.groups, self.n_chunks, n_b);
+            pass.dispatch_workgroups(self.groups, self.n_chunks, n_b.min(self.max_dim));
             pass.set_pipeline(&p.dice_reduce.0);
             pass.set_bind_group(0, &self.reduce_bind, &[]);
-            pass.dispatch_workgroups(self.shape.classes() as u32, self.n_rows, 1);
+            pass.dispatch_workgroups(
+                (self.shape.classes() as u32).min(self.max_dim),
+                self.n_rows.min(self.max_dim),
+                1,
+            );
         }
         if loss {
             pass.set_pipeline(&p.dice_finalize.0);
             pass.set_bind_group(0, &self.finalize_bind, &[]);
+            pass.dispatch_workgroups(self.finalize_groups, 1, 1);
+            pass.set_pipeline(&p.dice_total);
             pass.dispatch_workgroups(1, 1, 1);
             if let Some(gradient_bind) = gradient_bind {
                 pass.set_pipeline(&self.specialised.dice_gradient);
                 pass.set_bind_group(0, gradient_bind, &[]);
-                pass.dispatch_workgroups(self.gradient_groups, n_b, 1);
+                pass.dispatch_workgroups(self.gradient_groups, n_b.min(self.max_dim), 1);
             }
         }
         Ok(())

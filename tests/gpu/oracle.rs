@@ -188,3 +188,21 @@ fn same_input_twice_is_bit_identical() {
     assert_eq!(bits(&a.dice), bits(&b.dice));
     assert!(bits(a.gradient.as_deref().unwrap()) == bits(b.gradient.as_deref().unwrap()));
 }
+
+#[test]
+fn batch_past_the_dispatch_limit() {
+    // 70 000 samples: more than 65 535 workgroups per dispatch dimension, per-sample rows.
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng::new(8);
+    let shape = Shape::new(&[70_000, 2, 3]).unwrap();
+    let (preds, labels) = inputs(&mut rng, &shape, Activation::Softmax);
+    for scope in SCOPES {
+        let config = DiceConfig {
+            activation: Activation::Softmax,
+            loss_form: LossForm::OneMinusDice,
+            scope,
+            ..DiceConfig::default()
+        };
+        compare(ctx, &shape, &config, &preds, Targets::Labels(&labels)).unwrap();
+    }
+}
