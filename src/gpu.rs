@@ -6,8 +6,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use wgpu::util::DeviceExt;
-
 use crate::config::{DiceConfig, Scope};
 use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput, Finalized};
@@ -349,6 +347,34 @@ fn map_read(device: &wgpu::Device, buffer: &wgpu::Buffer, size: u64) -> Result<V
     Ok(bytes)
 }
 
+/// A buffer holding `bytes` (padded to a whole word), filled through the queue: unlike
+/// `create_buffer_init` it does not map, so a lost device yields an error, not a panic.
+fn buffer_with(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    label: &str,
+    bytes: &[u8],
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    let size = (bytes.len() as u64).div_ceil(4).max(1) * 4;
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size,
+        usage: usage | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let whole = bytes.len() / 4 * 4;
+    if whole > 0 {
+        queue.write_buffer(&buffer, 0, &bytes[..whole]);
+    }
+    if whole < bytes.len() {
+        let mut tail = [0u8; 4];
+        tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
+        queue.write_buffer(&buffer, whole as u64, &tail);
+    }
+    buffer
+}
+
 fn to_f32(bytes: &[u8]) -> Vec<f32> {
     bytemuck::pod_collect_to_vec(bytes)
 }
@@ -490,16 +516,15 @@ impl DiceContext {
                 limit_name: "max_buffer_size",
             });
         }
+        // Padded to a whole word: u8/u16 labels are read as u32 words.
         let upload = |label: &str, bytes: &[u8]| {
-            // Pad to a whole word: u8/u16 labels are read as u32 words.
-            let mut padded = bytes.to_vec();
-            padded.resize(bytes.len().div_ceil(4) * 4, 0);
-            self.device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(label),
-                    contents: &padded,
-                    usage: wgpu::BufferUsages::STORAGE,
-                })
+            buffer_with(
+                &self.device,
+                &self.queue,
+                label,
+                bytes,
+                wgpu::BufferUsages::STORAGE,
+            )
         };
         let pred_buf = upload("softdice preds", bytemuck::cast_slice(preds));
         let target_buf = match targets {
@@ -723,16 +748,20 @@ impl DicePlan {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let fin_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("softdice finalize params"),
-            contents: bytemuck::bytes_of(&FinalizeParams::new(config, n_c)),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let class_info_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("softdice class info"),
-            contents: bytemuck::cast_slice(&class_info(config, n_c)),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
+        let fin_buf = buffer_with(
+            device,
+            &ctx.queue,
+            "softdice finalize params",
+            bytemuck::bytes_of(&FinalizeParams::new(config, n_c)),
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let class_info_buf = buffer_with(
+            device,
+            &ctx.queue,
+            "softdice class info",
+            bytemuck::cast_slice(&class_info(config, n_c)),
+            wgpu::BufferUsages::STORAGE,
+        );
         let bind = |layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]| {
             let entries: Vec<_> = buffers
                 .iter()

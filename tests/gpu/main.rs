@@ -4,10 +4,12 @@
 mod accuracy;
 mod buffers;
 mod common;
+mod concurrency;
 mod errors;
 mod finite_diff;
 mod large;
 mod merge;
 mod oracle;
 mod parity;
+mod props;
 mod seed;

@@ -1,0 +1,85 @@
+//! One context, several threads at once; a lost device is an error and a new context works.
+
+use softdice::{cpu, Activation, DiceConfig, DiceContext, DiceError, Scope, Shape, Targets};
+
+use crate::common::*;
+
+fn assert_send_sync<T: Send + Sync>() {}
+
+#[test]
+fn the_context_is_send_and_sync() {
+    assert_send_sync::<DiceContext>();
+    assert_send_sync::<softdice::DicePlan>();
+}
+
+#[test]
+fn four_threads_with_different_shapes_on_one_context() {
+    let Some(ctx) = ctx() else { return };
+    let shapes: [&[usize]; 4] = [
+        &[2, 3, 40, 50],
+        &[1, 17, 33],
+        &[3, 4, 6, 7, 8],
+        &[5, 2, 129],
+    ];
+    std::thread::scope(|scope| {
+        for (t, dims) in shapes.iter().enumerate() {
+            scope.spawn(move || {
+                let shape = Shape::new(dims).unwrap();
+                let mut rng = Rng::new(100 + t as u64);
+                let logits = rng.logits(shape.len(), 2.0);
+                let labels = rng.labels(shape.pixels(), shape.classes() as u32);
+                let config = DiceConfig {
+                    activation: Activation::Softmax,
+                    scope: if t % 2 == 0 {
+                        Scope::Batch
+                    } else {
+                        Scope::PerSample
+                    },
+                    ..DiceConfig::monai()
+                };
+                for _ in 0..5 {
+                    let targets = Targets::Labels(&labels);
+                    let want = cpu::compute(&shape, &config, &logits, targets, true).unwrap();
+                    let got = ctx
+                        .compute(&shape, &config, &logits, targets, true)
+                        .unwrap();
+                    check_loss("loss", got.loss, want.loss).unwrap();
+                    check_close(
+                        "gradient",
+                        got.gradient.as_deref().unwrap(),
+                        want.gradient.as_deref().unwrap(),
+                        GRAD_ABS,
+                        GRAD_REL,
+                    )
+                    .unwrap();
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn a_lost_device_is_an_error_and_a_new_context_works() {
+    if ctx().is_none() {
+        return;
+    }
+    let shape = Shape::new(&[1, 2, 8, 8]).unwrap();
+    let probs = vec![0.5f32; shape.len()];
+    let labels = vec![1u32; shape.pixels()];
+    let targets = Targets::Labels(&labels);
+    let config = DiceConfig::default();
+    let lost = DiceContext::new().unwrap();
+    lost.compute(&shape, &config, &probs, targets, true)
+        .unwrap();
+    lost.device().destroy();
+    let err = lost
+        .compute(&shape, &config, &probs, targets, true)
+        .unwrap_err();
+    assert!(matches!(err, DiceError::Gpu(_)), "{err:?}");
+    let fresh = DiceContext::new().unwrap();
+    let out = fresh
+        .compute(&shape, &config, &probs, targets, true)
+        .unwrap();
+    let want = cpu::compute(&shape, &config, &probs, targets, true).unwrap();
+    check_loss("loss after rebuild", out.loss, want.loss).unwrap();
+}

@@ -1,0 +1,152 @@
+//! Property tests: random shapes and configurations give the oracle's numbers on the GPU;
+//! random malformed inputs give an error on both paths, never a panic or a hang.
+
+use proptest::prelude::*;
+use softdice::{
+    cpu, Activation, ClassSelection, DiceConfig, EmptyClass, GeneralizedWeight, LossForm,
+    Reduction, Scope, Shape, Targets, WeightMode,
+};
+
+use crate::common::*;
+use crate::oracle::compare;
+
+fn config_strategy(n_classes: usize) -> impl Strategy<Value = DiceConfig> {
+    let activation = if n_classes == 1 {
+        prop_oneof![Just(Activation::None), Just(Activation::Sigmoid)].boxed()
+    } else {
+        prop_oneof![
+            Just(Activation::None),
+            Just(Activation::Softmax),
+            Just(Activation::Sigmoid)
+        ]
+        .boxed()
+    };
+    (
+        activation,
+        prop_oneof![
+            Just(LossForm::NegLog),
+            Just(LossForm::OneMinusDice),
+            Just(LossForm::NegDice)
+        ],
+        prop_oneof![Just(Scope::Batch), Just(Scope::PerSample)],
+        prop_oneof![
+            Just(Reduction::Mean),
+            Just(Reduction::Sum),
+            Just(Reduction::None)
+        ],
+        (0.0f32..2.0, 1e-5f32..2.0),
+        any::<(bool, bool, bool, bool)>(),
+        prop::option::of(prop_oneof![
+            Just(GeneralizedWeight::Square),
+            Just(GeneralizedWeight::Simple),
+            Just(GeneralizedWeight::Uniform)
+        ]),
+        prop::collection::vec(0.1f32..3.0, n_classes),
+    )
+        .prop_map(
+            move |(activation, loss_form, scope, reduction, (nr, dr), flags, generalized, w)| {
+                let (squared, jaccard, ignore, weighted) = flags;
+                DiceConfig {
+                    activation,
+                    loss_form,
+                    scope,
+                    reduction,
+                    smooth_nr: nr,
+                    smooth_dr: dr,
+                    squared,
+                    jaccard: jaccard && generalized.is_none(),
+                    ignore_index: ignore.then_some(255),
+                    generalized,
+                    classes: if n_classes > 1 && weighted {
+                        ClassSelection::NoBackground
+                    } else {
+                        ClassSelection::All
+                    },
+                    class_weights: weighted.then_some(w),
+                    weight_mode: if jaccard {
+                        WeightMode::Normalize
+                    } else {
+                        WeightMode::Scale
+                    },
+                    empty_class: if squared {
+                        EmptyClass::ZeroLoss
+                    } else {
+                        EmptyClass::Smooth
+                    },
+                    ..DiceConfig::default()
+                }
+            },
+        )
+}
+
+/// A shape `[B, C, spatial...]`, a config for it, probabilities-or-logits and labels (with
+/// some 255s when the config ignores them).
+fn case_strategy() -> impl Strategy<Value = (Vec<usize>, DiceConfig, u64)> {
+    (
+        1usize..4,
+        1usize..7,
+        prop::collection::vec(1usize..12, 0..4),
+    )
+        .prop_flat_map(|(b, c, spatial)| {
+            let mut dims = vec![b, c];
+            dims.extend(spatial);
+            (Just(dims), config_strategy(c), any::<u64>())
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn gpu_equals_the_oracle((dims, config, seed) in case_strategy()) {
+        let Some(ctx) = ctx() else { return Ok(()) };
+        let shape = Shape::new(&dims).unwrap();
+        let mut rng = crate::common::Rng::new(seed);
+        let logits = rng.logits(shape.len(), 3.0);
+        let preds = if config.activation == Activation::None {
+            softmax(&shape, &logits)
+        } else {
+            logits
+        };
+        let mut labels = rng.labels(shape.pixels(), shape.classes() as u32);
+        if config.ignore_index.is_some() {
+            for l in labels.iter_mut().step_by(5) {
+                *l = 255;
+            }
+        }
+        compare(ctx, &shape, &config, &preds, Targets::Labels(&labels))
+            .map_err(TestCaseError::fail)?;
+    }
+
+    #[test]
+    fn malformed_inputs_are_errors(
+        dims in prop::collection::vec(0usize..6, 0..5),
+        n_preds in 0usize..300,
+        n_labels in 0usize..100,
+        bad_label in any::<u32>(),
+        nan_at in any::<prop::sample::Index>(),
+        smooth in prop_oneof![Just(-1.0f32), Just(f32::NAN), Just(f32::INFINITY), 0.0f32..1.0],
+    ) {
+        let shape = match Shape::new(&dims) {
+            Ok(s) => s,
+            Err(_) => return Ok(()), // rejected up front: the property holds
+        };
+        let mut preds = vec![0.3f32; n_preds];
+        if !preds.is_empty() {
+            preds[nan_at.index(n_preds)] = f32::NAN;
+        }
+        let mut labels = vec![0u32; n_labels];
+        if !labels.is_empty() {
+            labels[0] = bad_label;
+        }
+        let config = DiceConfig { smooth_dr: smooth, ..DiceConfig::default() };
+        let targets = Targets::Labels(&labels);
+        // Every path returns (here always an error: some input is always wrong or NaN).
+        let cpu = cpu::compute(&shape, &config, &preds, targets, true);
+        prop_assert!(cpu.is_err() || (smooth >= 0.0 && preds.is_empty()));
+        if let Some(ctx) = ctx() {
+            let gpu = ctx.compute(&shape, &config, &preds, targets, true);
+            prop_assert_eq!(gpu.is_err(), cpu.is_err());
+        }
+    }
+}
