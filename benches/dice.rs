@@ -1,1 +1,160 @@
-fn main() {}
+//! Criterion benches: forward and forward+backward on the GPU with the data resident (device
+//! created once, inputs uploaded outside the timed region, a device poll inside every
+//! iteration), from probabilities and from logits, labels u8 and u32; the f64 CPU oracle at the
+//! same sizes. Throughput is in bytes moved (predictions and labels read by both passes, the
+//! gradient written once), so figures compare with memory bandwidth.
+//!
+//! `cargo bench --bench dice` (lavapipe takes a few minutes; `-- gpu/` or `-- cpu/` to filter)
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use softdice::{
+    cpu, Activation, BufferRegion, DiceConfig, DiceContext, GpuInputs, Shape, TargetKind, Targets,
+};
+
+const SHAPES: [&[usize]; 3] = [&[8, 4, 256, 256], &[4, 8, 512, 512], &[2, 4, 96, 96, 96]];
+
+/// Deterministic logits in [-3, 3) and labels in [0, C).
+fn inputs(shape: &Shape) -> (Vec<f32>, Vec<u32>) {
+    let mut state = 0x9E3779B97F4A7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let logits = (0..shape.len())
+        .map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32) * 6.0 - 3.0)
+        .collect();
+    let labels = (0..shape.pixels())
+        .map(|_| (next() % shape.classes() as u64) as u32)
+        .collect();
+    (logits, labels)
+}
+
+fn name(dims: &[usize]) -> String {
+    dims.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
+}
+
+fn bytes_moved(shape: &Shape, label_size: u64, backward: bool) -> u64 {
+    let pass = shape.len() as u64 * 4 + shape.pixels() as u64 * label_size;
+    if backward {
+        2 * pass + shape.len() as u64 * 4
+    } else {
+        pass
+    }
+}
+
+fn gpu(c: &mut Criterion) {
+    let ctx = match DiceContext::new() {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("no adapter, GPU benches skipped: {e}");
+            return;
+        }
+    };
+    let mut group = c.benchmark_group("gpu");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500));
+    for dims in SHAPES {
+        let shape = Shape::new(dims).unwrap();
+        let (logits, labels) = inputs(&shape);
+        let probs = {
+            // Softmax on the CPU once, outside any timing, for the probability inputs.
+            let (b, c, s) = (shape.batch(), shape.classes(), shape.spatial());
+            let mut p = logits.clone();
+            for bi in 0..b {
+                for si in 0..s {
+                    let at = |ci: usize| (bi * c + ci) * s + si;
+                    let z: f32 = (0..c).map(|ci| logits[at(ci)].exp()).sum();
+                    (0..c).for_each(|ci| p[at(ci)] = logits[at(ci)].exp() / z);
+                }
+            }
+            p
+        };
+        let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
+        let grad = ctx.gradient_buffer(&shape);
+        for (input, activation, host) in [
+            ("probs", Activation::None, &probs),
+            ("logits", Activation::Softmax, &logits),
+        ] {
+            let preds = ctx.upload_preds(host);
+            let config = DiceConfig {
+                activation,
+                ..DiceConfig::seed()
+            };
+            for (kind, targets) in [
+                (TargetKind::LabelsU8, Targets::LabelsU8(&u8s)),
+                (TargetKind::LabelsU32, Targets::Labels(&labels)),
+            ] {
+                let target_buf = ctx.upload_targets(targets);
+                let mut plan = ctx.plan(&shape, &config, kind).unwrap();
+                for backward in [false, true] {
+                    let inputs = GpuInputs {
+                        preds: BufferRegion::whole(&preds),
+                        targets: BufferRegion::whole(&target_buf),
+                        gradient: backward.then(|| BufferRegion::whole(&grad)),
+                    };
+                    let pass = if backward { "fwd_bwd" } else { "fwd" };
+                    let label = format!("{pass}/{input}/{kind:?}");
+                    group.throughput(Throughput::Bytes(bytes_moved(
+                        &shape,
+                        kind.element_size(),
+                        backward,
+                    )));
+                    group.bench_with_input(BenchmarkId::new(label, name(dims)), &(), |b, _| {
+                        b.iter_custom(|iters| {
+                            let start = Instant::now();
+                            for _ in 0..iters {
+                                let mut encoder =
+                                    ctx.device().create_command_encoder(&Default::default());
+                                plan.record(&ctx, &mut encoder, &inputs).unwrap();
+                                ctx.queue().submit([encoder.finish()]);
+                                ctx.device()
+                                    .poll(wgpu::PollType::wait_indefinitely())
+                                    .unwrap();
+                            }
+                            start.elapsed()
+                        })
+                    });
+                }
+            }
+        }
+    }
+    group.finish();
+}
+
+fn cpu_oracle(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cpu");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500));
+    for dims in SHAPES {
+        let shape = Shape::new(dims).unwrap();
+        let (logits, labels) = inputs(&shape);
+        let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
+        let config = DiceConfig {
+            activation: Activation::Softmax,
+            ..DiceConfig::seed()
+        };
+        group.throughput(Throughput::Bytes(bytes_moved(&shape, 1, true)));
+        group.bench_with_input(
+            BenchmarkId::new("oracle_fwd_bwd/logits/LabelsU8", name(dims)),
+            &(),
+            |b, _| {
+                b.iter(|| {
+                    cpu::compute(&shape, &config, &logits, Targets::LabelsU8(&u8s), true).unwrap()
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gpu, cpu_oracle);
+criterion_main!(benches);

@@ -14,7 +14,6 @@ use std::time::Instant;
 use softdice::{
     cpu, Activation, BufferRegion, DiceConfig, DiceContext, GpuInputs, Shape, TargetKind, Targets,
 };
-use wgpu::util::DeviceExt;
 
 struct Args {
     shape: Vec<usize>,
@@ -105,25 +104,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         TargetKind::LabelsU16 => Targets::LabelsU16(&u16s),
         _ => Targets::Labels(&labels),
     };
-    let label_bytes: Vec<u8> = match targets {
-        Targets::LabelsU8(v) => v.to_vec(),
-        Targets::LabelsU16(v) => bytemuck::cast_slice(v).to_vec(),
-        _ => bytemuck::cast_slice(&labels).to_vec(),
-    };
-
+    let label_bytes = shape.pixels() as u64 * args.labels.element_size();
     let device = ctx.device();
-    let buffer = |contents: &[u8]| {
-        let mut padded = contents.to_vec();
-        padded.resize(contents.len().div_ceil(4) * 4, 0);
-        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: None,
-            contents: &padded,
-            usage: wgpu::BufferUsages::STORAGE,
-        })
-    };
-    let preds = buffer(bytemuck::cast_slice(&logits));
-    let target_buf = buffer(&label_bytes);
-    let grad = buffer(&vec![0u8; shape.len() * 4]);
+    let preds = ctx.upload_preds(&logits);
+    let target_buf = ctx.upload_targets(targets);
+    let grad = ctx.gradient_buffer(&shape);
     let mut plan = ctx.plan(&shape, &config, args.labels)?;
     let mut time = |with_grad: bool| -> Result<f64, softdice::DiceError> {
         let inputs = GpuInputs {
@@ -157,8 +142,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         h2h.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let out = out.expect("at least one run");
-    let label_size = label_bytes.len() as u64;
-    let bytes = 2 * (shape.len() as u64 * 4 + label_size) + shape.len() as u64 * 4;
+    let bytes = 2 * (shape.len() as u64 * 4 + label_bytes) + shape.len() as u64 * 4;
     let mut line = format!(
         "{{\"adapter\":{adapter:?},\"shape\":{:?},\"activation\":\"{:?}\",\"labels\":\"{:?}\",\
          \"forward_ms\":{forward_ms:.3},\"forward_backward_ms\":{forward_backward_ms:.3},\

@@ -15,8 +15,11 @@ override WG: u32 = 128u;
 
 // d loss / d p of one element.
 fn grad_p(coef_at: u32, p: f32, y: f32) -> f32 {
-    let c_a = coefs[coef_at];
-    let c_p = coefs[coef_at + 1u];
+    return grad_of(coefs[coef_at], coefs[coef_at + 1u], p, y);
+}
+
+// d loss / d p of one element from its class's coefficients.
+fn grad_of(c_a: f32, c_p: f32, p: f32, y: f32) -> f32 {
     var g = c_p;
     if (SQUARED) {
         g = 2.0 * c_p * p;
@@ -38,6 +41,22 @@ fn element_grad(coef_at: u32, p: f32, label: u32, c: u32, e: u32) -> f32 {
         }
     }
     return grad_p(coef_at, p, y);
+}
+
+// d loss / d input of one element from d loss / d p: through the softmax Jacobian (with the
+// pixel's sum_k p_k g_k), the sigmoid derivative, or nothing.
+fn activation_grad(p: f32, g: f32, dot: f32, valid: bool) -> f32 {
+    switch ACTIVATION {
+        case ACT_SOFTMAX: {
+            return select(0.0, p * (g - dot), valid);
+        }
+        case ACT_SIGMOID: {
+            return g * p * (1.0 - p);
+        }
+        default: {
+            return g;
+        }
+    }
 }
 
 @compute @workgroup_size(WG)
@@ -64,12 +83,44 @@ fn sample_gradient(g: u32, b: u32, lid: u32) {
     let row = select(b, 0u, params.batch_scope == 1u);
     let coef_base = row * n_c * 2u;
 
+    // The coefficients of every class, loaded once per sample (C <= CLASS_CHUNK path).
+    var c_a: array<f32, CLASS_CHUNK>;
+    var c_p: array<f32, CLASS_CHUNK>;
+    for (var c = 0u; c < CLASS_CHUNK; c++) {
+        if (c < N_CLASSES) {
+            c_a[c] = coefs[coef_base + c * 2u];
+            c_p[c] = coefs[coef_base + c * 2u + 1u];
+        }
+    }
     for (var s = g * WG + lid; s < n_s; s += params.gradient_groups * WG) {
         var label = 0u;
         var valid = true;
         if (TARGET_KIND != TARGET_DENSE) {
             label = label_at(b * n_s + s);
             valid = label != params.ignore_label;
+        }
+        if (N_CLASSES <= CLASS_CHUNK) {
+            // Every class in registers: each logit read once, one exp per element.
+            let probs = chunk_probs(pred_base, s, 0u);
+            var dp: array<f32, CLASS_CHUNK>;
+            var dot = 0.0;
+            for (var c = 0u; c < N_CLASSES; c++) {
+                let e = b * n_c * n_s + c * n_s + s;
+                let p = probs.p[c];
+                var y = select(0.0, 1.0, label == c);
+                var keep = valid;
+                if (TARGET_KIND == TARGET_DENSE) {
+                    y = dense_at(e);
+                    keep = params.ignore_label == NO_IGNORE || y != f32(params.ignore_label);
+                }
+                dp[c] = select(0.0, grad_of(c_a[c], c_p[c], p, y), keep);
+                dot += p * dp[c];
+            }
+            for (var c = 0u; c < N_CLASSES; c++) {
+                let dx = activation_grad(probs.p[c], dp[c], dot, valid);
+                store_grad(grad_base + c * n_s + s, dx);
+            }
+            continue;
         }
         var norm = vec2<f32>(0.0, 1.0);
         if (ACTIVATION == ACT_SOFTMAX) {
@@ -91,15 +142,7 @@ fn sample_gradient(g: u32, b: u32, lid: u32) {
             if (valid) {
                 g = element_grad(coef_base + c * 2u, p, label, c, b * n_c * n_s + e);
             }
-            switch ACTIVATION {
-                case ACT_SOFTMAX: {
-                    g = select(0.0, p * (g - dot), valid);
-                }
-                case ACT_SIGMOID: {
-                    g = g * p * (1.0 - p);
-                }
-                default: {}
-            }
+            g = activation_grad(p, g, dot, valid);
             store_grad(grad_base + e, g);
         }
     }

@@ -68,29 +68,21 @@ fn sample_partials(g: u32, chunk: u32, b: u32, lid: u32) {
                 valid = false;
             }
         }
-        var norm = vec2<f32>(0.0, 1.0);
-        if (ACTIVATION == ACT_SOFTMAX) {
-            norm = softmax_norm(pred_base, s);
-        }
+        let probs = chunk_probs(pred_base, s, c0);
+        non_finite += probs.non_finite;
+        // A constant trip count with no early exit: the loop unrolls and the per-class
+        // accumulators stay in registers (indexed by constants).
         for (var k = 0u; k < CLASS_CHUNK; k++) {
             let c = c0 + k;
-            if (c >= n_c) {
-                break;
-            }
-            let x = pred_at(pred_base + c * n_s + s);
             var y = select(0.0, 1.0, label == c);
-            var keep = valid;
-            if (dense) {
+            var keep = valid && c < n_c;
+            if (dense && c < n_c) {
                 // Dense targets are masked per element (smp multilabel/binary ignore_index).
                 y = dense_at((b * n_c + c) * n_s + s);
                 non_finite += select(1u, 0u, is_finite(y));
                 keep = params.ignore_label == NO_IGNORE || y != f32(params.ignore_label);
             }
-            non_finite += select(1u, 0u, is_finite(x));
-            if (!keep) {
-                continue;
-            }
-            let p = activate(x, norm);
+            let p = probs.p[k];
             var terms = vec3<f32>(p * y, p, y);
             if (SOFT_L1) {
                 terms.x = abs(p - y);
@@ -98,6 +90,7 @@ fn sample_partials(g: u32, chunk: u32, b: u32, lid: u32) {
             if (SQUARED) {
                 terms = vec3<f32>(terms.x, p * p, y * y);
             }
+            terms = select(vec3<f32>(0.0), terms, keep);
             let sums = kahan_add(vec3<f32>(acc_a[k], acc_p[k], acc_y[k]),
                 vec3<f32>(err_a[k], err_p[k], err_y[k]), terms);
             acc_a[k] = sums[0].x;
@@ -122,18 +115,20 @@ fn sample_partials(g: u32, chunk: u32, b: u32, lid: u32) {
         red[(2u * CLASS_CHUNK + k) * WG + lid] = acc_y[k] - err_y[k];
     }
     workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if (lid < stride) {
-            for (var j = 0u; j < 3u * CLASS_CHUNK; j++) {
-                red[j * WG + lid] += red[j * WG + lid + stride];
-            }
-        }
-        workgroupBarrier();
-    }
+    // One thread per quantity folds the WG values in a fixed order, Kahan-compensated: two
+    // barriers instead of a tree's log2(WG) + 1, which matters where barriers are expensive
+    // (a CPU rasteriser switches every SIMD group at each one).
     let n_chunks = (n_c + CLASS_CHUNK - 1u) / CLASS_CHUNK;
     if (lid < 3u * CLASS_CHUNK) {
+        var sum = vec3<f32>(0.0);
+        var err = vec3<f32>(0.0);
+        for (var t = 0u; t < WG; t++) {
+            let next = kahan_add(sum, err, vec3<f32>(red[lid * WG + t], 0.0, 0.0));
+            sum = next[0];
+            err = next[1];
+        }
         let slot = ((b * n_chunks + chunk) * params.groups + g) * 3u * CLASS_CHUNK;
-        partials[slot + lid] = red[lid * WG];
+        partials[slot + lid] = sum.x - err.x;
     }
     // `red` is written again by the next sample of the grid-stride loop.
     workgroupBarrier();

@@ -61,3 +61,51 @@ fn activate(x: f32, norm: vec2<f32>) -> f32 {
         }
     }
 }
+
+// The logits (or probabilities) of one class chunk of a pixel and how many are not finite.
+struct ChunkProbs {
+    p: array<f32, CLASS_CHUNK>,
+    non_finite: u32,
+}
+
+// Probabilities of classes [c0, c0 + CLASS_CHUNK) of pixel (pred_base, s); zero past the last
+// class. Each logit of the chunk is read once; with softmax over more classes than one chunk
+// the normaliser reads the others too. When every class fits one chunk (C <= 8, a constant
+// here), softmax needs no second read and no second exp.
+fn chunk_probs(pred_base: u32, s: u32, c0: u32) -> ChunkProbs {
+    var out: ChunkProbs;
+    for (var k = 0u; k < CLASS_CHUNK; k++) {
+        if (c0 + k < N_CLASSES) {
+            let x = pred_at(pred_base + (c0 + k) * params.spatial + s);
+            out.p[k] = x;
+            out.non_finite += select(1u, 0u, is_finite(x));
+        }
+    }
+    if (ACTIVATION == ACT_SOFTMAX && N_CLASSES <= CLASS_CHUNK) {
+        var m = out.p[0];
+        for (var k = 1u; k < N_CLASSES; k++) {
+            m = max(m, out.p[k]);
+        }
+        var z = 0.0;
+        for (var k = 0u; k < N_CLASSES; k++) {
+            out.p[k] = exp(out.p[k] - m);
+            z += out.p[k];
+        }
+        let inv = 1.0 / z;
+        for (var k = 0u; k < N_CLASSES; k++) {
+            out.p[k] *= inv;
+        }
+        return out;
+    }
+    var norm = vec2<f32>(0.0, 1.0);
+    if (ACTIVATION == ACT_SOFTMAX) {
+        norm = softmax_norm(pred_base, s);
+    }
+    for (var k = 0u; k < CLASS_CHUNK; k++) {
+        if (c0 + k < N_CLASSES) {
+            out.p[k] = activate(out.p[k], norm);
+        }
+    }
+    return out;
+}
+

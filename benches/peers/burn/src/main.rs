@@ -80,7 +80,7 @@ fn main() {
         let dice = inter.mul_scalar(2.0).add_scalar(1e-5).div(sums.add_scalar(1e-5));
         dice.log().neg().mean()
     };
-    let mut time = |backward: bool| {
+    let time = |backward: bool| {
         let mut samples = Vec::new();
         for i in 0..iters + 2 {
             let t = Instant::now();
@@ -108,7 +108,7 @@ fn main() {
         let loss = loss_of(&logits, &labels);
         let grads = loss.backward();
         let g = logits.grad(&grads).expect("grad").into_data();
-        loss_value = loss.into_data().to_vec::<f32>().expect("f32 loss")[0];
+        loss_value = loss.into_data().try_to_vec::<f32>().expect("f32 loss")[0];
         assert_eq!(g.num_elements(), len);
         h2h.push(t.elapsed().as_secs_f64() * 1e3);
     }
