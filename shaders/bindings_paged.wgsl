@@ -2,7 +2,9 @@
 // PAGES consecutive pages of 2^page_shift 32-bit words (page k at binding start + k pages), and
 // an element index picks its page with a shift and a mask. Unused pages are bound to a small
 // placeholder buffer.
-// Bindings: predictions 1, 8, 9, 10; targets 2, 11, 12, 13; gradient 5, 14, 15, 16.
+// Bindings: predictions 1, 8, 9, 10; targets 2, 11, 12, 13; gradient 5, 14, 15, 16; the vec4
+// views 6, 7, 17 of bindings_flat.wgsl are declared for the shared code but never used here
+// (the VEC4 path is for flat bindings only) and bound to placeholders.
 
 @group(0) @binding(1) var<storage, read> preds: array<f32>;
 @group(0) @binding(8) var<storage, read> preds1: array<f32>;
@@ -16,6 +18,9 @@
 @group(0) @binding(14) var<storage, read_write> grad1: array<f32>;
 @group(0) @binding(15) var<storage, read_write> grad2: array<f32>;
 @group(0) @binding(16) var<storage, read_write> grad3: array<f32>;
+@group(0) @binding(6) var<storage, read> preds4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> targets4: array<vec4<u32>>;
+@group(0) @binding(17) var<storage, read_write> grad4: array<vec4<f32>>;
 
 fn page_of(e: u32) -> u32 {
     return e >> params.page_shift;

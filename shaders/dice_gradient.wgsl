@@ -6,7 +6,8 @@
 //
 // Dispatch: (groups, min(samples, 65535)); thread (g, b) handles pixels g * WG + i, stepping groups * WG,
 // every class of each. Bindings: 0 params, 1 preds, 2 targets, 3 coefs [r][c][cA, cP] (read),
-// 4 status (read), 5 grad (write; pages in bindings_paged.wgsl). Workgroup size: WG (override).
+// 4 status (read), 5 grad (write; pages in bindings_paged.wgsl), and the binding file's vec4
+// views (VEC4: quads of pixels per thread). Workgroup size: WG (override).
 
 @group(0) @binding(3) var<storage, read> coefs: array<f32>;
 @group(0) @binding(4) var<storage, read> status: array<u32, 4>;
@@ -91,6 +92,33 @@ fn sample_gradient(g: u32, b: u32, lid: u32) {
             c_a[c] = coefs[coef_base + c * 2u];
             c_p[c] = coefs[coef_base + c * 2u + 1u];
         }
+    }
+    if (VEC4) {
+        // Four pixels per thread: vec4 loads of every class plane and vec4 stores.
+        for (var s0 = (g * WG + lid) * 4u; s0 < n_s; s0 += params.gradient_groups * WG * 4u) {
+            let quad = quad_probs(pred_base, s0);
+            let labels = label_quad(b * n_s + s0);
+            var out: array<vec4<f32>, CLASS_CHUNK>;
+            for (var i = 0u; i < 4u; i++) {
+                let label = labels[i];
+                let valid = label != params.ignore_label;
+                var dp: array<f32, CLASS_CHUNK>;
+                var dot = 0.0;
+                for (var c = 0u; c < N_CLASSES; c++) {
+                    let p = quad.p[c][i];
+                    let y = select(0.0, 1.0, label == c);
+                    dp[c] = select(0.0, grad_of(c_a[c], c_p[c], p, y), valid);
+                    dot += p * dp[c];
+                }
+                for (var c = 0u; c < N_CLASSES; c++) {
+                    out[c][i] = activation_grad(quad.p[c][i], dp[c], dot, valid);
+                }
+            }
+            for (var c = 0u; c < N_CLASSES; c++) {
+                grad4[(grad_base + c * n_s + s0) >> 2u] = out[c];
+            }
+        }
+        return;
     }
     for (var s = g * WG + lid; s < n_s; s += params.gradient_groups * WG) {
         var label = 0u;

@@ -1,12 +1,14 @@
 // dice_partials: the fused forward pass. Reads every prediction and label once, applies the
 // activation in registers, one-hot masks each class on the fly, and accumulates per class
 //   A = sum p*y   (or sum |p - y| with soft_l1),  P = sum p (or p^2),  Y = sum y (or y^2)
-// over a grid-stride loop, then reduces them with a workgroup tree and writes one partial per
-// workgroup. Invalid labels and non-finite inputs are counted into `status`.
+// over a grid-stride loop, then folds them across the workgroup in a fixed order and writes one
+// partial per workgroup. Invalid labels and non-finite inputs are counted into `status`.
 //
 // Dispatch: (groups, class chunks, min(samples, 65535)). Workgroup (g, k, b) covers classes
-// [k * CLASS_CHUNK, (k + 1) * CLASS_CHUNK) of sample b, pixels g * WG + i, stepping groups * WG.
-// Bindings: 0 params, 1 preds, 2 targets, 3 partials (write), 4 status (atomic counters).
+// [k * CLASS_CHUNK, (k + 1) * CLASS_CHUNK) of sample b, pixels g * WG + i, stepping groups * WG
+// (quads of pixels with VEC4).
+// Bindings: 0 params, 1 preds, 2 targets, 3 partials (write), 4 status (atomic counters),
+// and the binding file's vec4 views.
 // Partials layout: [(b * chunks + k) * groups + g][3][CLASS_CHUNK].
 // Workgroup size: WG (override, a power of two).
 
@@ -55,50 +57,71 @@ fn sample_partials(g: u32, chunk: u32, b: u32, lid: u32) {
     var bad_labels = 0u;
     var non_finite = 0u;
 
-    for (var s = g * WG + lid; s < n_s; s += params.groups * WG) {
-        var label = 0u;
-        var valid = true;
-        if (!dense) {
-            label = label_at(b * n_s + s);
-            if (label == params.ignore_label) {
-                valid = false;
-            } else if (label >= n_c) {
-                // Counted once per pixel, by the first chunk only.
-                bad_labels += select(0u, 1u, chunk == 0u);
-                valid = false;
-            }
+    // VEC4: each thread takes 4 consecutive pixels, loaded as vec4 (1 pixel otherwise).
+    let step = select(1u, 4u, VEC4);
+    for (var s0 = (g * WG + lid) * step; s0 < n_s; s0 += params.groups * WG * step) {
+        var quad: QuadProbs;
+        var labels = vec4<u32>(0u);
+        if (VEC4) {
+            quad = quad_probs(pred_base, s0);
+            non_finite += quad.non_finite;
+            labels = label_quad(b * n_s + s0);
         }
-        let probs = chunk_probs(pred_base, s, c0);
-        non_finite += probs.non_finite;
-        // A constant trip count with no early exit: the loop unrolls and the per-class
-        // accumulators stay in registers (indexed by constants).
-        for (var k = 0u; k < CLASS_CHUNK; k++) {
-            let c = c0 + k;
-            var y = select(0.0, 1.0, label == c);
-            var keep = valid && c < n_c;
-            if (dense && c < n_c) {
-                // Dense targets are masked per element (smp multilabel/binary ignore_index).
-                y = dense_at((b * n_c + c) * n_s + s);
-                non_finite += select(1u, 0u, is_finite(y));
-                keep = params.ignore_label == NO_IGNORE || y != f32(params.ignore_label);
+        for (var i = 0u; i < step; i++) {
+            let s = s0 + i;
+            var label = labels[i];
+            if (!VEC4 && !dense) {
+                label = label_at(b * n_s + s);
             }
-            let p = probs.p[k];
-            var terms = vec3<f32>(p * y, p, y);
-            if (SOFT_L1) {
-                terms.x = abs(p - y);
+            var valid = true;
+            if (!dense) {
+                if (label == params.ignore_label) {
+                    valid = false;
+                } else if (label >= n_c) {
+                    // Counted once per pixel, by the first chunk only.
+                    bad_labels += select(0u, 1u, chunk == 0u);
+                    valid = false;
+                }
             }
-            if (SQUARED) {
-                terms = vec3<f32>(terms.x, p * p, y * y);
+            var probs: ChunkProbs;
+            if (VEC4) {
+                for (var k = 0u; k < CLASS_CHUNK; k++) {
+                    probs.p[k] = quad.p[k][i];
+                }
+            } else {
+                probs = chunk_probs(pred_base, s, c0);
+                non_finite += probs.non_finite;
             }
-            terms = select(vec3<f32>(0.0), terms, keep);
-            let sums = kahan_add(vec3<f32>(acc_a[k], acc_p[k], acc_y[k]),
-                vec3<f32>(err_a[k], err_p[k], err_y[k]), terms);
-            acc_a[k] = sums[0].x;
-            acc_p[k] = sums[0].y;
-            acc_y[k] = sums[0].z;
-            err_a[k] = sums[1].x;
-            err_p[k] = sums[1].y;
-            err_y[k] = sums[1].z;
+            // A constant trip count with no early exit: the loop unrolls and the per-class
+            // accumulators stay in registers (indexed by constants).
+            for (var k = 0u; k < CLASS_CHUNK; k++) {
+                let c = c0 + k;
+                var y = select(0.0, 1.0, label == c);
+                var keep = valid && c < n_c;
+                if (dense && c < n_c) {
+                    // Dense targets are masked per element (smp multilabel/binary ignore_index).
+                    y = dense_at((b * n_c + c) * n_s + s);
+                    non_finite += select(1u, 0u, is_finite(y));
+                    keep = params.ignore_label == NO_IGNORE || y != f32(params.ignore_label);
+                }
+                let p = probs.p[k];
+                var terms = vec3<f32>(p * y, p, y);
+                if (SOFT_L1) {
+                    terms.x = abs(p - y);
+                }
+                if (SQUARED) {
+                    terms = vec3<f32>(terms.x, p * p, y * y);
+                }
+                terms = select(vec3<f32>(0.0), terms, keep);
+                let sums = kahan_add(vec3<f32>(acc_a[k], acc_p[k], acc_y[k]),
+                    vec3<f32>(err_a[k], err_p[k], err_y[k]), terms);
+                acc_a[k] = sums[0].x;
+                acc_p[k] = sums[0].y;
+                acc_y[k] = sums[0].z;
+                err_a[k] = sums[1].x;
+                err_p[k] = sums[1].y;
+                err_y[k] = sums[1].z;
+            }
         }
     }
 

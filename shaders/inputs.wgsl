@@ -10,6 +10,10 @@ override TARGET_KIND: u32 = 0u; // TARGET_*
 override SQUARED: bool = false; // P = sum p^2, Y = sum y^2
 override SOFT_L1: bool = false; // A = sum |p - y|
 override N_CLASSES: u32 = 1u;   // C
+// Four consecutive pixels per thread with vec4 loads and stores. The host sets it only where
+// C <= CLASS_CHUNK, the spatial size and every offset are multiples of 4, the tensors are
+// bound flat, and labels are u8 or u32.
+override VEC4: bool = false;
 
 // The integer label of pixel `i` (sample-major, i = b * S + s), unpacking u8/u16 words.
 fn label_at(i: u32) -> u32 {
@@ -104,6 +108,56 @@ fn chunk_probs(pred_base: u32, s: u32, c0: u32) -> ChunkProbs {
     for (var k = 0u; k < CLASS_CHUNK; k++) {
         if (c0 + k < N_CLASSES) {
             out.p[k] = activate(out.p[k], norm);
+        }
+    }
+    return out;
+}
+
+// Labels of pixels i .. i + 3 (i a multiple of 4, VEC4 path): one word of u8 labels, or one
+// vec4 of u32 labels.
+fn label_quad(i: u32) -> vec4<u32> {
+    let j = params.target_offset + i;
+    if (TARGET_KIND == TARGET_U8) {
+        let w = target_word(j >> 2u);
+        return vec4<u32>(w & 0xffu, (w >> 8u) & 0xffu, (w >> 16u) & 0xffu, w >> 24u);
+    }
+    return targets4[j >> 2u];
+}
+
+// Probabilities of every class (C <= CLASS_CHUNK) of pixels s .. s + 3 (VEC4 path), as
+// `chunk_probs` computes them for one pixel, and how many inputs are not finite.
+struct QuadProbs {
+    p: array<vec4<f32>, CLASS_CHUNK>,
+    non_finite: u32,
+}
+
+fn quad_probs(pred_base: u32, s: u32) -> QuadProbs {
+    var out: QuadProbs;
+    for (var k = 0u; k < N_CLASSES; k++) {
+        let x = preds4[(pred_base + k * params.spatial + s) >> 2u];
+        out.p[k] = x;
+        let bits = bitcast<vec4<u32>>(x) & vec4<u32>(0x7f800000u);
+        out.non_finite += dot(select(vec4<u32>(0u), vec4<u32>(1u), bits == vec4<u32>(0x7f800000u)), vec4<u32>(1u));
+    }
+    if (ACTIVATION == ACT_SOFTMAX) {
+        var m = out.p[0];
+        for (var k = 1u; k < N_CLASSES; k++) {
+            m = max(m, out.p[k]);
+        }
+        var z = vec4<f32>(0.0);
+        for (var k = 0u; k < N_CLASSES; k++) {
+            out.p[k] = exp(out.p[k] - m);
+            z += out.p[k];
+        }
+        let inv = 1.0 / z;
+        for (var k = 0u; k < N_CLASSES; k++) {
+            out.p[k] *= inv;
+        }
+    } else if (ACTIVATION == ACT_SIGMOID) {
+        for (var k = 0u; k < N_CLASSES; k++) {
+            let x = out.p[k];
+            let e = exp(-abs(x));
+            out.p[k] = select(e / (1.0 + e), 1.0 / (1.0 + e), x >= vec4<f32>(0.0));
         }
     }
     return out;

@@ -89,8 +89,27 @@ struct InputStages {
 impl InputStages {
     /// Bindings as (number, kind): 'u' uniform, 'r' read-only storage, 'w' read-write storage.
     fn new(device: &wgpu::Device, binding: Binding) -> Self {
-        let mut partials = vec![(0, 'u'), (1, 'r'), (2, 'r'), (3, 'w'), (4, 'w')];
-        let mut gradient = vec![(0, 'u'), (1, 'r'), (2, 'r'), (3, 'r'), (4, 'r'), (5, 'w')];
+        // 6, 7 and 17 are the vec4 views of predictions, u32 labels and gradient.
+        let mut partials = vec![
+            (0, 'u'),
+            (1, 'r'),
+            (2, 'r'),
+            (3, 'w'),
+            (4, 'w'),
+            (6, 'r'),
+            (7, 'r'),
+        ];
+        let mut gradient = vec![
+            (0, 'u'),
+            (1, 'r'),
+            (2, 'r'),
+            (3, 'r'),
+            (4, 'r'),
+            (5, 'w'),
+            (6, 'r'),
+            (7, 'r'),
+            (17, 'w'),
+        ];
         if binding == Binding::Paged {
             // Kept in sync with bindings_paged.wgsl.
             for k in 1..PAGES as u32 {
@@ -107,8 +126,8 @@ impl InputStages {
     /// Storage bindings the gradient kernel of this binding needs.
     fn storage_bindings(binding: Binding) -> u32 {
         match binding {
-            Binding::Flat => 5,
-            Binding::Paged => 5 + 3 * (PAGES as u32 - 1),
+            Binding::Flat => 8,
+            Binding::Paged => 8 + 3 * (PAGES as u32 - 1),
         }
     }
 }
@@ -129,6 +148,8 @@ struct Spec {
     squared: bool,
     soft_l1: bool,
     n_classes: u32,
+    /// Four pixels per thread with vec4 loads (aligned inputs, C <= 8, u8/u32 labels).
+    vec4: bool,
 }
 
 /// The two specialised pipelines of one [`Spec`].
@@ -317,6 +338,7 @@ impl Pipelines {
                     ("SQUARED", spec.squared as u32 as f64),
                     ("SOFT_L1", spec.soft_l1 as u32 as f64),
                     ("N_CLASSES", spec.n_classes as f64),
+                    ("VEC4", spec.vec4 as u32 as f64),
                 ];
                 Arc::new(Specialised {
                     dice_partials: stages.dice_partials.pipeline(device, &constants),
@@ -619,6 +641,8 @@ pub struct DicePlan {
     limits: wgpu::Limits,
     /// The input kernels specialised for this plan's config, shape and target format.
     specialised: Arc<Specialised>,
+    /// The same with VEC4, where the shape and format allow it (used when the offsets do).
+    specialised_vec4: Option<Arc<Specialised>>,
     /// Workgroups per dispatch dimension; larger counts are grid-stride loops in the kernels.
     max_dim: u32,
     /// dice_finalize workgroups: one thread per cell (per row for Generalized Dice).
@@ -631,7 +655,7 @@ pub struct DicePlan {
     placeholder: wgpu::Buffer,
     placeholder_rw: wgpu::Buffer,
     /// Bind groups over the caller's buffers, kept while the same regions come back.
-    input_binds: Option<(InputKey, wgpu::BindGroup, Option<wgpu::BindGroup>)>,
+    input_binds: Option<(InputKey, bool, wgpu::BindGroup, Option<wgpu::BindGroup>)>,
 }
 
 /// A binding over a caller's buffer: (buffer, aligned start, size in bytes).
@@ -725,6 +749,20 @@ impl DicePlan {
         params.target_kind = target_kind.code();
         params.n_rows = n_rows;
 
+        let spec = Spec {
+            activation: params.activation,
+            target_kind: params.target_kind,
+            squared: params.squared == 1,
+            soft_l1: params.soft_l1 == 1,
+            n_classes: n_c as u32,
+            vec4: false,
+        };
+        // The VEC4 path: whole quads of pixels, every class in one chunk, flat bindings,
+        // labels in u8 or u32 (offsets are checked per call).
+        let vec4_ok = n_s % 4 == 0
+            && n_c as u32 <= CLASS_CHUNK
+            && binding_kind == Binding::Flat
+            && matches!(target_kind, TargetKind::LabelsU8 | TargetKind::LabelsU32);
         let device = &ctx.device;
         let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
             device.create_buffer(&wgpu::BufferDescriptor {
@@ -840,17 +878,9 @@ impl DicePlan {
             page_bytes,
             placeholder: storage("softdice placeholder", 16, wgpu::BufferUsages::empty()),
             placeholder_rw: storage("softdice placeholder rw", 16, wgpu::BufferUsages::empty()),
-            specialised: p.specialised(
-                device,
-                binding_kind,
-                Spec {
-                    activation: params.activation,
-                    target_kind: params.target_kind,
-                    squared: params.squared == 1,
-                    soft_l1: params.soft_l1 == 1,
-                    n_classes: n_c as u32,
-                },
-            ),
+            specialised: p.specialised(device, binding_kind, spec),
+            specialised_vec4: vec4_ok
+                .then(|| p.specialised(device, binding_kind, Spec { vec4: true, ..spec })),
             input_binds: None,
         })
     }
@@ -1037,12 +1067,21 @@ impl DicePlan {
                 .write_buffer(&self.params_buf, 0, bytemuck::bytes_of(&params));
             self.written_params = Some(params);
         }
+        // VEC4 where the plan allows it and every tensor starts on a quad of elements.
+        let vec4 = self.specialised_vec4.is_some()
+            && params.pred_offset % 4 == 0
+            && params.target_offset % 4 == 0
+            && params.grad_offset % 4 == 0;
+        let pipelines = match (&self.specialised_vec4, vec4) {
+            (Some(v), true) => v.clone(),
+            _ => self.specialised.clone(),
+        };
         let key = (preds, targets, grad.map(|g| g.0));
-        if self.input_binds.as_ref().map(|b| &b.0) != Some(&key) {
-            let binds = self.input_bind_groups(ctx, &key);
-            self.input_binds = Some((key, binds.0, binds.1));
+        if self.input_binds.as_ref().map(|b| (&b.0, b.1)) != Some((&key, vec4)) {
+            let binds = self.input_bind_groups(ctx, &key, vec4);
+            self.input_binds = Some((key, vec4, binds.0, binds.1));
         }
-        let (_, partials_bind, gradient_bind) = self.input_binds.as_ref().expect("just set");
+        let (_, _, partials_bind, gradient_bind) = self.input_binds.as_ref().expect("just set");
 
         if sums {
             encoder.clear_buffer(&self.status, 0, None);
@@ -1054,7 +1093,7 @@ impl DicePlan {
         });
         let n_b = self.shape.batch() as u32;
         if sums {
-            pass.set_pipeline(&self.specialised.dice_partials);
+            pass.set_pipeline(&pipelines.dice_partials);
             pass.set_bind_group(0, partials_bind, &[]);
             pass.dispatch_workgroups(self.groups, self.n_chunks, n_b.min(self.max_dim));
             pass.set_pipeline(&p.dice_reduce.0);
@@ -1072,7 +1111,7 @@ impl DicePlan {
             pass.set_pipeline(&p.dice_total);
             pass.dispatch_workgroups(1, 1, 1);
             if let Some(gradient_bind) = gradient_bind {
-                pass.set_pipeline(&self.specialised.dice_gradient);
+                pass.set_pipeline(&pipelines.dice_gradient);
                 pass.set_bind_group(0, gradient_bind, &[]);
                 pass.dispatch_workgroups(self.gradient_groups, n_b.min(self.max_dim), 1);
             }
@@ -1085,6 +1124,7 @@ impl DicePlan {
         &self,
         ctx: &DiceContext,
         (preds, targets, grad): &InputKey,
+        vec4: bool,
     ) -> (wgpu::BindGroup, Option<wgpu::BindGroup>) {
         fn region(k: &BindingKey) -> wgpu::BindingResource<'_> {
             wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -1104,12 +1144,23 @@ impl DicePlan {
         let page_rw = |pages, k| page(&self.placeholder_rw, pages, k);
         let page = |pages, k| page(&self.placeholder, pages, k);
         let paged = self.binding_kind == Binding::Paged;
+        // The vec4 views: the same regions on the VEC4 path (u32 labels only: u8 labels are
+        // read as words), placeholders otherwise.
+        let none: &[BindingKey] = &[];
+        let preds4 = if vec4 { &preds[..] } else { none };
+        let labels4 = if vec4 && self.target_kind == TargetKind::LabelsU32 {
+            &targets[..]
+        } else {
+            none
+        };
         let mut partials = vec![
             (0, self.params_buf.as_entire_binding()),
             (1, page(preds, 0)),
             (2, page(targets, 0)),
             (3, self.partials.as_entire_binding()),
             (4, self.status.as_entire_binding()),
+            (6, page(preds4, 0)),
+            (7, page(labels4, 0)),
         ];
         if paged {
             for k in 1..PAGES as usize {
@@ -1139,6 +1190,9 @@ impl DicePlan {
                 (3, self.coefs.as_entire_binding()),
                 (4, self.status.as_entire_binding()),
                 (5, page_rw(g, 0)),
+                (6, page(preds4, 0)),
+                (7, page(labels4, 0)),
+                (17, page_rw(if vec4 { &g[..] } else { none }, 0)),
             ];
             if paged {
                 for k in 1..PAGES as usize {

@@ -35,7 +35,7 @@ pub fn compare(
         &format!("values {tag}"),
         &got.values,
         &want.values,
-        1e-7,
+        LOSS_ABS,
         LOSS_REL,
     )?;
     check_close(&format!("dice {tag}"), &got.dice, &want.dice, DICE_ABS, 0.0)?;
