@@ -94,28 +94,38 @@ fn sample_gradient(g: u32, b: u32, lid: u32) {
         }
     }
     if (VEC4) {
-        // Four pixels per thread: vec4 loads of every class plane and vec4 stores.
+        // Four pixels per thread, as vec4 lanes: vec4 loads of every class plane, the same
+        // arithmetic as below on vectors, vec4 stores.
         for (var s0 = (g * WG + lid) * 4u; s0 < n_s; s0 += params.gradient_groups * WG * 4u) {
             let quad = quad_probs(pred_base, s0);
             let labels = label_quad(b * n_s + s0);
-            var out: array<vec4<f32>, CLASS_CHUNK>;
-            for (var i = 0u; i < 4u; i++) {
-                let label = labels[i];
-                let valid = label != params.ignore_label;
-                var dp: array<f32, CLASS_CHUNK>;
-                var dot = 0.0;
-                for (var c = 0u; c < N_CLASSES; c++) {
-                    let p = quad.p[c][i];
-                    let y = select(0.0, 1.0, label == c);
-                    dp[c] = select(0.0, grad_of(c_a[c], c_p[c], p, y), valid);
-                    dot += p * dp[c];
+            let valid = labels != vec4<u32>(params.ignore_label);
+            var dp: array<vec4<f32>, CLASS_CHUNK>;
+            var dot = vec4<f32>(0.0);
+            for (var c = 0u; c < N_CLASSES; c++) {
+                let p = quad.p[c];
+                let y = select(vec4<f32>(0.0), vec4<f32>(1.0), labels == vec4<u32>(c));
+                var g = vec4<f32>(c_p[c]);
+                if (SQUARED) {
+                    g = 2.0 * c_p[c] * p;
                 }
-                for (var c = 0u; c < N_CLASSES; c++) {
-                    out[c][i] = activation_grad(quad.p[c][i], dp[c], dot, valid);
+                if (SOFT_L1) {
+                    g += c_a[c] * sign(p - y);
+                } else {
+                    g += c_a[c] * y;
                 }
+                dp[c] = select(vec4<f32>(0.0), g, valid);
+                dot += p * dp[c];
             }
             for (var c = 0u; c < N_CLASSES; c++) {
-                grad4[(grad_base + c * n_s + s0) >> 2u] = out[c];
+                let p = quad.p[c];
+                var dx = dp[c];
+                if (ACTIVATION == ACT_SOFTMAX) {
+                    dx = select(vec4<f32>(0.0), p * (dp[c] - dot), valid);
+                } else if (ACTIVATION == ACT_SIGMOID) {
+                    dx = dp[c] * p * (1.0 - p);
+                }
+                grad4[(grad_base + c * n_s + s0) >> 2u] = dx;
             }
         }
         return;

@@ -57,62 +57,38 @@ fn sample_partials(g: u32, chunk: u32, b: u32, lid: u32) {
     var bad_labels = 0u;
     var non_finite = 0u;
 
-    // VEC4: each thread takes 4 consecutive pixels, loaded as vec4 (1 pixel otherwise).
-    let step = select(1u, 4u, VEC4);
-    for (var s0 = (g * WG + lid) * step; s0 < n_s; s0 += params.groups * WG * step) {
-        var quad: QuadProbs;
-        var labels = vec4<u32>(0u);
-        if (VEC4) {
-            quad = quad_probs(pred_base, s0);
+    if (VEC4) {
+        // Four consecutive pixels per thread, vec4 loads; the quad's terms are summed across
+        // its lanes before the (scalar) Kahan step, so that step runs once per quad and class.
+        for (var s0 = (g * WG + lid) * 4u; s0 < n_s; s0 += params.groups * WG * 4u) {
+            let quad = quad_probs(pred_base, s0);
             non_finite += quad.non_finite;
-            labels = label_quad(b * n_s + s0);
-        }
-        for (var i = 0u; i < step; i++) {
-            let s = s0 + i;
-            var label = labels[i];
-            if (!VEC4 && !dense) {
-                label = label_at(b * n_s + s);
-            }
-            var valid = true;
-            if (!dense) {
-                if (label == params.ignore_label) {
-                    valid = false;
-                } else if (label >= n_c) {
-                    // Counted once per pixel, by the first chunk only.
-                    bad_labels += select(0u, 1u, chunk == 0u);
-                    valid = false;
-                }
-            }
-            var probs: ChunkProbs;
-            if (VEC4) {
-                for (var k = 0u; k < CLASS_CHUNK; k++) {
-                    probs.p[k] = quad.p[k][i];
-                }
-            } else {
-                probs = chunk_probs(pred_base, s, c0);
-                non_finite += probs.non_finite;
-            }
-            // A constant trip count with no early exit: the loop unrolls and the per-class
-            // accumulators stay in registers (indexed by constants).
+            let labels = label_quad(b * n_s + s0);
+            let ignored = labels == vec4<u32>(params.ignore_label);
+            let bad = !ignored & (labels >= vec4<u32>(n_c));
+            bad_labels += dot(select(vec4<u32>(0u), vec4<u32>(1u), bad), vec4<u32>(1u));
+            let valid = !ignored & !bad;
             for (var k = 0u; k < CLASS_CHUNK; k++) {
-                let c = c0 + k;
-                var y = select(0.0, 1.0, label == c);
-                var keep = valid && c < n_c;
-                if (dense && c < n_c) {
-                    // Dense targets are masked per element (smp multilabel/binary ignore_index).
-                    y = dense_at((b * n_c + c) * n_s + s);
-                    non_finite += select(1u, 0u, is_finite(y));
-                    keep = params.ignore_label == NO_IGNORE || y != f32(params.ignore_label);
-                }
-                let p = probs.p[k];
-                var terms = vec3<f32>(p * y, p, y);
+                let keep = valid & vec4<bool>(k < n_c);
+                let p = quad.p[k];
+                let y = select(vec4<f32>(0.0), vec4<f32>(1.0), labels == vec4<u32>(k));
+                var a = p * y;
                 if (SOFT_L1) {
-                    terms.x = abs(p - y);
+                    a = abs(p - y);
                 }
+                var pp = p;
+                var yy = y;
                 if (SQUARED) {
-                    terms = vec3<f32>(terms.x, p * p, y * y);
+                    pp = p * p;
+                    yy = y * y;
                 }
-                terms = select(vec3<f32>(0.0), terms, keep);
+                let zero = vec4<f32>(0.0);
+                let one = vec4<f32>(1.0);
+                let terms = vec3<f32>(
+                    dot(select(zero, a, keep), one),
+                    dot(select(zero, pp, keep), one),
+                    dot(select(zero, yy, keep), one),
+                );
                 let sums = kahan_add(vec3<f32>(acc_a[k], acc_p[k], acc_y[k]),
                     vec3<f32>(err_a[k], err_p[k], err_y[k]), terms);
                 acc_a[k] = sums[0].x;
@@ -122,6 +98,52 @@ fn sample_partials(g: u32, chunk: u32, b: u32, lid: u32) {
                 err_p[k] = sums[1].y;
                 err_y[k] = sums[1].z;
             }
+        }
+    }
+    for (var s = g * WG + lid; s < n_s && !VEC4; s += params.groups * WG) {
+        var label = 0u;
+        var valid = true;
+        if (!dense) {
+            label = label_at(b * n_s + s);
+            if (label == params.ignore_label) {
+                valid = false;
+            } else if (label >= n_c) {
+                // Counted once per pixel, by the first chunk only.
+                bad_labels += select(0u, 1u, chunk == 0u);
+                valid = false;
+            }
+        }
+        let probs = chunk_probs(pred_base, s, c0);
+        non_finite += probs.non_finite;
+        // A constant trip count with no early exit: the loop unrolls and the per-class
+        // accumulators stay in registers (indexed by constants).
+        for (var k = 0u; k < CLASS_CHUNK; k++) {
+            let c = c0 + k;
+            var y = select(0.0, 1.0, label == c);
+            var keep = valid && c < n_c;
+            if (dense && c < n_c) {
+                // Dense targets are masked per element (smp multilabel/binary ignore_index).
+                y = dense_at((b * n_c + c) * n_s + s);
+                non_finite += select(1u, 0u, is_finite(y));
+                keep = params.ignore_label == NO_IGNORE || y != f32(params.ignore_label);
+            }
+            let p = probs.p[k];
+            var terms = vec3<f32>(p * y, p, y);
+            if (SOFT_L1) {
+                terms.x = abs(p - y);
+            }
+            if (SQUARED) {
+                terms = vec3<f32>(terms.x, p * p, y * y);
+            }
+            terms = select(vec3<f32>(0.0), terms, keep);
+            let sums = kahan_add(vec3<f32>(acc_a[k], acc_p[k], acc_y[k]),
+                vec3<f32>(err_a[k], err_p[k], err_y[k]), terms);
+            acc_a[k] = sums[0].x;
+            acc_p[k] = sums[0].y;
+            acc_y[k] = sums[0].z;
+            err_a[k] = sums[1].x;
+            err_p[k] = sums[1].y;
+            err_y[k] = sums[1].z;
         }
     }
 

@@ -31,9 +31,9 @@ struct Grid {
 impl Grid {
     fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
         match info.device_type {
-            // A CPU rasteriser (lavapipe) runs one workgroup per core at a time; each extra
-            // workgroup costs a tree reduction with barriers, so a few per core are enough
-            // (measured on 2 cores at 4x8x512^2: 8 to 512 workgroups within noise, 35-40 ms).
+            // A CPU rasteriser (lavapipe) runs one workgroup per core at a time: a few dozen
+            // per core keep every core busy (measured on 2 cores at 4x8x512^2: 32 to 512
+            // partials workgroups and 1 to 16 gradient pixels per thread all within noise).
             wgpu::DeviceType::Cpu => Self {
                 max_partial_groups: 16
                     * std::thread::available_parallelism().map_or(2, |n| n.get() as u32),

@@ -87,22 +87,26 @@ fn odd_sizes_and_class_counts() {
 fn every_option_combination() {
     let Some(ctx) = ctx() else { return };
     let mut rng = Rng::new(2);
-    let shape = Shape::new(&[3, 5, 19, 23]).unwrap();
-    for activation in ACTIVATIONS {
-        let (preds, labels) = inputs(&mut rng, &shape, activation);
-        for loss_form in FORMS {
-            for scope in SCOPES {
-                for reduction in REDUCTIONS {
-                    let config = DiceConfig {
-                        activation,
-                        loss_form,
-                        scope,
-                        reduction,
-                        smooth_nr: 0.5,
-                        smooth_dr: 1e-3,
-                        ..DiceConfig::default()
-                    };
-                    compare(ctx, &shape, &config, &preds, Targets::Labels(&labels)).unwrap();
+    // 19 x 23 pixels take the scalar path; 12 x 20 (a multiple of 4) the VEC4 path.
+    for dims in [[3usize, 5, 19, 23], [2, 5, 12, 20]] {
+        let shape = Shape::new(&dims).unwrap();
+        for activation in ACTIVATIONS {
+            let (preds, labels) = inputs(&mut rng, &shape, activation);
+            for loss_form in FORMS {
+                for scope in SCOPES {
+                    for reduction in REDUCTIONS {
+                        let config = DiceConfig {
+                            activation,
+                            loss_form,
+                            scope,
+                            reduction,
+                            smooth_nr: 0.5,
+                            smooth_dr: 1e-3,
+                            squared: reduction == Reduction::Sum,
+                            ..DiceConfig::default()
+                        };
+                        compare(ctx, &shape, &config, &preds, Targets::Labels(&labels)).unwrap();
+                    }
                 }
             }
         }
