@@ -6,6 +6,9 @@
 //!
 //! `cargo bench --bench dice` (lavapipe takes a few minutes; `-- gpu/` or `-- cpu/` to filter)
 
+#[path = "../examples/common/inputs.rs"]
+mod inputs;
+
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -14,24 +17,6 @@ use softdice::{
 };
 
 const SHAPES: [&[usize]; 3] = [&[8, 4, 256, 256], &[4, 8, 512, 512], &[2, 4, 96, 96, 96]];
-
-/// Deterministic logits in [-3, 3) and labels in [0, C).
-fn inputs(shape: &Shape) -> (Vec<f32>, Vec<u32>) {
-    let mut state = 0x9E3779B97F4A7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let logits = (0..shape.len())
-        .map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32) * 6.0 - 3.0)
-        .collect();
-    let labels = (0..shape.pixels())
-        .map(|_| (next() % shape.classes() as u64) as u32)
-        .collect();
-    (logits, labels)
-}
 
 fn name(dims: &[usize]) -> String {
     dims.iter()
@@ -63,7 +48,8 @@ fn gpu(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500));
     for dims in SHAPES {
         let shape = Shape::new(dims).unwrap();
-        let (logits, labels) = inputs(&shape);
+        let (logits, labels) =
+            inputs::logits_and_labels(shape.len(), shape.pixels(), shape.classes());
         let probs = {
             // Softmax on the CPU once, outside any timing, for the probability inputs.
             let (b, c, s) = (shape.batch(), shape.classes(), shape.spatial());
@@ -136,7 +122,8 @@ fn cpu_oracle(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500));
     for dims in SHAPES {
         let shape = Shape::new(dims).unwrap();
-        let (logits, labels) = inputs(&shape);
+        let (logits, labels) =
+            inputs::logits_and_labels(shape.len(), shape.pixels(), shape.classes());
         let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
         let config = DiceConfig {
             activation: Activation::Softmax,

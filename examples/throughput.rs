@@ -9,6 +9,9 @@
 //! and labels read by both passes, the gradient written once), `gbps`, `loss`; with `--check`
 //! also `oracle_loss` and `max_grad_abs_diff` against the f64 CPU oracle.
 
+#[path = "common/inputs.rs"]
+mod inputs;
+
 use std::time::Instant;
 
 use softdice::{
@@ -70,24 +73,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Deterministic inputs: logits in [-3, 3), labels in [0, C).
-fn inputs(shape: &Shape) -> (Vec<f32>, Vec<u32>) {
-    let mut state = 0x2545F4914F6CDD1Du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let logits = (0..shape.len())
-        .map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32) * 6.0 - 3.0)
-        .collect();
-    let labels = (0..shape.pixels())
-        .map(|_| (next() % shape.classes() as u64) as u32)
-        .collect();
-    (logits, labels)
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let shape = Shape::new(&args.shape)?;
@@ -97,7 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let ctx = DiceContext::new()?;
     let adapter = ctx.adapter_info().name.clone();
-    let (logits, labels) = inputs(&shape);
+    let (logits, labels) = inputs::logits_and_labels(shape.len(), shape.pixels(), shape.classes());
     let (u8s, u16s): (Vec<u8>, Vec<u16>) = labels.iter().map(|&l| (l as u8, l as u16)).unzip();
     let targets = match args.labels {
         TargetKind::LabelsU8 => Targets::LabelsU8(&u8s),

@@ -26,6 +26,20 @@ fn kahan_add(sum: vec3<f32>, err: vec3<f32>, x: vec3<f32>) -> array<vec3<f32>, 2
     return array<vec3<f32>, 2>(t, (t - sum) - y);
 }
 
+// A thread's running (A, P, Y) per class of its chunk, Kahan-compensated: a thread may fold
+// thousands of pixels, and plain f32 sums of near-constant values drift
+// (tests/gpu/accuracy.rs).
+struct Acc {
+    sum: array<vec3<f32>, CLASS_CHUNK>,
+    err: array<vec3<f32>, CLASS_CHUNK>,
+}
+
+fn acc_add(acc: ptr<function, Acc>, k: u32, terms: vec3<f32>) {
+    let next = kahan_add((*acc).sum[k], (*acc).err[k], terms);
+    (*acc).sum[k] = next[0];
+    (*acc).err[k] = next[1];
+}
+
 @compute @workgroup_size(WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -46,14 +60,7 @@ fn sample_partials(g: u32, chunk: u32, b: u32, lid: u32) {
     let pred_base = params.pred_offset + b * n_c * n_s;
     let dense = TARGET_KIND == TARGET_DENSE;
 
-    // Per-thread sums with Kahan compensation: a thread may fold thousands of pixels, and
-    // plain f32 sums of near-constant values drift (tests/gpu/accuracy.rs).
-    var acc_a: array<f32, CLASS_CHUNK>;
-    var acc_p: array<f32, CLASS_CHUNK>;
-    var acc_y: array<f32, CLASS_CHUNK>;
-    var err_a: array<f32, CLASS_CHUNK>;
-    var err_p: array<f32, CLASS_CHUNK>;
-    var err_y: array<f32, CLASS_CHUNK>;
+    var acc: Acc;
     var bad_labels = 0u;
     var non_finite = 0u;
 
@@ -89,14 +96,7 @@ fn sample_partials(g: u32, chunk: u32, b: u32, lid: u32) {
                     dot(select(zero, pp, keep), one),
                     dot(select(zero, yy, keep), one),
                 );
-                let sums = kahan_add(vec3<f32>(acc_a[k], acc_p[k], acc_y[k]),
-                    vec3<f32>(err_a[k], err_p[k], err_y[k]), terms);
-                acc_a[k] = sums[0].x;
-                acc_p[k] = sums[0].y;
-                acc_y[k] = sums[0].z;
-                err_a[k] = sums[1].x;
-                err_p[k] = sums[1].y;
-                err_y[k] = sums[1].z;
+                acc_add(&acc, k, terms);
             }
         }
     }
@@ -136,14 +136,7 @@ fn sample_partials(g: u32, chunk: u32, b: u32, lid: u32) {
                 terms = vec3<f32>(terms.x, p * p, y * y);
             }
             terms = select(vec3<f32>(0.0), terms, keep);
-            let sums = kahan_add(vec3<f32>(acc_a[k], acc_p[k], acc_y[k]),
-                vec3<f32>(err_a[k], err_p[k], err_y[k]), terms);
-            acc_a[k] = sums[0].x;
-            acc_p[k] = sums[0].y;
-            acc_y[k] = sums[0].z;
-            err_a[k] = sums[1].x;
-            err_p[k] = sums[1].y;
-            err_y[k] = sums[1].z;
+            acc_add(&acc, k, terms);
         }
     }
 
@@ -155,9 +148,10 @@ fn sample_partials(g: u32, chunk: u32, b: u32, lid: u32) {
     }
 
     for (var k = 0u; k < CLASS_CHUNK; k++) {
-        red[k * WG + lid] = acc_a[k] - err_a[k];
-        red[(CLASS_CHUNK + k) * WG + lid] = acc_p[k] - err_p[k];
-        red[(2u * CLASS_CHUNK + k) * WG + lid] = acc_y[k] - err_y[k];
+        let total = acc.sum[k] - acc.err[k];
+        red[k * WG + lid] = total.x;
+        red[(CLASS_CHUNK + k) * WG + lid] = total.y;
+        red[(2u * CLASS_CHUNK + k) * WG + lid] = total.z;
     }
     workgroupBarrier();
     // One thread per quantity folds the WG values in a fixed order, Kahan-compensated: two

@@ -9,9 +9,15 @@
 //!
 //! Four kernels run in one compute pass: `dice_partials` (activation, one-hot masking and
 //! per-workgroup sums, one read of the inputs), `dice_reduce` (fixed-order fold, so results are
-//! bit-identical run to run), `dice_finalize` (loss and gradient coefficients) and
-//! `dice_gradient` (d loss / d input, through softmax or sigmoid). [`cpu`] mirrors each one in
-//! f64.
+//! bit-identical run to run), `dice_finalize` (loss and gradient coefficients, then the
+//! reduced loss) and `dice_gradient` (d loss / d input, through softmax or sigmoid). [`cpu`]
+//! mirrors each one in f64.
+//!
+//! Two layers: [`DiceContext::compute`] takes host slices and returns a [`DiceOutput`];
+//! [`DicePlan::record`] records into the caller's encoder over the caller's buffers and leaves
+//! loss, dice, class sums and gradient on the GPU. The per-class sums ([`ClassSums`]) can be
+//! merged across devices before the loss is finished ([`DicePlan::record_sums`],
+//! [`DicePlan::record_loss`], [`cpu::dice_finalize`]).
 //!
 //! # Example
 //! ```

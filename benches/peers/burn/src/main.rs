@@ -5,6 +5,9 @@
 //!
 //! `cargo run --release -- --shape 4,8,512,512 [--iters N]` (from benches/peers/burn)
 
+#[path = "../../../../examples/common/inputs.rs"]
+mod inputs;
+
 use std::time::Instant;
 
 use burn::tensor::{activation::softmax, Device, DeviceKind, Int, Tensor, TensorData};
@@ -12,22 +15,6 @@ use burn::tensor::{activation::softmax, Device, DeviceKind, Int, Tensor, TensorD
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// The same generator as examples/throughput.rs: logits in [-3, 3), labels in [0, C).
-fn inputs(len: usize, pixels: usize, classes: usize) -> (Vec<f32>, Vec<u32>) {
-    let mut state = 0x2545F4914F6CDD1Du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let logits = (0..len)
-        .map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32) * 6.0 - 3.0)
-        .collect();
-    let labels = (0..pixels).map(|_| (next() % classes as u64) as u32).collect();
-    (logits, labels)
 }
 
 fn main() {
@@ -51,7 +38,7 @@ fn main() {
     assert_eq!(shape.len(), 4, "this peer handles [B, C, H, W]");
     let (b, c, h, w) = (shape[0], shape[1], shape[2], shape[3]);
     let len = b * c * h * w;
-    let (logits_host, labels_host) = inputs(len, b * h * w, c);
+    let (logits_host, labels_host) = inputs::logits_and_labels(len, b * h * w, c);
 
     let device = Device::wgpu(DeviceKind::DefaultDevice).autodiff();
     let upload = |device: &Device| {
@@ -77,7 +64,10 @@ fn main() {
         let p = softmax(logits.clone(), 1);
         let inter = (p.clone() * onehot.clone()).sum_dims(&[0, 2, 3]);
         let sums = p.sum_dims(&[0, 2, 3]) + onehot.sum_dims(&[0, 2, 3]);
-        let dice = inter.mul_scalar(2.0).add_scalar(1e-5).div(sums.add_scalar(1e-5));
+        let dice = inter
+            .mul_scalar(2.0)
+            .add_scalar(1e-5)
+            .div(sums.add_scalar(1e-5));
         dice.log().neg().mean()
     };
     let time = |backward: bool| {
@@ -120,7 +110,13 @@ fn main() {
     };
     let ctx = softdice::DiceContext::new().expect("softdice context");
     let sd = ctx
-        .compute(&shape_sd, &config, &logits_host, softdice::Targets::Labels(&labels_host), false)
+        .compute(
+            &shape_sd,
+            &config,
+            &logits_host,
+            softdice::Targets::Labels(&labels_host),
+            false,
+        )
         .expect("softdice");
     let bytes = 2 * (len as u64 * 4 + (b * h * w) as u64 * 4) + len as u64 * 4;
     println!(
