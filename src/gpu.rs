@@ -1078,7 +1078,13 @@ impl DicePlan {
         };
         let key = (preds, targets, grad.map(|g| g.0));
         if self.input_binds.as_ref().map(|b| (&b.0, b.1)) != Some((&key, vec4)) {
+            // A buffer wgpu rejects (one from another device, say) is an error here, not a
+            // panic in wgpu's default error handler.
+            let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
             let binds = self.input_bind_groups(ctx, &key, vec4);
+            if let Some(e) = pollster::block_on(scope.pop()) {
+                return Err(DiceError::Gpu(format!("binding the caller's buffers: {e}")));
+            }
             self.input_binds = Some((key, vec4, binds.0, binds.1));
         }
         let (_, _, partials_bind, gradient_bind) = self.input_binds.as_ref().expect("just set");
