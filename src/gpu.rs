@@ -33,7 +33,8 @@ impl Grid {
         match info.device_type {
             // A CPU rasteriser (lavapipe) runs one workgroup per core at a time: a few dozen
             // per core keep every core busy (measured on 2 cores at 4x8x512^2: 32 to 512
-            // partials workgroups and 1 to 16 gradient pixels per thread all within noise).
+            // partials workgroups within noise; 4 gradient pixels per thread 35 ms, 16: 40 ms,
+            // 1: 74 ms).
             wgpu::DeviceType::Cpu => Self {
                 max_partial_groups: 16
                     * std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
@@ -174,7 +175,8 @@ impl<'a> BufferRegion<'a> {
     }
 }
 
-/// The inputs of [`DicePlan::record`], all in the caller's buffers.
+/// The inputs of [`DicePlan::record`], all in the caller's buffers, which must belong to the
+/// plan's device (wgpu cannot tell the crate otherwise).
 #[derive(Clone, Copy, Debug)]
 pub struct GpuInputs<'a> {
     /// Predictions (probabilities or logits), f32 `[B, C, spatial...]`.
@@ -1078,8 +1080,9 @@ impl DicePlan {
         };
         let key = (preds, targets, grad.map(|g| g.0));
         if self.input_binds.as_ref().map(|b| (&b.0, b.1)) != Some((&key, vec4)) {
-            // A buffer wgpu rejects (one from another device, say) is an error here, not a
-            // panic in wgpu's default error handler.
+            // A binding wgpu rejects is an error here, not a panic in wgpu's default handler.
+            // (A buffer of another device cannot be caught: wgpu 30 exposes no buffer-to-device
+            // link, and its core panics on the foreign id. `GpuInputs` documents it.)
             let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
             let binds = self.input_bind_groups(ctx, &key, vec4);
             if let Some(e) = pollster::block_on(scope.pop()) {
