@@ -1,7 +1,7 @@
 //! Throughput of the fused kernels with the data already on the GPU, one JSON line.
 //!
 //! `cargo run --release --example throughput -- --shape 4,8,512,512 [--activation softmax]
-//!  [--labels u8|u16|u32] [--iters N] [--check]`
+//!  [--labels u8|u16|u32] [--preds f32|f16] [--iters N] [--check]`
 //!
 //! Keys: `adapter`, `shape`, `activation`, `labels`, `forward_ms` and `forward_backward_ms`
 //! (medians over `--iters`, each a submit + wait on resident data), `host_to_host_ms` (upload,
@@ -15,13 +15,15 @@ mod inputs;
 use std::time::Instant;
 
 use softdice::{
-    cpu, Activation, BufferRegion, DiceConfig, DiceContext, GpuInputs, Shape, TargetKind, Targets,
+    cpu, Activation, BufferRegion, DiceConfig, DiceContext, GpuInputs, PredFormat, Shape,
+    TargetKind, Targets,
 };
 
 struct Args {
     shape: Vec<usize>,
     activation: Activation,
     labels: TargetKind,
+    preds: PredFormat,
     iters: usize,
     check: bool,
 }
@@ -31,6 +33,7 @@ fn parse_args() -> Result<Args, String> {
         shape: vec![4, 8, 512, 512],
         activation: Activation::Softmax,
         labels: TargetKind::LabelsU32,
+        preds: PredFormat::F32,
         iters: 20,
         check: false,
     };
@@ -58,6 +61,13 @@ fn parse_args() -> Result<Args, String> {
                     "u16" => TargetKind::LabelsU16,
                     "u32" => TargetKind::LabelsU32,
                     other => return Err(format!("--labels {other}")),
+                }
+            }
+            "--preds" => {
+                args.preds = match value()?.as_str() {
+                    "f32" => PredFormat::F32,
+                    "f16" => PredFormat::F16,
+                    other => return Err(format!("--preds {other}")),
                 }
             }
             "--iters" => args.iters = value()?.parse().map_err(|e| format!("--iters: {e}"))?,
@@ -91,10 +101,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let label_bytes = shape.pixels() as u64 * args.labels.element_size();
     let device = ctx.device();
-    let preds = ctx.upload_preds(&logits);
+    // f16 predictions go up as their bits; the host path below always computes from f32.
+    let preds = match args.preds {
+        PredFormat::F16 => {
+            let halves: Vec<u16> = logits
+                .iter()
+                .map(|&x| half::f16::from_f32(x).to_bits())
+                .collect();
+            ctx.upload_targets(Targets::LabelsU16(&halves))
+        }
+        _ => ctx.upload_preds(&logits),
+    };
     let target_buf = ctx.upload_targets(targets);
     let grad = ctx.gradient_buffer(&shape);
-    let mut plan = ctx.plan(&shape, &config, args.labels)?;
+    let mut plan = ctx.plan_for(&shape, &config, args.preds, args.labels)?;
     let mut time = |with_grad: bool| -> Result<f64, softdice::DiceError> {
         let inputs = GpuInputs {
             preds: BufferRegion::whole(&preds),
@@ -127,14 +147,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         h2h.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let out = out.expect("at least one run");
-    let bytes = 2 * (shape.len() as u64 * 4 + label_bytes) + shape.len() as u64 * 4;
+    let pred_bytes = shape.len() as u64 * args.preds.element_size();
+    let bytes = 2 * (pred_bytes + label_bytes) + shape.len() as u64 * 4;
     let mut line = format!(
-        "{{\"adapter\":{adapter:?},\"shape\":{:?},\"activation\":\"{:?}\",\"labels\":\"{:?}\",\
+        "{{\"adapter\":{adapter:?},\"shape\":{:?},\"activation\":\"{:?}\",\"labels\":\"{:?}\",\"preds\":\"{:?}\",\
          \"forward_ms\":{forward_ms:.3},\"forward_backward_ms\":{forward_backward_ms:.3},\
          \"host_to_host_ms\":{:.3},\"bytes\":{bytes},\"gbps\":{:.3},\"loss\":{}",
         args.shape,
         args.activation,
         args.labels,
+        args.preds,
         median(h2h),
         bytes as f64 / forward_backward_ms / 1e6,
         out.loss

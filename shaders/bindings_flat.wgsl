@@ -11,8 +11,24 @@
 @group(0) @binding(7) var<storage, read> targets4: array<vec4<u32>>;
 @group(0) @binding(17) var<storage, read_write> grad4: array<vec4<f32>>;
 
+// Prediction `e`; with PRED_F16 the binding holds f16 pairs, two to a 32-bit word.
 fn pred_at(e: u32) -> f32 {
+    if (PRED_F16) {
+        return f16_pair(bitcast<u32>(preds[e >> 1u]))[e & 1u];
+    }
     return preds[e];
+}
+
+// Predictions e .. e + 3 (e a multiple of 4, VEC4 path).
+fn pred_quad(e: u32) -> vec4<f32> {
+    if (PRED_F16) {
+        let j = e >> 1u;
+        return vec4<f32>(
+            f16_pair(bitcast<u32>(preds[j])),
+            f16_pair(bitcast<u32>(preds[j + 1u])),
+        );
+    }
+    return preds4[e >> 2u];
 }
 
 fn target_word(j: u32) -> u32 {

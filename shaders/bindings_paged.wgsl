@@ -30,14 +30,28 @@ fn in_page(e: u32) -> u32 {
     return e & ((1u << params.page_shift) - 1u);
 }
 
-fn pred_at(e: u32) -> f32 {
-    let j = in_page(e);
-    switch page_of(e) {
+// 32-bit word w of the predictions.
+fn pred_word(w: u32) -> f32 {
+    let j = in_page(w);
+    switch page_of(w) {
         case 0u: { return preds[j]; }
         case 1u: { return preds1[j]; }
         case 2u: { return preds2[j]; }
         default: { return preds3[j]; }
     }
+}
+
+// Prediction `e`; with PRED_F16 the pages hold f16 pairs, two to a word.
+fn pred_at(e: u32) -> f32 {
+    if (PRED_F16) {
+        return f16_pair(bitcast<u32>(pred_word(e >> 1u)))[e & 1u];
+    }
+    return pred_word(e);
+}
+
+// The VEC4 path never runs paged; defined for the shared code.
+fn pred_quad(e: u32) -> vec4<f32> {
+    return vec4<f32>(pred_at(e), pred_at(e + 1u), pred_at(e + 2u), pred_at(e + 3u));
 }
 
 fn target_word(e: u32) -> u32 {

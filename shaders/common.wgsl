@@ -62,3 +62,23 @@ fn sigmoid(x: f32) -> f32 {
     let e = exp(x);
     return e / (1.0 + e);
 }
+
+// IEEE half (the low 16 bits of `h`) to f32, with integer operations only: unpack2x16float
+// would make every module need the f16-in-f32 capability, even where PRED_F16 is off.
+fn f16_to_f32(h: u32) -> f32 {
+    let sign = (h & 0x8000u) << 16u;
+    let exponent = (h >> 10u) & 0x1fu;
+    let mantissa = h & 0x3ffu;
+    // Subnormals (and zero): mantissa * 2^-24.
+    let tiny = f32(mantissa) * 5.9604645e-8;
+    let subnormal = bitcast<f32>(bitcast<u32>(tiny) | sign);
+    let inf_nan = bitcast<f32>(sign | 0x7f800000u | (mantissa << 13u));
+    let normal = bitcast<f32>(sign | ((exponent + 112u) << 23u) | (mantissa << 13u));
+    return select(select(normal, inf_nan, exponent == 31u), subnormal, exponent == 0u);
+}
+
+// The two halves of a 32-bit word (low first), as unpack2x16float returns them.
+fn f16_pair(w: u32) -> vec2<f32> {
+    return vec2<f32>(f16_to_f32(w & 0xffffu), f16_to_f32(w >> 16u));
+}
+

@@ -14,6 +14,9 @@ override N_CLASSES: u32 = 1u;   // C
 // C <= CLASS_CHUNK, the spatial size and every offset are multiples of 4, the tensors are
 // bound flat, and labels are u8 or u32.
 override VEC4: bool = false;
+// Predictions stored as f16 (two per 32-bit word), read with unpack2x16float: half the
+// prediction traffic, no shader-f16 feature needed; sums and gradients stay f32.
+override PRED_F16: bool = false;
 
 // The integer label of pixel `i` (sample-major, i = b * S + s), unpacking u8/u16 words.
 fn label_at(i: u32) -> u32 {
@@ -134,7 +137,7 @@ struct QuadProbs {
 fn quad_probs(pred_base: u32, s: u32) -> QuadProbs {
     var out: QuadProbs;
     for (var k = 0u; k < N_CLASSES; k++) {
-        let x = preds4[(pred_base + k * params.spatial + s) >> 2u];
+        let x = pred_quad(pred_base + k * params.spatial + s);
         out.p[k] = x;
         let bits = bitcast<vec4<u32>>(x) & vec4<u32>(0x7f800000u);
         out.non_finite += dot(select(vec4<u32>(0u), vec4<u32>(1u), bits == vec4<u32>(0x7f800000u)), vec4<u32>(1u));

@@ -11,7 +11,7 @@ use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput, Finalized};
 use crate::params::{class_info, FinalizeParams, Params, CLASS_CHUNK};
 use crate::shaders::{Binding, Kernel, PAGES};
-use crate::shape::{Shape, TargetKind, Targets};
+use crate::shape::{PredFormat, Shape, TargetKind, Targets};
 
 /// Workgroup size of the partials, reduce and gradient kernels (the `WG` override).
 const WG: u32 = 128;
@@ -151,6 +151,8 @@ struct Spec {
     n_classes: u32,
     /// Four pixels per thread with vec4 loads (aligned inputs, C <= 8, u8/u32 labels).
     vec4: bool,
+    /// Predictions stored as f16 pairs.
+    pred_f16: bool,
 }
 
 /// The two specialised pipelines of one [`Spec`].
@@ -179,7 +181,8 @@ impl<'a> BufferRegion<'a> {
 /// plan's device (wgpu cannot tell the crate otherwise).
 #[derive(Clone, Copy, Debug)]
 pub struct GpuInputs<'a> {
-    /// Predictions (probabilities or logits), f32 `[B, C, spatial...]`.
+    /// Predictions (probabilities or logits) `[B, C, spatial...]`, in the plan's
+    /// [`PredFormat`] (f32 unless made with [`DiceContext::plan_for`]).
     pub preds: BufferRegion<'a>,
     /// Targets in the plan's [`TargetKind`].
     pub targets: BufferRegion<'a>,
@@ -341,6 +344,7 @@ impl Pipelines {
                     ("SOFT_L1", spec.soft_l1 as u32 as f64),
                     ("N_CLASSES", spec.n_classes as f64),
                     ("VEC4", spec.vec4 as u32 as f64),
+                    ("PRED_F16", spec.pred_f16 as u32 as f64),
                 ];
                 Arc::new(Specialised {
                     dice_partials: stages.dice_partials.pipeline(device, &constants),
@@ -495,8 +499,19 @@ impl DiceContext {
         config: &DiceConfig,
         target_kind: TargetKind,
     ) -> Result<DicePlan, DiceError> {
+        self.plan_for(shape, config, PredFormat::F32, target_kind)
+    }
+
+    /// [`DiceContext::plan`] for predictions in another format (f16).
+    pub fn plan_for(
+        &self,
+        shape: &Shape,
+        config: &DiceConfig,
+        pred_format: PredFormat,
+        target_kind: TargetKind,
+    ) -> Result<DicePlan, DiceError> {
         self.check_alive()?;
-        DicePlan::new(self, shape, config, target_kind)
+        DicePlan::new(self, shape, config, pred_format, target_kind)
     }
 
     /// The convenience layer: uploads host slices, runs the loss (and gradient) on the GPU,
@@ -624,6 +639,7 @@ impl DiceContext {
 pub struct DicePlan {
     shape: Shape,
     config: DiceConfig,
+    pred_format: PredFormat,
     target_kind: TargetKind,
     params: Params,
     written_params: Option<Params>,
@@ -670,6 +686,7 @@ impl DicePlan {
         ctx: &DiceContext,
         shape: &Shape,
         config: &DiceConfig,
+        pred_format: PredFormat,
         target_kind: TargetKind,
     ) -> Result<Self, DiceError> {
         config.validate(shape.classes())?;
@@ -707,6 +724,7 @@ impl DicePlan {
         let max_binding = limits.max_storage_buffer_binding_size.min(1 << 32);
         let page_bytes = 1u64 << (63 - max_binding.leading_zeros());
         let slack = limits.min_storage_buffer_offset_alignment as u64 + 4;
+        // The gradient (f32) is the largest tensor whenever there is one.
         let largest = shape.len() as u64 * 4 + slack;
         let binding_kind = if largest <= max_binding {
             Binding::Flat
@@ -754,6 +772,7 @@ impl DicePlan {
         let spec = Spec {
             activation: params.activation,
             target_kind: params.target_kind,
+            pred_f16: pred_format == PredFormat::F16,
             squared: params.squared == 1,
             soft_l1: params.soft_l1 == 1,
             n_classes: n_c as u32,
@@ -850,6 +869,7 @@ impl DicePlan {
         Ok(Self {
             shape: shape.clone(),
             config: config.clone(),
+            pred_format,
             target_kind,
             params,
             written_params: None,
@@ -1037,7 +1057,8 @@ impl DicePlan {
         ctx.check_alive()?;
         let n = self.shape.len() as u64;
         let n_targets = self.target_kind.len_for(&self.shape) as u64;
-        let (preds, pred_offset) = self.binding("predictions", inputs.preds, 4, n)?;
+        let pred_size = self.pred_format.element_size();
+        let (preds, pred_offset) = self.binding("predictions", inputs.preds, pred_size, n)?;
         let (targets, target_offset) = self.binding(
             "targets",
             inputs.targets,
@@ -1156,7 +1177,11 @@ impl DicePlan {
         // The vec4 views: the same regions on the VEC4 path (u32 labels only: u8 labels are
         // read as words), placeholders otherwise.
         let none: &[BindingKey] = &[];
-        let preds4 = if vec4 { &preds[..] } else { none };
+        let preds4 = if vec4 && self.pred_format == PredFormat::F32 {
+            &preds[..]
+        } else {
+            none
+        };
         let labels4 = if vec4 && self.target_kind == TargetKind::LabelsU32 {
             &targets[..]
         } else {

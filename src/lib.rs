@@ -55,7 +55,7 @@ pub use config::{
 pub use error::DiceError;
 pub use gpu::{BufferRegion, DiceContext, DicePlan, GpuInputs};
 pub use output::{ClassSums, DiceOutput, Finalized};
-pub use shape::{Shape, TargetKind, Targets};
+pub use shape::{PredFormat, Shape, TargetKind, Targets};
 
 // The README's examples compile and run as doctests.
 #[cfg(doctest)]

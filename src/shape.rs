@@ -170,3 +170,25 @@ impl TargetKind {
         }
     }
 }
+
+/// The element type of predictions in a GPU buffer (the buffer-level API).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PredFormat {
+    /// f32.
+    #[default]
+    F32,
+    /// IEEE f16, two per 32-bit word (little endian): half the prediction traffic. Decoded in
+    /// the kernels with integer operations, so no shader-f16 feature is needed; sums,
+    /// gradients and the loss stay f32.
+    F16,
+}
+
+impl PredFormat {
+    /// Bytes per element.
+    pub fn element_size(self) -> u64 {
+        match self {
+            PredFormat::F32 => 4,
+            PredFormat::F16 => 2,
+        }
+    }
+}

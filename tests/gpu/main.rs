@@ -6,6 +6,7 @@ mod buffers;
 mod common;
 mod concurrency;
 mod errors;
+mod f16;
 mod finite_diff;
 mod large;
 mod merge;
