@@ -18,7 +18,7 @@ struct Params {
     soft_l1: u32,       // 1: slot A holds sum |p - y| (MONAI soft_label with ord 1)
     batch_scope: u32,   // 1: one row of sums for the whole batch, 0: one row per sample
     n_rows: u32,        // 1 or B
-    _reserved: u32,
+    _reserved: u32,     // unused (was a dispatch base); keeps the layout
     gradient_groups: u32, // workgroups per sample in dice_gradient
     // Always 1.0. Multiplying by a value the compiler cannot see keeps Kahan's compensation
     // `(t - s) - y` from being folded to 0 by fast-math rewrites (Mesa does fold it).

@@ -29,6 +29,7 @@ pub(crate) struct Params {
     pub soft_l1: u32,
     pub batch_scope: u32,
     pub n_rows: u32,
+    /// Unused; keeps the layout of the WGSL twin.
     pub _reserved: u32,
     pub gradient_groups: u32,
     /// Always 1.0: hides Kahan's compensation from the shader compiler's algebra.
