@@ -7,20 +7,13 @@
 //! `SoftDiceLoss(num_classes=3, eps=1e-5)` and its gradient, and prints both paths beside the
 //! value the notebook printed.
 
+#[path = "common/seed_npy.rs"]
+mod seed_npy;
+
+use seed_npy::read_npy;
 use softdice::{cpu, DiceConfig, DiceContext, DiceError, Shape, Targets};
 
 const NOTEBOOK_LOSS: f64 = 1.8738912343978882;
-
-fn read_npy<T: npyz::Deserialize>(name: &str) -> Vec<T> {
-    let path = format!(
-        "{}/tests/fixtures/seed_check/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    npyz::NpyFile::new(&bytes[..])
-        .and_then(|f| f.into_vec())
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 /// Lavapipe prints `XDG_RUNTIME_DIR is invalid` without one; give it a private directory.
 fn quiet_lavapipe() {

@@ -1,21 +1,14 @@
 //! The seed notebook's own check (tests/fixtures/seed_check, computed by PyTorch).
 
+#[path = "../../examples/common/seed_npy.rs"]
+mod seed_npy;
+
+use seed_npy::read_npy;
 use softdice::{cpu, Activation, DiceConfig, Shape, Targets};
 
 use crate::common::*;
 
 const NOTEBOOK_LOSS: f64 = 1.8738912343978882;
-
-pub fn read_npy<T: npyz::Deserialize>(name: &str) -> Vec<T> {
-    let path = format!(
-        "{}/tests/fixtures/seed_check/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    npyz::NpyFile::new(&bytes[..])
-        .and_then(|f| f.into_vec())
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 fn expected_json() -> serde_json::Value {
     let path = format!(
