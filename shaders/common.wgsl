@@ -11,14 +11,10 @@ struct Params {
     pred_offset: u32,   // element offset of predictions in their binding
     target_offset: u32, // element offset of targets (label index, or f32 index when dense)
     grad_offset: u32,   // element offset of the gradient in its binding
-    activation: u32,    // ACT_*
-    target_kind: u32,   // TARGET_*
     ignore_label: u32,  // NO_IGNORE when unset
-    squared: u32,       // 1: P = sum p^2 and Y = sum y^2 (MONAI squared_pred)
     soft_l1: u32,       // 1: slot A holds sum |p - y| (MONAI soft_label with ord 1)
     batch_scope: u32,   // 1: one row of sums for the whole batch, 0: one row per sample
     n_rows: u32,        // 1 or B
-    _reserved: u32,     // unused (was a dispatch base); keeps the layout
     gradient_groups: u32, // workgroups per sample in dice_gradient
     // Always 1.0. Multiplying by a value the compiler cannot see keeps Kahan's compensation
     // `(t - s) - y` from being folded to 0 by fast-math rewrites (Mesa does fold it).
@@ -27,6 +23,8 @@ struct Params {
     _pad0: u32,
     _pad1: u32,
 }
+// Activation, target format, squared sums and the class count are not here: they are
+// `override` constants of the input kernels (inputs.wgsl), one pipeline per combination.
 
 const ACT_NONE: u32 = 0u;
 const ACT_SOFTMAX: u32 = 1u;

@@ -14,11 +14,6 @@
 
 override WG: u32 = 128u;
 
-// d loss / d p of one element.
-fn grad_p(coef_at: u32, p: f32, y: f32) -> f32 {
-    return grad_of(coefs[coef_at], coefs[coef_at + 1u], p, y);
-}
-
 // d loss / d p of one element from its class's coefficients.
 fn grad_of(c_a: f32, c_p: f32, p: f32, y: f32) -> f32 {
     var g = c_p;
@@ -31,9 +26,9 @@ fn grad_of(c_a: f32, c_p: f32, p: f32, y: f32) -> f32 {
     return g + c_a * y;
 }
 
-// d loss / d p of element (c, s) given the pixel's label (or the dense target at `e`);
-// zero where the element is ignored.
-fn element_grad(coef_at: u32, p: f32, label: u32, c: u32, e: u32) -> f32 {
+// d loss / d p of element (c, s) from class c's coefficients, given the pixel's label (or the
+// dense target at `e`); zero where the element is ignored.
+fn element_grad(c_a: f32, c_p: f32, p: f32, label: u32, c: u32, e: u32) -> f32 {
     var y = select(0.0, 1.0, label == c);
     if (TARGET_KIND == TARGET_DENSE) {
         y = dense_at(e);
@@ -41,7 +36,7 @@ fn element_grad(coef_at: u32, p: f32, label: u32, c: u32, e: u32) -> f32 {
             return 0.0;
         }
     }
-    return grad_p(coef_at, p, y);
+    return grad_of(c_a, c_p, p, y);
 }
 
 // d loss / d input of one element from d loss / d p: through the softmax Jacobian (with the
@@ -145,13 +140,7 @@ fn sample_gradient(g: u32, b: u32, lid: u32) {
             for (var c = 0u; c < N_CLASSES; c++) {
                 let e = b * n_c * n_s + c * n_s + s;
                 let p = probs.p[c];
-                var y = select(0.0, 1.0, label == c);
-                var keep = valid;
-                if (TARGET_KIND == TARGET_DENSE) {
-                    y = dense_at(e);
-                    keep = params.ignore_label == NO_IGNORE || y != f32(params.ignore_label);
-                }
-                dp[c] = select(0.0, grad_of(c_a[c], c_p[c], p, y), keep);
+                dp[c] = select(0.0, element_grad(c_a[c], c_p[c], p, label, c, e), valid);
                 dot += p * dp[c];
             }
             for (var c = 0u; c < N_CLASSES; c++) {
@@ -170,7 +159,9 @@ fn sample_gradient(g: u32, b: u32, lid: u32) {
             for (var c = 0u; c < n_c; c++) {
                 let e = c * n_s + s;
                 let p = activate(pred_at(pred_base + e), norm);
-                dot += p * element_grad(coef_base + c * 2u, p, label, c, b * n_c * n_s + e);
+                let at = coef_base + c * 2u;
+                let dp = element_grad(coefs[at], coefs[at + 1u], p, label, c, b * n_c * n_s + e);
+                dot += p * dp;
             }
         }
         for (var c = 0u; c < n_c; c++) {
@@ -178,7 +169,8 @@ fn sample_gradient(g: u32, b: u32, lid: u32) {
             let p = activate(pred_at(pred_base + e), norm);
             var g = 0.0;
             if (valid) {
-                g = element_grad(coef_base + c * 2u, p, label, c, b * n_c * n_s + e);
+                let at = coef_base + c * 2u;
+                g = element_grad(coefs[at], coefs[at + 1u], p, label, c, b * n_c * n_s + e);
             }
             g = activation_grad(p, g, dot, valid);
             store_grad(grad_base + e, g);

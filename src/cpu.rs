@@ -50,17 +50,21 @@ pub fn validate_inputs(
             });
         }
     } else {
+        // One pass: the count and the first offending pixel.
         let n_c = shape.classes() as u32;
-        let bad = |i: usize| {
+        let (mut count, mut first) = (0u64, None);
+        for i in 0..targets.len() {
             let l = targets.label(i);
-            l >= n_c && Some(l) != config.ignore_index
-        };
-        let count = (0..targets.len()).filter(|&i| bad(i)).count();
+            if l >= n_c && Some(l) != config.ignore_index {
+                count += 1;
+                first = first.or(Some(i));
+            }
+        }
         if count > 0 {
             return Err(DiceError::LabelOutOfRange {
-                count: count as u64,
+                count,
                 n_classes: shape.classes(),
-                first: (0..targets.len()).find(|&i| bad(i)),
+                first,
             });
         }
     }
@@ -309,7 +313,7 @@ pub fn dice_gradient(
     let per_sample = config.scope == crate::Scope::PerSample;
     let soft = config.soft_l1();
     let mut grad = vec![0.0; shape.len()];
-    // d loss / d p of one element, as `grad_p` (zero where ignored).
+    // d loss / d p of one element, as `element_grad` (zero where ignored).
     let grad_p = |coef: [f64; 2], p: f64, (y, keep): (f64, bool)| {
         if !keep {
             return 0.0;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::config::{DiceConfig, Scope};
+use crate::config::{Activation, DiceConfig, Scope};
 use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput, Finalized};
 use crate::params::{class_info, FinalizeParams, Params, CLASS_CHUNK};
@@ -766,15 +766,19 @@ impl DicePlan {
         params.groups = groups;
         params.gradient_groups = gradient_groups;
         params.page_shift = (page_bytes / 4).trailing_zeros();
-        params.target_kind = target_kind.code();
         params.n_rows = n_rows;
 
         let spec = Spec {
-            activation: params.activation,
-            target_kind: params.target_kind,
+            // Kept in sync with ACT_* in shaders/common.wgsl.
+            activation: match config.activation {
+                Activation::None => 0,
+                Activation::Softmax => 1,
+                Activation::Sigmoid => 2,
+            },
+            target_kind: target_kind.code(),
             pred_f16: pred_format == PredFormat::F16,
-            squared: params.squared == 1,
-            soft_l1: params.soft_l1 == 1,
+            squared: config.squared,
+            soft_l1: config.soft_l1(),
             n_classes: n_c as u32,
             vec4: false,
         };

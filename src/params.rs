@@ -2,7 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::config::{Activation, DiceConfig, EmptyClass, LossForm, Reduction, Scope, WeightMode};
+use crate::config::{DiceConfig, EmptyClass, LossForm, Reduction, Scope, WeightMode};
 
 /// Classes handled by one `dice_partials` workgroup. Kept in sync with `CLASS_CHUNK` in
 /// shaders/common.wgsl.
@@ -22,15 +22,10 @@ pub(crate) struct Params {
     pub pred_offset: u32,
     pub target_offset: u32,
     pub grad_offset: u32,
-    pub activation: u32,
-    pub target_kind: u32,
     pub ignore_label: u32,
-    pub squared: u32,
     pub soft_l1: u32,
     pub batch_scope: u32,
     pub n_rows: u32,
-    /// Unused; keeps the layout of the WGSL twin.
-    pub _reserved: u32,
     pub gradient_groups: u32,
     /// Always 1.0: hides Kahan's compensation from the shader compiler's algebra.
     pub one: f32,
@@ -43,13 +38,7 @@ impl Params {
     /// The config-dependent fields; sizes and offsets are filled by the caller.
     pub fn for_config(config: &DiceConfig) -> Self {
         Self {
-            activation: match config.activation {
-                Activation::None => 0,
-                Activation::Softmax => 1,
-                Activation::Sigmoid => 2,
-            },
             ignore_label: config.ignore_index.unwrap_or(NO_IGNORE),
-            squared: config.squared as u32,
             soft_l1: config.soft_l1() as u32,
             batch_scope: (config.scope == Scope::Batch) as u32,
             one: 1.0,
@@ -129,8 +118,8 @@ mod tests {
 
     #[test]
     fn layouts_match_the_wgsl_structs() {
-        // 20 four-byte fields in Params, 12 in FinalizeParams (WGSL sizes).
-        assert_eq!(std::mem::size_of::<Params>(), 80);
+        // 16 four-byte fields in Params, 12 in FinalizeParams (WGSL sizes).
+        assert_eq!(std::mem::size_of::<Params>(), 64);
         assert_eq!(std::mem::size_of::<FinalizeParams>(), 48);
     }
 }
