@@ -1,8 +1,9 @@
 // dice_partials: the fused forward pass. Reads every prediction and label once, applies the
 // activation in registers, one-hot masks each class on the fly, and accumulates per class
 //   A = sum p*y   (or sum |p - y| with soft_l1),  P = sum p (or p^2),  Y = sum y (or y^2)
-// over a grid-stride loop, then folds them across the workgroup in a fixed order and writes one
-// partial per workgroup. Invalid labels and non-finite inputs are counted into `status`.
+// over a grid-stride loop, then folds them across the workgroup in a fixed order (the fold
+// file appended after this one: fold_subgroup.wgsl where the device has subgroup operations,
+// fold_workgroup.wgsl otherwise) and writes one partial per workgroup. Invalid labels and non-finite inputs are counted into `status`.
 //
 // Dispatch: (groups, class chunks, min(samples, 65535)). Workgroup (g, k, b) covers classes
 // [k * CLASS_CHUNK, (k + 1) * CLASS_CHUNK) of sample b, pixels g * WG + i, stepping groups * WG
@@ -17,6 +18,7 @@
 
 override WG: u32 = 128u;
 
+// The fold's scratch: [3 * CLASS_CHUNK quantities][WG threads or subgroups].
 var<workgroup> red: array<f32, 24u * WG>;
 
 // One Kahan step on three running sums: returns the new sums and compensations.
@@ -41,19 +43,16 @@ fn acc_add(acc: ptr<function, Acc>, k: u32, terms: vec3<f32>) {
 }
 
 @compute @workgroup_size(WG)
-fn main(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) n_wg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
+fn main(inv: Invocation) {
     // Samples past the dispatch limit (65535 per dimension) are taken in a grid-stride loop.
-    for (var b = wid.z; b < params.n_samples; b += n_wg.z) {
-        sample_partials(wid.x, wid.y, b, lid);
+    for (var b = inv.wid.z; b < params.n_samples; b += inv.n_wg.z) {
+        sample_partials(inv.wid.x, inv.wid.y, b, inv);
     }
 }
 
 // The partials of workgroup g for class chunk `chunk` of sample b.
-fn sample_partials(g: u32, chunk: u32, b: u32, lid: u32) {
+fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
+    let lid = inv.lid;
     let n_c = N_CLASSES;
     let n_s = params.spatial;
     let c0 = chunk * CLASS_CHUNK;
@@ -147,28 +146,26 @@ fn sample_partials(g: u32, chunk: u32, b: u32, lid: u32) {
         atomicAdd(&status[STATUS_NON_FINITE], non_finite);
     }
 
+    var totals: array<vec3<f32>, CLASS_CHUNK>;
     for (var k = 0u; k < CLASS_CHUNK; k++) {
-        let total = acc.sum[k] - acc.err[k];
-        red[k * WG + lid] = total.x;
-        red[(CLASS_CHUNK + k) * WG + lid] = total.y;
-        red[(2u * CLASS_CHUNK + k) * WG + lid] = total.z;
+        totals[k] = acc.sum[k] - acc.err[k];
     }
-    workgroupBarrier();
-    // One thread per quantity folds the WG values in a fixed order, Kahan-compensated: two
-    // barriers instead of a tree's log2(WG) + 1, which matters where barriers are expensive
-    // (a CPU rasteriser switches every SIMD group at each one).
-    let n_chunks = (n_c + CLASS_CHUNK - 1u) / CLASS_CHUNK;
+    let folded = fold_totals(inv, totals);
     if (lid < 3u * CLASS_CHUNK) {
-        var sum = vec3<f32>(0.0);
-        var err = vec3<f32>(0.0);
-        for (var t = 0u; t < WG; t++) {
-            let next = kahan_add(sum, err, vec3<f32>(red[lid * WG + t], 0.0, 0.0));
-            sum = next[0];
-            err = next[1];
-        }
+        let n_chunks = (n_c + CLASS_CHUNK - 1u) / CLASS_CHUNK;
         let slot = ((b * n_chunks + chunk) * params.groups + g) * 3u * CLASS_CHUNK;
-        partials[slot + lid] = sum.x - err.x;
+        partials[slot + lid] = folded;
     }
-    // `red` is written again by the next sample of the grid-stride loop.
-    workgroupBarrier();
+}
+
+// The Kahan sum of red[start .. start + count], in index order.
+fn kahan_fold(start: u32, count: u32) -> f32 {
+    var sum = vec3<f32>(0.0);
+    var err = vec3<f32>(0.0);
+    for (var t = 0u; t < count; t++) {
+        let next = kahan_add(sum, err, vec3<f32>(red[start + t], 0.0, 0.0));
+        sum = next[0];
+        err = next[1];
+    }
+    return sum.x - err.x;
 }

@@ -10,7 +10,7 @@ use crate::config::{Activation, DiceConfig, Scope};
 use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput, Finalized};
 use crate::params::{class_info, FinalizeParams, Params, CLASS_CHUNK};
-use crate::shaders::{Binding, Kernel, PAGES};
+use crate::shaders::{Binding, Fold, Kernel, PAGES};
 use crate::shape::{PredFormat, Shape, TargetKind, Targets};
 
 /// Workgroup size of the partials, reduce and gradient kernels (the `WG` override).
@@ -36,10 +36,10 @@ impl Grid {
             // partials workgroups within noise; 4 gradient pixels per thread 35 ms, 16: 40 ms,
             // 1: 74 ms).
             wgpu::DeviceType::Cpu => Self {
-                max_partial_groups: 16
+                max_partial_groups: std::env::var("EXP_MPG").map_or(16, |v| v.parse().unwrap())
                     * std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
-                partial_pixels_per_thread: 64,
-                gradient_pixels_per_thread: 4,
+                partial_pixels_per_thread: std::env::var("EXP_PPP").map_or(64, |v| v.parse().unwrap()),
+                gradient_pixels_per_thread: std::env::var("EXP_GPP").map_or(4, |v| v.parse().unwrap()),
             },
             _ => Self {
                 max_partial_groups: 8192,
@@ -245,7 +245,11 @@ impl Stage {
         });
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(kernel.name()),
-            source: wgpu::ShaderSource::Wgsl(kernel.source(binding).into()),
+            source: wgpu::ShaderSource::Wgsl(
+                kernel
+                    .source(binding, Fold::for_features(device.features()))
+                    .into(),
+            ),
         });
         Self {
             kernel,
@@ -432,7 +436,8 @@ impl DiceContext {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("softdice"),
-                required_features: wgpu::Features::empty(),
+                // Subgroups where the adapter has them: dice_partials folds with subgroupAdd.
+                required_features: adapter.features() & wgpu::Features::SUBGROUP,
                 required_limits: adapter.limits(),
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,
@@ -465,6 +470,13 @@ impl DiceContext {
             pipelines,
             lost: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// How the forward pass folds sums across a workgroup: with subgroup operations where the
+    /// device was created with `wgpu::Features::SUBGROUP` ([`DiceContext::new`] asks for it
+    /// where the adapter has it), in workgroup memory otherwise.
+    pub fn fold(&self) -> Fold {
+        Fold::for_features(self.device.features())
     }
 
     /// The adapter behind the device.

@@ -1,12 +1,15 @@
 //! The WGSL sources, embedded at compile time. Each kernel is assembled from the shared
 //! prelude (`common.wgsl`), for the kernels that read the inputs a binding file
-//! (`bindings_flat.wgsl` or `bindings_paged.wgsl`) and the input readers (`inputs.wgsl`), and
-//! its own file; entry point `main`.
+//! (`bindings_flat.wgsl` or `bindings_paged.wgsl`) and the input readers (`inputs.wgsl`), its
+//! own file, and for `dice_partials` a fold file (`fold_subgroup.wgsl` or
+//! `fold_workgroup.wgsl`); entry point `main`.
 
 const COMMON: &str = include_str!("../shaders/common.wgsl");
 const INPUTS: &str = include_str!("../shaders/inputs.wgsl");
 const BINDINGS_FLAT: &str = include_str!("../shaders/bindings_flat.wgsl");
 const BINDINGS_PAGED: &str = include_str!("../shaders/bindings_paged.wgsl");
+const FOLD_WORKGROUP: &str = include_str!("../shaders/fold_workgroup.wgsl");
+const FOLD_SUBGROUP: &str = include_str!("../shaders/fold_subgroup.wgsl");
 
 /// How the input tensors are bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -15,6 +18,27 @@ pub enum Binding {
     Flat,
     /// Up to [`PAGES`] bindings per tensor, for tensors larger than one binding.
     Paged,
+}
+
+/// How `dice_partials` folds its threads' sums across the workgroup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fold {
+    /// Workgroup memory only: every thread's sums, folded by one thread per quantity.
+    Workgroup,
+    /// `subgroupAdd` first, then the subgroups' sums folded the same way (needs
+    /// `wgpu::Features::SUBGROUP`).
+    Subgroup,
+}
+
+impl Fold {
+    /// Subgroups where the device has them.
+    pub fn for_features(features: wgpu::Features) -> Self {
+        if features.contains(wgpu::Features::SUBGROUP) {
+            Fold::Subgroup
+        } else {
+            Fold::Workgroup
+        }
+    }
 }
 
 /// Pages per tensor in [`Binding::Paged`]. Kept in sync with bindings_paged.wgsl.
@@ -57,8 +81,9 @@ impl Kernel {
         matches!(self, Kernel::DicePartials | Kernel::DiceGradient)
     }
 
-    /// The complete WGSL source of the kernel; `binding` matters only where it reads inputs.
-    pub fn source(self, binding: Binding) -> String {
+    /// The complete WGSL source of the kernel; `binding` matters only where it reads inputs,
+    /// `fold` only for [`Kernel::DicePartials`].
+    pub fn source(self, binding: Binding, fold: Fold) -> String {
         let (reads_inputs, own) = match self {
             Kernel::DicePartials => (true, include_str!("../shaders/dice_partials.wgsl")),
             Kernel::DiceReduce => (false, include_str!("../shaders/dice_reduce.wgsl")),
@@ -72,6 +97,11 @@ impl Kernel {
             Binding::Flat => BINDINGS_FLAT,
             Binding::Paged => BINDINGS_PAGED,
         };
-        format!("{COMMON}\n{bindings}\n{INPUTS}\n{own}")
+        let fold = match (self, fold) {
+            (Kernel::DicePartials, Fold::Workgroup) => FOLD_WORKGROUP,
+            (Kernel::DicePartials, Fold::Subgroup) => FOLD_SUBGROUP,
+            _ => "",
+        };
+        format!("{COMMON}\n{bindings}\n{INPUTS}\n{own}\n{fold}")
     }
 }

@@ -1,7 +1,7 @@
 //! Every kernel parses and validates with naga: a broken shader fails here even where no GPU
 //! exists.
 
-use softdice::shaders::{Binding, Kernel};
+use softdice::shaders::{Binding, Fold, Kernel};
 
 #[test]
 fn every_kernel_parses_and_validates() {
@@ -14,22 +14,41 @@ fn every_kernel_parses_and_validates() {
         bindings.iter().map(move |&b| (k, b))
     });
     for (kernel, binding) in variants {
-        let source = kernel.source(binding);
-        let module = naga::front::wgsl::parse_str(&source)
-            .unwrap_or_else(|e| panic!("{}: {}", kernel.name(), e.emit_to_string(&source)));
-        let mut validator = naga::valid::Validator::new(
+        for fold in [Fold::Workgroup, Fold::Subgroup] {
+            validate(kernel, binding, fold);
+        }
+    }
+}
+
+fn validate(kernel: Kernel, binding: Binding, fold: Fold) {
+    let source = kernel.source(binding, fold);
+    let name = format!("{} ({binding:?}, {fold:?} fold)", kernel.name());
+    let module = naga::front::wgsl::parse_str(&source)
+        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));
+    // The subgroup fold is only built on devices with `Features::SUBGROUP`; the workgroup
+    // fold must validate without it.
+    let mut validator = match fold {
+        Fold::Workgroup => naga::valid::Validator::new(
             naga::valid::ValidationFlags::all(),
             naga::valid::Capabilities::default(),
-        );
-        validator
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{}: {}", kernel.name(), e.emit_to_string(&source)));
-        assert!(
-            module.entry_points.iter().any(|e| e.name == "main"),
-            "{} has no entry point main",
-            kernel.name()
-        );
-    }
+        ),
+        Fold::Subgroup => {
+            let mut v = naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::SUBGROUP,
+            );
+            v.subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+                .subgroup_operations(naga::valid::SubgroupOperationSet::all());
+            v
+        }
+    };
+    validator
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));
+    assert!(
+        module.entry_points.iter().any(|e| e.name == "main"),
+        "{name} has no entry point main"
+    );
 }
 
 #[test]
@@ -50,6 +69,8 @@ fn every_shader_file_is_used() {
                 "inputs.wgsl",
                 "bindings_flat.wgsl",
                 "bindings_paged.wgsl",
+                "fold_subgroup.wgsl",
+                "fold_workgroup.wgsl",
             ]
             .map(String::from),
         )

@@ -8,6 +8,7 @@ mod concurrency;
 mod errors;
 mod f16;
 mod finite_diff;
+mod fold;
 mod large;
 mod merge;
 mod oracle;
