@@ -15,13 +15,13 @@ struct Params {
     soft_l1: u32,       // 1: slot A holds sum |p - y| (MONAI soft_label with ord 1)
     batch_scope: u32,   // 1: one row of sums for the whole batch, 0: one row per sample
     n_rows: u32,        // 1 or B
-    gradient_groups: u32, // workgroups per sample in dice_gradient
     // Always 1.0. Multiplying by a value the compiler cannot see keeps Kahan's compensation
     // `(t - s) - y` from being folded to 0 by fast-math rewrites (Mesa does fold it).
     one: f32,
     page_shift: u32,    // log2 of the words in one page (bindings_paged.wgsl)
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 // Activation, target format, squared sums and the class count are not here: they are
 // `override` constants of the input kernels (inputs.wgsl), one pipeline per combination.

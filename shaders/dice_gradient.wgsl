@@ -66,12 +66,12 @@ fn main(
     }
     // Samples past the dispatch limit (65535 per dimension) are taken in a grid-stride loop.
     for (var b = wid.y; b < params.n_samples; b += n_wg.y) {
-        sample_gradient(wid.x, b, lid);
+        sample_gradient(wid.x, n_wg.x, b, lid);
     }
 }
 
-// d loss / d input for the pixels of workgroup g in sample b.
-fn sample_gradient(g: u32, b: u32, lid: u32) {
+// d loss / d input for the pixels of workgroup g (of n_groups) in sample b.
+fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
     let n_c = N_CLASSES;
     let n_s = params.spatial;
     let pred_base = params.pred_offset + b * n_c * n_s;
@@ -91,10 +91,14 @@ fn sample_gradient(g: u32, b: u32, lid: u32) {
     if (VEC4) {
         // Four pixels per thread, as vec4 lanes: vec4 loads of every class plane, the same
         // arithmetic as below on vectors, vec4 stores.
-        for (var s0 = (g * WG + lid) * 4u; s0 < n_s; s0 += params.gradient_groups * WG * 4u) {
-            let quad = quad_probs(pred_base, s0);
+        for (var s0 = (g * WG + lid) * 4u; s0 < n_s; s0 += n_groups * WG * 4u) {
             let labels = label_quad(b * n_s + s0);
             let valid = labels != vec4<u32>(params.ignore_label);
+            if (!SQUARED && !SOFT_L1) {
+                linear_quad(pred_base, grad_base, s0, labels, valid, c_a, c_p);
+                continue;
+            }
+            let quad = quad_probs(pred_base, s0);
             var dp: array<vec4<f32>, CLASS_CHUNK>;
             var dot = vec4<f32>(0.0);
             for (var c = 0u; c < N_CLASSES; c++) {
@@ -125,7 +129,7 @@ fn sample_gradient(g: u32, b: u32, lid: u32) {
         }
         return;
     }
-    for (var s = g * WG + lid; s < n_s; s += params.gradient_groups * WG) {
+    for (var s = g * WG + lid; s < n_s; s += n_groups * WG) {
         var label = 0u;
         var valid = true;
         if (TARGET_KIND != TARGET_DENSE) {
@@ -175,5 +179,56 @@ fn sample_gradient(g: u32, b: u32, lid: u32) {
             g = activation_grad(p, g, dot, valid);
             store_grad(grad_base + e, g);
         }
+    }
+}
+
+// The VEC4 gradient of the usual sums (A = sum p*y, P = sum p), where d loss / d p_c =
+// cP_c + cA_c * y_c is linear in the one-hot y: through softmax,
+//   d loss / d x_c = p_c * (g_c - sum_k p_k g_k),  sum_k p_k g_k = sum_k p_k cP_k + cA_l p_l
+// for the pixel's label l, so only the exponentials stay live between the two class loops
+// (no per-class d loss / d p array; a CPU rasteriser keeps every live vec4 of every lane).
+fn linear_quad(
+    pred_base: u32,
+    grad_base: u32,
+    s0: u32,
+    labels: vec4<u32>,
+    valid: vec4<bool>,
+    c_a: array<f32, CLASS_CHUNK>,
+    c_p: array<f32, CLASS_CHUNK>,
+) {
+    let n_s = params.spatial;
+    let zero = vec4<f32>(0.0);
+    if (ACTIVATION == ACT_SOFTMAX) {
+        var e: array<vec4<f32>, CLASS_CHUNK>;
+        var m = pred_quad(pred_base + s0);
+        for (var c = 0u; c < N_CLASSES; c++) {
+            e[c] = pred_quad(pred_base + c * n_s + s0);
+            m = max(m, e[c]);
+        }
+        var z = zero;
+        var w = zero;
+        for (var c = 0u; c < N_CLASSES; c++) {
+            e[c] = exp(e[c] - m);
+            z += e[c];
+            w += e[c] * (c_p[c] + select(zero, vec4<f32>(c_a[c]), labels == vec4<u32>(c)));
+        }
+        let inv = select(zero, 1.0 / z, valid);
+        let dot = w / z;
+        for (var c = 0u; c < N_CLASSES; c++) {
+            let g = c_p[c] + select(zero, vec4<f32>(c_a[c]), labels == vec4<u32>(c));
+            grad4[(grad_base + c * n_s + s0) >> 2u] = e[c] * inv * (g - dot);
+        }
+        return;
+    }
+    for (var c = 0u; c < N_CLASSES; c++) {
+        let g = c_p[c] + select(zero, vec4<f32>(c_a[c]), labels == vec4<u32>(c));
+        var dx = g;
+        if (ACTIVATION == ACT_SIGMOID) {
+            let x = pred_quad(pred_base + c * n_s + s0);
+            let t = exp(-abs(x));
+            let p = select(t / (1.0 + t), 1.0 / (1.0 + t), x >= zero);
+            dx = g * p * (1.0 - p);
+        }
+        grad4[(grad_base + c * n_s + s0) >> 2u] = select(zero, dx, valid);
     }
 }

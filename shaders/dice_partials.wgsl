@@ -18,6 +18,9 @@
 
 override WG: u32 = 128u;
 
+// VEC4 path: quads summed plainly before each Kahan step (at most 64 terms per plain sum).
+const QUAD_BLOCK: u32 = 16u;
+
 // The fold's scratch: [3 * CLASS_CHUNK quantities][WG threads or subgroups].
 var<workgroup> red: array<f32, 24u * WG>;
 
@@ -64,38 +67,45 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
     var non_finite = 0u;
 
     if (VEC4) {
-        // Four consecutive pixels per thread, vec4 loads; the quad's terms are summed across
-        // its lanes before the (scalar) Kahan step, so that step runs once per quad and class.
-        for (var s0 = (g * WG + lid) * 4u; s0 < n_s; s0 += params.groups * WG * 4u) {
-            let quad = quad_probs(pred_base, s0);
-            non_finite += quad.non_finite;
-            let labels = label_quad(b * n_s + s0);
-            let ignored = labels == vec4<u32>(params.ignore_label);
-            let bad = !ignored & (labels >= vec4<u32>(n_c));
-            bad_labels += dot(select(vec4<u32>(0u), vec4<u32>(1u), bad), vec4<u32>(1u));
-            let valid = !ignored & !bad;
-            for (var k = 0u; k < CLASS_CHUNK; k++) {
-                let keep = valid & vec4<bool>(k < n_c);
-                let p = quad.p[k];
-                let y = select(vec4<f32>(0.0), vec4<f32>(1.0), labels == vec4<u32>(k));
-                var a = p * y;
-                if (SOFT_L1) {
-                    a = abs(p - y);
-                }
-                var pp = p;
-                var yy = y;
-                if (SQUARED) {
-                    pp = p * p;
-                    yy = y * y;
-                }
+        // Four consecutive pixels per thread, vec4 loads. Each quad's terms are summed across
+        // its lanes, up to QUAD_BLOCK quads into a plain f32 block sum, and each block sum
+        // takes one Kahan step per class: the compensated step is off the per-pixel path and
+        // the block sums are short enough to stay accurate (tests/gpu/accuracy.rs).
+        let step = params.groups * WG * 4u;
+        var s0 = (g * WG + lid) * 4u;
+        loop {
+            if (s0 >= n_s) {
+                break;
+            }
+            var blk: array<vec3<f32>, CLASS_CHUNK>;
+            for (var i = 0u; i < QUAD_BLOCK && s0 < n_s; i++) {
+                let quad = quad_probs(pred_base, s0);
+                non_finite += quad.non_finite;
+                let labels = label_quad(b * n_s + s0);
+                let ignored = labels == vec4<u32>(params.ignore_label);
+                let bad = !ignored & (labels >= vec4<u32>(n_c));
+                bad_labels += dot(select(vec4<u32>(0u), vec4<u32>(1u), bad), vec4<u32>(1u));
+                let valid = !ignored & !bad;
                 let zero = vec4<f32>(0.0);
                 let one = vec4<f32>(1.0);
-                let terms = vec3<f32>(
-                    dot(select(zero, a, keep), one),
-                    dot(select(zero, pp, keep), one),
-                    dot(select(zero, yy, keep), one),
-                );
-                acc_add(&acc, k, terms);
+                for (var k = 0u; k < N_CLASSES; k++) {
+                    let p = quad.p[k];
+                    let hit = valid & (labels == vec4<u32>(k));
+                    let y = select(zero, one, hit);
+                    var a = select(zero, p, hit);
+                    if (SOFT_L1) {
+                        a = select(zero, abs(p - y), valid);
+                    }
+                    var pp = select(zero, p, valid);
+                    if (SQUARED) {
+                        pp *= p;
+                    }
+                    blk[k] += vec3<f32>(dot(a, one), dot(pp, one), dot(y, one));
+                }
+                s0 += step;
+            }
+            for (var k = 0u; k < N_CLASSES; k++) {
+                acc_add(&acc, k, blk[k]);
             }
         }
     }

@@ -36,10 +36,10 @@ impl Grid {
             // partials workgroups within noise; 4 gradient pixels per thread 35 ms, 16: 40 ms,
             // 1: 74 ms).
             wgpu::DeviceType::Cpu => Self {
-                max_partial_groups: std::env::var("EXP_MPG").map_or(16, |v| v.parse().unwrap())
+                max_partial_groups: 16
                     * std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
-                partial_pixels_per_thread: std::env::var("EXP_PPP").map_or(64, |v| v.parse().unwrap()),
-                gradient_pixels_per_thread: std::env::var("EXP_GPP").map_or(4, |v| v.parse().unwrap()),
+                partial_pixels_per_thread: 64,
+                gradient_pixels_per_thread: 4,
             },
             _ => Self {
                 max_partial_groups: 8192,
@@ -658,7 +658,9 @@ pub struct DicePlan {
     n_rows: u32,
     n_chunks: u32,
     groups: u32,
-    gradient_groups: u32,
+    /// dice_gradient workgroups per sample on the scalar and on the VEC4 path (which takes
+    /// four pixels per thread and step).
+    gradient_groups: [u32; 2],
     params_buf: wgpu::Buffer,
     partials: wgpu::Buffer,
     status: wgpu::Buffer,
@@ -767,16 +769,17 @@ impl DicePlan {
         let groups = want
             .min((grid.max_partial_groups / per_sample).max(1))
             .clamp(1, max_dim as u32);
-        let gradient_groups = (n_s as u32)
-            .div_ceil(WG * grid.gradient_pixels_per_thread)
-            .clamp(1, max_dim as u32);
+        let gradient_groups = [1, 4].map(|quad| {
+            (n_s as u32)
+                .div_ceil(WG * grid.gradient_pixels_per_thread.max(quad))
+                .clamp(1, max_dim as u32)
+        });
 
         let mut params = Params::for_config(config);
         params.n_samples = n_b as u32;
         params.n_classes = n_c as u32;
         params.spatial = n_s as u32;
         params.groups = groups;
-        params.gradient_groups = gradient_groups;
         params.page_shift = (page_bytes / 4).trailing_zeros();
         params.n_rows = n_rows;
 
@@ -1159,7 +1162,8 @@ impl DicePlan {
             if let Some(gradient_bind) = gradient_bind {
                 pass.set_pipeline(&pipelines.dice_gradient);
                 pass.set_bind_group(0, gradient_bind, &[]);
-                pass.dispatch_workgroups(self.gradient_groups, n_b.min(self.max_dim), 1);
+                let groups = self.gradient_groups[vec4 as usize];
+                pass.dispatch_workgroups(groups, n_b.min(self.max_dim), 1);
             }
         }
         Ok(())

@@ -26,12 +26,11 @@ pub(crate) struct Params {
     pub soft_l1: u32,
     pub batch_scope: u32,
     pub n_rows: u32,
-    pub gradient_groups: u32,
     /// Always 1.0: hides Kahan's compensation from the shader compiler's algebra.
     pub one: f32,
     /// log2 of the 32-bit words per page when tensors are split over bindings.
     pub page_shift: u32,
-    pub _pad: [u32; 2],
+    pub _pad: [u32; 3],
 }
 
 impl Params {

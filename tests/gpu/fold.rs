@@ -28,7 +28,10 @@ fn the_default_context_folds_with_subgroups_where_the_adapter_has_them() {
     let Some(ctx) = ctx() else { return };
     let has = ctx.device().features().contains(wgpu::Features::SUBGROUP);
     let adapter_has = ctx.adapter_info().subgroup_max_size > 0;
-    assert_eq!(ctx.fold(), if has { Fold::Subgroup } else { Fold::Workgroup });
+    assert_eq!(
+        ctx.fold(),
+        if has { Fold::Subgroup } else { Fold::Workgroup }
+    );
     if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
         // Lavapipe reports SUBGROUP (size 8): CI exercises the subgroup fold.
         assert!(has && adapter_has, "lavapipe without subgroups?");
