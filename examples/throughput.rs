@@ -1,13 +1,20 @@
 //! Throughput of the fused kernels with the data already on the GPU, one JSON line.
 //!
 //! `cargo run --release --example throughput -- --shape 4,8,512,512 [--activation softmax]
-//!  [--labels u8|u16|u32] [--preds f32|f16] [--iters N] [--check]`
+//!  [--labels u8|u16|u32] [--preds f32|f16] [--iters N] [--check] [--floor]`
 //!
 //! Keys: `adapter`, `shape`, `activation`, `labels`, `forward_ms` and `forward_backward_ms`
 //! (medians over `--iters`, each a submit + wait on resident data), `host_to_host_ms` (upload,
 //! compute, read back the loss and gradient), `bytes` (moved by forward + backward: predictions
 //! and labels read by both passes, the gradient written once), `gbps`, `loss`; with `--check`
-//! also `oracle_loss` and `max_grad_abs_diff` against the f64 CPU oracle.
+//! also `oracle_loss` and `max_grad_abs_diff` against the f64 CPU oracle. With `--floor`
+//! (f32 predictions, C <= 8, spatial size a multiple of 4) also the floor kernels of
+//! `examples/floor.wgsl` on the same adapter and buffers, timed the same way: `floor_forward_ms`
+//! (read every prediction, activation, sum), `floor_forward_backward_ms` (that, then read,
+//! activation and write every element: softdice's traffic without labels or Dice arithmetic),
+//! `copy_ms` and `copy_gbps` (a vec4 copy of the predictions: the device's copy bandwidth),
+//! and the ratios `of_floor` (floor / softdice, forward+backward) and `of_copy` (softdice's
+//! GB/s over the copy's).
 
 #[path = "common/inputs.rs"]
 mod inputs;
@@ -26,6 +33,7 @@ struct Args {
     preds: PredFormat,
     iters: usize,
     check: bool,
+    floor: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         preds: PredFormat::F32,
         iters: 20,
         check: false,
+        floor: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -72,6 +81,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--iters" => args.iters = value()?.parse().map_err(|e| format!("--iters: {e}"))?,
             "--check" => args.check = true,
+            "--floor" => args.floor = true,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -81,6 +91,113 @@ fn parse_args() -> Result<Args, String> {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// Median milliseconds of `iters` submissions (after two warm-ups) of what `record` encodes,
+/// each waited for.
+fn time_submits(
+    ctx: &DiceContext,
+    iters: usize,
+    mut record: impl FnMut(&mut wgpu::CommandEncoder) -> Result<(), softdice::DiceError>,
+) -> Result<f64, softdice::DiceError> {
+    let mut samples = Vec::new();
+    for i in 0..iters + 2 {
+        let t = Instant::now();
+        let mut encoder = ctx.device().create_command_encoder(&Default::default());
+        record(&mut encoder)?;
+        ctx.queue().submit([encoder.finish()]);
+        ctx.device()
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| softdice::DiceError::Gpu(e.to_string()))?;
+        if i >= 2 {
+            samples.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok(median(samples))
+}
+
+/// The floor kernels (`examples/floor.wgsl`) over the same predictions and output buffer:
+/// (forward, forward + backward, copy) medians in ms, or `None` where they do not apply.
+fn floor_ms(
+    ctx: &DiceContext,
+    shape: &Shape,
+    activation: Activation,
+    preds: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+    iters: usize,
+) -> Result<Option<[f64; 3]>, softdice::DiceError> {
+    let (b, c, s) = (shape.batch(), shape.classes(), shape.spatial());
+    let quads = s / 4;
+    if c > 8 || s % 4 != 0 || quads.div_ceil(128) > 65535 || b > 65535 {
+        return Ok(None);
+    }
+    let device = ctx.device();
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("floor"),
+        source: wgpu::ShaderSource::Wgsl(include_str!("floor.wgsl").into()),
+    });
+    let sink = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("floor sink"),
+        size: 4,
+        usage: wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
+    let act = match activation {
+        Activation::None => 0.0,
+        Activation::Softmax => 1.0,
+        Activation::Sigmoid => 2.0,
+    };
+    let constants = [
+        ("N_CLASSES", c as f64),
+        ("ACTIVATION", act),
+        ("S_QUADS", quads as f64),
+    ];
+    let kernels = ["forward", "backward", "copy"].map(|entry| {
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                ..Default::default()
+            },
+            cache: None,
+        });
+        let layout = pipeline.get_bind_group_layout(0);
+        // Each entry point's layout holds only the bindings it uses.
+        let entries: Vec<_> = [(0, preds), (1, out), (2, &sink)]
+            .into_iter()
+            .filter(|(i, _)| match entry {
+                "forward" => *i != 1,
+                "backward" => *i != 2,
+                _ => *i != 2,
+            })
+            .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(entry),
+            layout: &layout,
+            entries: &entries,
+        });
+        (pipeline, bind)
+    });
+    let groups = (quads.div_ceil(128) as u32, b as u32);
+    let run = |which: &[usize]| {
+        time_submits(ctx, iters, |encoder| {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for &k in which {
+                pass.set_pipeline(&kernels[k].0);
+                pass.set_bind_group(0, &kernels[k].1, &[]);
+                pass.dispatch_workgroups(groups.0, groups.1, 1);
+            }
+            Ok(())
+        })
+    };
+    Ok(Some([run(&[0])?, run(&[0, 1])?, run(&[2])?]))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -100,7 +217,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => Targets::Labels(&labels),
     };
     let label_bytes = shape.pixels() as u64 * args.labels.element_size();
-    let device = ctx.device();
     // f16 predictions go up as their bits; the host path below always computes from f32.
     let preds = match args.preds {
         PredFormat::F16 => {
@@ -121,20 +237,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             targets: BufferRegion::whole(&target_buf),
             gradient: with_grad.then(|| BufferRegion::whole(&grad)),
         };
-        let mut samples = Vec::new();
-        for i in 0..args.iters + 2 {
-            let t = Instant::now();
-            let mut encoder = device.create_command_encoder(&Default::default());
-            plan.record(&ctx, &mut encoder, &inputs)?;
-            ctx.queue().submit([encoder.finish()]);
-            device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| softdice::DiceError::Gpu(e.to_string()))?;
-            if i >= 2 {
-                samples.push(t.elapsed().as_secs_f64() * 1e3);
-            }
-        }
-        Ok(median(samples))
+        time_submits(&ctx, args.iters, |encoder| plan.record(&ctx, encoder, &inputs))
     };
     let forward_ms = time(false)?;
     let forward_backward_ms = time(true)?;
@@ -173,6 +276,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ",\"oracle_loss\":{},\"max_grad_abs_diff\":{max_diff:e}",
             oracle.loss
         );
+    }
+    if args.floor && args.preds == PredFormat::F32 {
+        match floor_ms(&ctx, &shape, args.activation, &preds, &grad, args.iters)? {
+            Some([fwd, fwd_bwd, copy]) => {
+                let copy_gbps = 2.0 * pred_bytes as f64 / copy / 1e6;
+                line += &format!(
+                    ",\"floor_forward_ms\":{fwd:.3},\"floor_forward_backward_ms\":{fwd_bwd:.3},\
+                     \"copy_ms\":{copy:.3},\"copy_gbps\":{copy_gbps:.3},\"of_floor\":{:.3},\
+                     \"of_copy\":{:.3}",
+                    fwd_bwd / forward_backward_ms,
+                    bytes as f64 / forward_backward_ms / 1e6 / copy_gbps
+                );
+            }
+            None => eprintln!("--floor: needs C <= 8 and a spatial size that is a multiple of 4"),
+        }
     }
     println!("{line}}}");
     Ok(())
