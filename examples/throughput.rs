@@ -237,7 +237,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             targets: BufferRegion::whole(&target_buf),
             gradient: with_grad.then(|| BufferRegion::whole(&grad)),
         };
-        time_submits(&ctx, args.iters, |encoder| plan.record(&ctx, encoder, &inputs))
+        time_submits(&ctx, args.iters, |encoder| {
+            plan.record(&ctx, encoder, &inputs)
+        })
     };
     let forward_ms = time(false)?;
     let forward_backward_ms = time(true)?;

@@ -9,7 +9,7 @@
 // 4 status (read), 5 grad (write; pages in bindings_paged.wgsl), and the binding file's vec4
 // views (VEC4: quads of pixels per thread). Workgroup size: WG (override).
 
-@group(0) @binding(3) var<storage, read> coefs: array<f32>;
+@group(0) @binding(3) var<storage, read> coefs: array<vec2<f32>>; // (cA, cP) per row and class
 @group(0) @binding(4) var<storage, read> status: array<u32, 4>;
 
 override WG: u32 = 128u;
@@ -77,21 +77,30 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
     let pred_base = params.pred_offset + b * n_c * n_s;
     let grad_base = params.grad_offset + b * n_c * n_s;
     let row = select(b, 0u, params.batch_scope == 1u);
-    let coef_base = row * n_c * 2u;
+    let coef_base = row * n_c;
 
     // The coefficients of every class, loaded once per sample (C <= CLASS_CHUNK path).
     var c_a: array<f32, CLASS_CHUNK>;
     var c_p: array<f32, CLASS_CHUNK>;
     for (var c = 0u; c < CLASS_CHUNK; c++) {
         if (c < N_CLASSES) {
-            c_a[c] = coefs[coef_base + c * 2u];
-            c_p[c] = coefs[coef_base + c * 2u + 1u];
+            let k = coefs[coef_base + c];
+            c_a[c] = k.x;
+            c_p[c] = k.y;
         }
     }
     if (VEC4) {
         // Four pixels per thread, as vec4 lanes: vec4 loads of every class plane, the same
-        // arithmetic as below on vectors, vec4 stores.
-        for (var s0 = (g * WG + lid) * 4u; s0 < n_s; s0 += n_groups * WG * 4u) {
+        // arithmetic as below on vectors, vec4 stores. Workgroup g takes a contiguous run of
+        // `per_thread` * WG quads, WG at a time, so a thread's coefficient loads above serve
+        // several quads (a CPU rasteriser loads them per lane).
+        let quads = n_s / 4u;
+        let per_thread = (quads + n_groups * WG - 1u) / (n_groups * WG);
+        for (var i = 0u; i < per_thread; i++) {
+            let s0 = ((g * per_thread + i) * WG + lid) * 4u;
+            if (s0 >= n_s) {
+                break;
+            }
             let labels = label_quad(b * n_s + s0);
             let valid = labels != vec4<u32>(params.ignore_label);
             if (!SQUARED && !SOFT_L1) {
@@ -163,8 +172,8 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
             for (var c = 0u; c < n_c; c++) {
                 let e = c * n_s + s;
                 let p = activate(pred_at(pred_base + e), norm);
-                let at = coef_base + c * 2u;
-                let dp = element_grad(coefs[at], coefs[at + 1u], p, label, c, b * n_c * n_s + e);
+                let k = coefs[coef_base + c];
+                let dp = element_grad(k.x, k.y, p, label, c, b * n_c * n_s + e);
                 dot += p * dp;
             }
         }
@@ -173,8 +182,8 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
             let p = activate(pred_at(pred_base + e), norm);
             var g = 0.0;
             if (valid) {
-                let at = coef_base + c * 2u;
-                g = element_grad(coefs[at], coefs[at + 1u], p, label, c, b * n_c * n_s + e);
+                let k = coefs[coef_base + c];
+                g = element_grad(k.x, k.y, p, label, c, b * n_c * n_s + e);
             }
             g = activation_grad(p, g, dot, valid);
             store_grad(grad_base + e, g);

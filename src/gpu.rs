@@ -24,8 +24,8 @@ struct Grid {
     max_partial_groups: u32,
     /// Each dice_partials thread sees at least this many pixels before the grid grows.
     partial_pixels_per_thread: u32,
-    /// Pixels per dice_gradient thread.
-    gradient_pixels_per_thread: u32,
+    /// Pixels per dice_gradient thread on the scalar and on the VEC4 path.
+    gradient_pixels_per_thread: [u32; 2],
 }
 
 impl Grid {
@@ -33,18 +33,20 @@ impl Grid {
         match info.device_type {
             // A CPU rasteriser (lavapipe) runs one workgroup per core at a time: a few dozen
             // per core keep every core busy (measured on 2 cores at 4x8x512^2: 32 to 512
-            // partials workgroups within noise; 4 gradient pixels per thread 35 ms, 16: 40 ms,
-            // 1: 74 ms).
+            // partials workgroups within noise, 2048 twice as slow: each workgroup's barriers
+            // cost). Scalar gradient: 4 pixels per thread 35 ms, 16: 40 ms, 1: 74 ms. VEC4
+            // gradient alone: 4 quads per thread 18 ms, 1: 23 ms (lavapipe loads the
+            // per-thread coefficients lane by lane), 8: 37 ms.
             wgpu::DeviceType::Cpu => Self {
                 max_partial_groups: 16
                     * std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
                 partial_pixels_per_thread: 64,
-                gradient_pixels_per_thread: 4,
+                gradient_pixels_per_thread: [4, 16],
             },
             _ => Self {
                 max_partial_groups: 8192,
                 partial_pixels_per_thread: 8,
-                gradient_pixels_per_thread: 1,
+                gradient_pixels_per_thread: [1, 4],
             },
         }
     }
@@ -769,11 +771,9 @@ impl DicePlan {
         let groups = want
             .min((grid.max_partial_groups / per_sample).max(1))
             .clamp(1, max_dim as u32);
-        let gradient_groups = [1, 4].map(|quad| {
-            (n_s as u32)
-                .div_ceil(WG * grid.gradient_pixels_per_thread.max(quad))
-                .clamp(1, max_dim as u32)
-        });
+        let gradient_groups = grid
+            .gradient_pixels_per_thread
+            .map(|pixels| (n_s as u32).div_ceil(WG * pixels).clamp(1, max_dim as u32));
 
         let mut params = Params::for_config(config);
         params.n_samples = n_b as u32;
