@@ -1,28 +1,30 @@
 // dice_partials: the fused forward pass. Reads every prediction and label once, applies the
 // activation in registers, one-hot masks each class on the fly, and accumulates per class
 //   A = sum p*y   (or sum |p - y| with soft_l1),  P = sum p (or p^2),  Y = sum y (or y^2)
-// over a grid-stride loop, then folds them across the workgroup in a fixed order (the fold
-// file appended after this one: fold_subgroup.wgsl where the device has subgroup operations,
-// fold_workgroup.wgsl otherwise) and writes one partial per workgroup. Invalid labels and non-finite inputs are counted into `status`.
+// over its pixels, then folds them in a fixed order into SLOTS partials per workgroup (the
+// fold file appended after this one: fold_subgroup.wgsl, one partial per subgroup with no
+// barrier, where the device has subgroup operations; fold_workgroup.wgsl, one per workgroup,
+// otherwise). Invalid labels and non-finite inputs are counted into `status`.
 //
 // Dispatch: (groups, class chunks, min(samples, 65535)). Workgroup (g, k, b) covers classes
-// [k * CLASS_CHUNK, (k + 1) * CLASS_CHUNK) of sample b, pixels g * WG + i, stepping groups * WG
-// (quads of pixels with VEC4).
+// [k * CLASS_CHUNK, (k + 1) * CLASS_CHUNK) of sample b: on the scalar path pixels g * WG + i,
+// stepping groups * WG; on the VEC4 path a contiguous run of quads, WG at a time.
 // Bindings: 0 params, 1 preds, 2 targets, 3 partials (write), 4 status (atomic counters),
 // and the binding file's vec4 views.
-// Partials layout: [(b * chunks + k) * groups + g][3][CLASS_CHUNK].
+// Partials layout: [(b * chunks + k) * params.groups + g * SLOTS + slot][3][CLASS_CHUNK]
+// (params.groups = groups * SLOTS).
 // Workgroup size: WG (override, a power of two).
 
 @group(0) @binding(3) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(4) var<storage, read_write> status: array<atomic<u32>, 4>;
 
 override WG: u32 = 128u;
+// Partials per workgroup: 1 for the workgroup fold, WG / (smallest subgroup size) for the
+// subgroup fold.
+override SLOTS: u32 = 1u;
 
 // VEC4 path: quads summed plainly before each Kahan step (at most 64 terms per plain sum).
 const QUAD_BLOCK: u32 = 16u;
-
-// The fold's scratch: [3 * CLASS_CHUNK quantities][WG threads or subgroups].
-var<workgroup> red: array<f32, 24u * WG>;
 
 // One Kahan step on three running sums: returns the new sums and compensations.
 fn kahan_add(sum: vec3<f32>, err: vec3<f32>, x: vec3<f32>) -> array<vec3<f32>, 2> {
@@ -71,14 +73,16 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
         // its lanes, up to QUAD_BLOCK quads into a plain f32 block sum, and each block sum
         // takes one Kahan step per class: the compensated step is off the per-pixel path and
         // the block sums are short enough to stay accurate (tests/gpu/accuracy.rs).
-        let step = params.groups * WG * 4u;
-        var s0 = (g * WG + lid) * 4u;
+        // Workgroup g takes a contiguous run of `per_thread` * WG quads, WG at a time.
+        let per_thread = (n_s / 4u + inv.n_wg.x * WG - 1u) / (inv.n_wg.x * WG);
+        var i = 0u;
         loop {
-            if (s0 >= n_s) {
+            var s0 = ((g * per_thread + i) * WG + lid) * 4u;
+            if (i >= per_thread || s0 >= n_s) {
                 break;
             }
             var blk: array<vec3<f32>, CLASS_CHUNK>;
-            for (var i = 0u; i < QUAD_BLOCK && s0 < n_s; i++) {
+            for (var j = 0u; j < QUAD_BLOCK && i < per_thread && s0 < n_s; j++) {
                 let quad = quad_probs(pred_base, s0);
                 non_finite += quad.non_finite;
                 let labels = label_quad(b * n_s + s0);
@@ -102,14 +106,15 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
                     }
                     blk[k] += vec3<f32>(dot(a, one), dot(pp, one), dot(y, one));
                 }
-                s0 += step;
+                i++;
+                s0 += WG * 4u;
             }
             for (var k = 0u; k < N_CLASSES; k++) {
                 acc_add(&acc, k, blk[k]);
             }
         }
     }
-    for (var s = g * WG + lid; s < n_s && !VEC4; s += params.groups * WG) {
+    for (var s = g * WG + lid; s < n_s && !VEC4; s += inv.n_wg.x * WG) {
         var label = 0u;
         var valid = true;
         if (!dense) {
@@ -160,22 +165,12 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
     for (var k = 0u; k < CLASS_CHUNK; k++) {
         totals[k] = acc.sum[k] - acc.err[k];
     }
-    let folded = fold_totals(inv, totals);
-    if (lid < 3u * CLASS_CHUNK) {
-        let n_chunks = (n_c + CLASS_CHUNK - 1u) / CLASS_CHUNK;
-        let slot = ((b * n_chunks + chunk) * params.groups + g) * 3u * CLASS_CHUNK;
-        partials[slot + lid] = folded;
-    }
+    let n_chunks = (n_c + CLASS_CHUNK - 1u) / CLASS_CHUNK;
+    write_partials(inv, totals, (b * n_chunks + chunk) * params.groups + g * SLOTS);
 }
 
-// The Kahan sum of red[start .. start + count], in index order.
-fn kahan_fold(start: u32, count: u32) -> f32 {
-    var sum = vec3<f32>(0.0);
-    var err = vec3<f32>(0.0);
-    for (var t = 0u; t < count; t++) {
-        let next = kahan_add(sum, err, vec3<f32>(red[start + t], 0.0, 0.0));
-        sum = next[0];
-        err = next[1];
-    }
-    return sum.x - err.x;
+// Writes quantity q of slot `slot`: (A, P, Y) of class k are q = k, CLASS_CHUNK + k,
+// 2 * CLASS_CHUNK + k.
+fn store_partial(slot: u32, q: u32, value: f32) {
+    partials[slot * 3u * CLASS_CHUNK + q] = value;
 }

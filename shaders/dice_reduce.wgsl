@@ -44,18 +44,23 @@ fn reduce_cell(c: u32, r: u32, lid: u32) {
         n_samples = params.n_samples;
     }
 
+    // Kahan-compensated: a thread may fold thousands of partials (one per subgroup).
     var acc = vec3<f32>(0.0);
+    var err = vec3<f32>(0.0);
     for (var j = lid; j < n_samples * n_g; j += WG) {
         let b = first_sample + j / n_g;
         let g = j % n_g;
         let slot = ((b * n_chunks + chunk) * n_g + g) * 3u * CLASS_CHUNK;
-        acc += vec3<f32>(
+        let x = vec3<f32>(
             partials[slot + k],
             partials[slot + CLASS_CHUNK + k],
             partials[slot + 2u * CLASS_CHUNK + k],
-        );
+        ) - err;
+        let t = (acc + x) * params.one;
+        err = (t - acc) - x;
+        acc = t;
     }
-    red[lid] = acc;
+    red[lid] = acc - err;
     workgroupBarrier();
     for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
         if (lid < stride) {

@@ -1,9 +1,10 @@
 // The end-of-pass fold of dice_partials where the device has subgroup operations: each
 // subgroup sums its threads' totals with `subgroupAdd` (a fixed pattern in hardware, so the
-// same bits on every run of a device), its first invocation parks them in workgroup memory, and
-// one thread per quantity sums the subgroups' values in a fixed order (Kahan). One barrier's
-// worth of traffic is WG / subgroup size values per quantity instead of WG.
-// The other fold, fold_workgroup.wgsl, defines the same `Invocation` and `fold_totals`.
+// same bits on every run of a device) and its first invocation writes them as the subgroup's
+// own partial. No workgroup memory and no barrier (a CPU rasteriser switches every SIMD group
+// at each barrier); dice_reduce folds the SLOTS = WG / (smallest subgroup size) partials of
+// each workgroup with the rest, in a fixed order.
+// The other fold, fold_workgroup.wgsl, defines the same `Invocation` and `write_partials`.
 
 struct Invocation {
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -14,23 +15,24 @@ struct Invocation {
     @builtin(num_subgroups) n_subgroups: u32,
 }
 
-// Folds every thread's `totals` over the workgroup. Thread q < 3 * CLASS_CHUNK returns the
-// folded quantity q ((A, P, Y) of class q % CLASS_CHUNK for q / CLASS_CHUNK = 0, 1, 2); the
-// others return 0. Called in uniform control flow; `red` may be reused when it returns.
-fn fold_totals(inv: Invocation, totals: array<vec3<f32>, CLASS_CHUNK>) -> f32 {
+// Writes each subgroup's sum of `totals` to partial slot `first_slot` + its subgroup id; slots
+// past the subgroups there are (subgroups larger than the smallest size) are zeroed. Called in
+// uniform control flow.
+fn write_partials(inv: Invocation, totals: array<vec3<f32>, CLASS_CHUNK>, first_slot: u32) {
+    let slot = first_slot + inv.subgroup;
     for (var k = 0u; k < CLASS_CHUNK; k++) {
         let t = subgroupAdd(totals[k]);
         if (inv.lane == 0u) {
-            red[k * WG + inv.subgroup] = t.x;
-            red[(CLASS_CHUNK + k) * WG + inv.subgroup] = t.y;
-            red[(2u * CLASS_CHUNK + k) * WG + inv.subgroup] = t.z;
+            store_partial(slot, k, t.x);
+            store_partial(slot, CLASS_CHUNK + k, t.y);
+            store_partial(slot, 2u * CLASS_CHUNK + k, t.z);
         }
     }
-    workgroupBarrier();
-    var out = 0.0;
-    if (inv.lid < 3u * CLASS_CHUNK) {
-        out = kahan_fold(inv.lid * WG, inv.n_subgroups);
+    if (inv.lid == 0u) {
+        for (var unused = inv.n_subgroups; unused < SLOTS; unused++) {
+            for (var q = 0u; q < 3u * CLASS_CHUNK; q++) {
+                store_partial(first_slot + unused, q, 0.0);
+            }
+        }
     }
-    workgroupBarrier();
-    return out;
 }

@@ -24,22 +24,30 @@ struct Grid {
     max_partial_groups: u32,
     /// Each dice_partials thread sees at least this many pixels before the grid grows.
     partial_pixels_per_thread: u32,
-    /// Pixels per dice_gradient thread on the scalar and on the VEC4 path.
+    /// Pixels per dice_gradient thread on the scalar and on the VEC4 path. On a CPU adapter
+    /// (2 cores, 4x8x512^2): scalar 4 pixels per thread 35 ms, 16: 40 ms, 1: 74 ms; VEC4
+    /// gradient alone 4 quads per thread 18 ms, 1: 23 ms (lavapipe loads a thread's
+    /// coefficients lane by lane, so a thread should serve several quads), 8: 37 ms.
     gradient_pixels_per_thread: [u32; 2],
 }
 
 impl Grid {
-    fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
-        match info.device_type {
-            // A CPU rasteriser (lavapipe) runs one workgroup per core at a time: a few dozen
-            // per core keep every core busy (measured on 2 cores at 4x8x512^2: 32 to 512
-            // partials workgroups within noise, 2048 twice as slow: each workgroup's barriers
-            // cost). Scalar gradient: 4 pixels per thread 35 ms, 16: 40 ms, 1: 74 ms. VEC4
-            // gradient alone: 4 quads per thread 18 ms, 1: 23 ms (lavapipe loads the
-            // per-thread coefficients lane by lane), 8: 37 ms.
-            wgpu::DeviceType::Cpu => Self {
-                max_partial_groups: 16
-                    * std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
+    fn for_adapter(info: &wgpu::AdapterInfo, fold: Fold) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+        match (info.device_type, fold) {
+            // A CPU rasteriser (lavapipe) runs one workgroup per core at a time and switches
+            // every SIMD group at each barrier. With the subgroup fold (no barrier) many small
+            // workgroups stream best; measured on 2 cores at 4x8x512^2, forward alone: 16
+            // pixels per thread ~8 ms, one grid-stride group per 8 cores' worth ~15 ms.
+            (wgpu::DeviceType::Cpu, Fold::Subgroup) => Self {
+                max_partial_groups: 4096,
+                partial_pixels_per_thread: 16,
+                gradient_pixels_per_thread: [4, 16],
+            },
+            // The workgroup fold's two barriers cost per workgroup: a few dozen per core (32
+            // to 512 within noise on 2 cores, 2048 twice as slow).
+            (wgpu::DeviceType::Cpu, Fold::Workgroup) => Self {
+                max_partial_groups: 16 * cores,
                 partial_pixels_per_thread: 64,
                 gradient_pixels_per_thread: [4, 16],
             },
@@ -51,6 +59,7 @@ impl Grid {
         }
     }
 }
+
 /// Status words (bad labels, non-finite, spare, spare), kept in sync with `STATUS_*`.
 const STATUS_WORDS: u64 = 4;
 
@@ -73,6 +82,11 @@ pub struct DiceContext {
 /// `dice_partials` and `dice_gradient` come in two bindings (flat, paged) and are specialised
 /// per [`Spec`], compiled on first use and cached.
 struct Pipelines {
+    /// How dice_partials folds, from the device's features.
+    fold: Fold,
+    /// dice_partials partials per workgroup (the `SLOTS` override): one per subgroup of the
+    /// smallest size with the subgroup fold, one with the workgroup fold.
+    slots: u32,
     dice_reduce: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
     dice_finalize: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
     /// dice_finalize's `total` entry point (same bind group).
@@ -288,6 +302,11 @@ impl Stage {
 
 impl Pipelines {
     fn new(device: &wgpu::Device) -> Self {
+        let fold = Fold::for_features(device.features());
+        let slots = match fold {
+            Fold::Workgroup => 1,
+            Fold::Subgroup => WG / device.adapter_info().subgroup_min_size.clamp(4, WG),
+        };
         let flat = Binding::Flat;
         let reduce = Stage::new(
             device,
@@ -310,6 +329,8 @@ impl Pipelines {
             ],
         );
         Self {
+            fold,
+            slots,
             dice_reduce: (reduce.pipeline(device, &[("WG", WG as f64)]), reduce.layout),
             dice_total: finalize.entry_point(device, "total", &[("WG", WG as f64)]),
             dice_finalize: (
@@ -352,8 +373,10 @@ impl Pipelines {
                     ("VEC4", spec.vec4 as u32 as f64),
                     ("PRED_F16", spec.pred_f16 as u32 as f64),
                 ];
+                let mut partials_constants = constants.to_vec();
+                partials_constants.push(("SLOTS", self.slots as f64));
                 Arc::new(Specialised {
-                    dice_partials: stages.dice_partials.pipeline(device, &constants),
+                    dice_partials: stages.dice_partials.pipeline(device, &partials_constants),
                     dice_gradient: stages.dice_gradient.pipeline(device, &constants),
                 })
             })
@@ -464,10 +487,11 @@ impl DiceContext {
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
         let pipelines = Pipelines::new(&device);
         let adapter_info = device.adapter_info();
+        let grid = Grid::for_adapter(&adapter_info, pipelines.fold);
         Self {
             device,
             queue,
-            grid: Grid::for_adapter(&adapter_info),
+            grid,
             adapter_info,
             pipelines,
             lost: Arc::new(AtomicBool::new(false)),
@@ -478,7 +502,7 @@ impl DiceContext {
     /// device was created with `wgpu::Features::SUBGROUP` ([`DiceContext::new`] asks for it
     /// where the adapter has it), in workgroup memory otherwise.
     pub fn fold(&self) -> Fold {
-        Fold::for_features(self.device.features())
+        self.pipelines.fold
     }
 
     /// The adapter behind the device.
@@ -779,7 +803,8 @@ impl DicePlan {
         params.n_samples = n_b as u32;
         params.n_classes = n_c as u32;
         params.spatial = n_s as u32;
-        params.groups = groups;
+        // Partials per (sample, class chunk): SLOTS per workgroup.
+        params.groups = groups * ctx.pipelines.slots;
         params.page_shift = (page_bytes / 4).trailing_zeros();
         params.n_rows = n_rows;
 
@@ -813,7 +838,7 @@ impl DicePlan {
             })
         };
         let cells = (n_rows as u64) * n_c as u64;
-        let partials_size = per_sample as u64 * groups as u64 * 3 * CLASS_CHUNK as u64 * 4;
+        let partials_size = per_sample as u64 * params.groups as u64 * 3 * CLASS_CHUNK as u64 * 4;
         too_large(
             "partials scratch",
             partials_size,
