@@ -91,15 +91,14 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
     }
     if (VEC4) {
         // Four pixels per thread, as vec4 lanes: vec4 loads of every class plane, the same
-        // arithmetic as below on vectors, vec4 stores. Workgroup g takes a contiguous run of
-        // `per_thread` * WG quads, WG at a time, so a thread's coefficient loads above serve
-        // several quads (a CPU rasteriser loads them per lane).
-        let quads = n_s / 4u;
-        let per_thread = (quads + n_groups * WG - 1u) / (n_groups * WG);
+        // arithmetic as below on vectors, vec4 stores. Each thread takes `per_thread` quads
+        // (run_quad's layout), so its coefficient loads above serve several (a CPU rasteriser
+        // loads them lane by lane).
+        let per_thread = quads_per_thread(n_s / 4u, n_groups);
         for (var i = 0u; i < per_thread; i++) {
-            let s0 = ((g * per_thread + i) * WG + lid) * 4u;
+            let s0 = run_quad(g, lid, per_thread, i) * 4u;
             if (s0 >= n_s) {
-                break;
+                continue;
             }
             let labels = label_quad(b * n_s + s0);
             let valid = labels != vec4<u32>(params.ignore_label);

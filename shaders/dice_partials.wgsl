@@ -69,20 +69,19 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
     var non_finite = 0u;
 
     if (VEC4) {
-        // Four consecutive pixels per thread, vec4 loads. Each quad's terms are summed across
-        // its lanes, up to QUAD_BLOCK quads into a plain f32 block sum, and each block sum
-        // takes one Kahan step per class: the compensated step is off the per-pixel path and
-        // the block sums are short enough to stay accurate (tests/gpu/accuracy.rs).
-        // Workgroup g takes a contiguous run of `per_thread` * WG quads, WG at a time.
-        let per_thread = (n_s / 4u + inv.n_wg.x * WG - 1u) / (inv.n_wg.x * WG);
-        var i = 0u;
-        loop {
-            var s0 = ((g * per_thread + i) * WG + lid) * 4u;
-            if (i >= per_thread || s0 >= n_s) {
-                break;
-            }
+        // Four consecutive pixels per thread, vec4 loads; each thread takes `per_thread` quads,
+        // laid out by run_quad. Each quad's terms are summed across its lanes, up to
+        // QUAD_BLOCK quads into a plain f32 block sum, and each block sum takes one Kahan step
+        // per class: the compensated step is off the per-pixel path and the block sums are
+        // short enough to stay accurate (tests/gpu/accuracy.rs).
+        let per_thread = quads_per_thread(n_s / 4u, inv.n_wg.x);
+        for (var i0 = 0u; i0 < per_thread; i0 += QUAD_BLOCK) {
             var blk: array<vec3<f32>, CLASS_CHUNK>;
-            for (var j = 0u; j < QUAD_BLOCK && i < per_thread && s0 < n_s; j++) {
+            for (var i = i0; i < min(i0 + QUAD_BLOCK, per_thread); i++) {
+                let s0 = run_quad(g, lid, per_thread, i) * 4u;
+                if (s0 >= n_s) {
+                    continue;
+                }
                 let quad = quad_probs(pred_base, s0);
                 non_finite += quad.non_finite;
                 let labels = label_quad(b * n_s + s0);
@@ -106,8 +105,6 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
                     }
                     blk[k] += vec3<f32>(dot(a, one), dot(pp, one), dot(y, one));
                 }
-                i++;
-                s0 += WG * 4u;
             }
             for (var k = 0u; k < N_CLASSES; k++) {
                 acc_add(&acc, k, blk[k]);

@@ -16,47 +16,65 @@ use crate::shape::{PredFormat, Shape, TargetKind, Targets};
 /// Workgroup size of the partials, reduce and gradient kernels (the `WG` override).
 const WG: u32 = 128;
 
-/// How many workgroups the grid-stride kernels launch, from the kind of adapter.
+/// How many workgroups the input kernels launch, from the kind of adapter. Each kernel aims
+/// at a total number of workgroups and gives every thread at least a minimum of pixels;
+/// larger inputs give each thread more (longer runs on the VEC4 paths, more steps of the
+/// grid-stride loops).
 #[derive(Clone, Copy, Debug)]
 struct Grid {
-    /// Upper bound on dice_partials workgroups over the whole input: enough to fill the
-    /// device, few enough that per-workgroup reductions and the fold stay cheap.
-    max_partial_groups: u32,
-    /// Each dice_partials thread sees at least this many pixels before the grid grows.
+    /// dice_partials workgroups to aim for over the whole input.
+    partial_groups: u32,
+    /// Pixels each dice_partials thread takes at least.
     partial_pixels_per_thread: u32,
-    /// Pixels per dice_gradient thread on the scalar and on the VEC4 path. On a CPU adapter
-    /// (2 cores, 4x8x512^2): scalar 4 pixels per thread 35 ms, 16: 40 ms, 1: 74 ms; VEC4
-    /// gradient alone 4 quads per thread 18 ms, 1: 23 ms (lavapipe loads a thread's
-    /// coefficients lane by lane, so a thread should serve several quads), 8: 37 ms.
+    /// VEC4 dice_gradient workgroups to aim for over the whole input.
+    gradient_groups: u32,
+    /// Pixels each dice_gradient thread takes at least, on the scalar and on the VEC4 path
+    /// (the scalar path takes exactly this many: its grid-stride steps write far apart).
     gradient_pixels_per_thread: [u32; 2],
 }
 
 impl Grid {
+    // Measured on lavapipe, 2 cores, 4x8x512^2 logits, forward+backward (ms), with the VEC4
+    // loops laid out per SIMD group (`LANES`):
+    // - subgroup fold, one partial per subgroup, no barrier: 2, 4, 8, 16 partials workgroups
+    //   in all 20.5, 20.0, 20.6, 21.2 (within noise); 4 pixels per thread (2048 workgroups)
+    //   46 ms for the forward alone: lavapipe's cost per thread start is high.
+    // - VEC4 gradient: 8 quads per thread 20.1, 128: 17.5, 512: 17.4.
+    // - the workgroup fold: 32 to 512 workgroups within noise, 2048 twice as slow (each
+    //   workgroup's barriers switch every SIMD group).
+    // - scalar gradient (grid-stride): 4 pixels per thread 35, 16: 40, 1: 74.
     fn for_adapter(info: &wgpu::AdapterInfo, fold: Fold) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
         match (info.device_type, fold) {
-            // A CPU rasteriser (lavapipe) runs one workgroup per core at a time and switches
-            // every SIMD group at each barrier. With the subgroup fold (no barrier) many small
-            // workgroups stream best; measured on 2 cores at 4x8x512^2, forward alone: 16
-            // pixels per thread ~8 ms, one grid-stride group per 8 cores' worth ~15 ms.
+            // A CPU rasteriser runs one workgroup per core at a time: a few per core.
             (wgpu::DeviceType::Cpu, Fold::Subgroup) => Self {
-                max_partial_groups: 4096,
-                partial_pixels_per_thread: 16,
-                gradient_pixels_per_thread: [4, 16],
-            },
-            // The workgroup fold's two barriers cost per workgroup: a few dozen per core (32
-            // to 512 within noise on 2 cores, 2048 twice as slow).
-            (wgpu::DeviceType::Cpu, Fold::Workgroup) => Self {
-                max_partial_groups: 16 * cores,
+                partial_groups: 4 * cores,
                 partial_pixels_per_thread: 64,
-                gradient_pixels_per_thread: [4, 16],
+                gradient_groups: 4 * cores,
+                gradient_pixels_per_thread: [4, 64],
             },
+            (wgpu::DeviceType::Cpu, Fold::Workgroup) => Self {
+                partial_groups: 16 * cores,
+                partial_pixels_per_thread: 64,
+                gradient_groups: 4 * cores,
+                gradient_pixels_per_thread: [4, 64],
+            },
+            // A GPU: enough workgroups to fill it many times over, a few pixels per thread.
             _ => Self {
-                max_partial_groups: 8192,
+                partial_groups: 8192,
                 partial_pixels_per_thread: 8,
+                gradient_groups: u32::MAX,
                 gradient_pixels_per_thread: [1, 4],
             },
         }
+    }
+
+    /// Workgroups per (sample, class chunk) when `units` of them share the `target`, each
+    /// thread taking at least `pixels` of the `n_s`, and at most `max_dim`.
+    fn per_unit(target: u32, units: u32, n_s: u32, pixels: u32, max_dim: u32) -> u32 {
+        (target / units.max(1))
+            .min(n_s.div_ceil(WG * pixels))
+            .clamp(1, max_dim)
     }
 }
 
@@ -87,6 +105,11 @@ struct Pipelines {
     /// dice_partials partials per workgroup (the `SLOTS` override): one per subgroup of the
     /// smallest size with the subgroup fold, one with the workgroup fold.
     slots: u32,
+    /// The VEC4 loops' `LANES` override: threads that take one contiguous run of quads
+    /// together. A CPU rasteriser's SIMD width (its subgroup size) there, so each SIMD group
+    /// streams through memory in order (lavapipe, 4x8x512^2 forward+backward: 34 ms with
+    /// LANES = WG, 23 ms with 8); WG elsewhere.
+    lanes: u32,
     dice_reduce: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
     dice_finalize: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
     /// dice_finalize's `total` entry point (same bind group).
@@ -303,9 +326,17 @@ impl Stage {
 impl Pipelines {
     fn new(device: &wgpu::Device) -> Self {
         let fold = Fold::for_features(device.features());
+        let info = device.adapter_info();
         let slots = match fold {
             Fold::Workgroup => 1,
-            Fold::Subgroup => WG / device.adapter_info().subgroup_min_size.clamp(4, WG),
+            Fold::Subgroup => WG / info.subgroup_min_size.clamp(4, WG),
+        };
+        let lanes = match info.device_type {
+            wgpu::DeviceType::Cpu if info.subgroup_min_size > 0 => {
+                info.subgroup_min_size.next_power_of_two().min(WG)
+            }
+            wgpu::DeviceType::Cpu => 8,
+            _ => WG,
         };
         let flat = Binding::Flat;
         let reduce = Stage::new(
@@ -331,6 +362,7 @@ impl Pipelines {
         Self {
             fold,
             slots,
+            lanes,
             dice_reduce: (reduce.pipeline(device, &[("WG", WG as f64)]), reduce.layout),
             dice_total: finalize.entry_point(device, "total", &[("WG", WG as f64)]),
             dice_finalize: (
@@ -372,6 +404,7 @@ impl Pipelines {
                     ("N_CLASSES", spec.n_classes as f64),
                     ("VEC4", spec.vec4 as u32 as f64),
                     ("PRED_F16", spec.pred_f16 as u32 as f64),
+                    ("LANES", self.lanes as f64),
                 ];
                 let mut partials_constants = constants.to_vec();
                 partials_constants.push(("SLOTS", self.slots as f64));
@@ -791,13 +824,26 @@ impl DicePlan {
         let n_chunks = (n_c as u32).div_ceil(CLASS_CHUNK);
         let per_sample = n_chunks.saturating_mul(n_b as u32);
         let grid = ctx.grid;
-        let want = (n_s as u32).div_ceil(WG * grid.partial_pixels_per_thread);
-        let groups = want
-            .min((grid.max_partial_groups / per_sample).max(1))
-            .clamp(1, max_dim as u32);
-        let gradient_groups = grid
-            .gradient_pixels_per_thread
-            .map(|pixels| (n_s as u32).div_ceil(WG * pixels).clamp(1, max_dim as u32));
+        let n_s32 = n_s as u32;
+        let max_dim32 = max_dim as u32;
+        let groups = Grid::per_unit(
+            grid.partial_groups,
+            per_sample,
+            n_s32,
+            grid.partial_pixels_per_thread,
+            max_dim32,
+        );
+        let [scalar_pixels, vec4_pixels] = grid.gradient_pixels_per_thread;
+        let gradient_groups = [
+            n_s32.div_ceil(WG * scalar_pixels).clamp(1, max_dim32),
+            Grid::per_unit(
+                grid.gradient_groups,
+                n_b as u32,
+                n_s32,
+                vec4_pixels,
+                max_dim32,
+            ),
+        ];
 
         let mut params = Params::for_config(config);
         params.n_samples = n_b as u32;
