@@ -4,8 +4,8 @@
 // derivative). Ignored pixels get zero. When dice_partials counted a bad label or a non-finite
 // value, nothing is written: the caller's gradient buffer keeps its previous contents.
 //
-// Dispatch: (groups, min(samples, 65535)); thread (g, b) handles pixels g * WG + i, stepping groups * WG,
-// every class of each. Bindings: 0 params, 1 preds, 2 targets, 3 coefs [r][c][cA, cP] (read),
+// Dispatch: (groups, min(samples, 65535)); the threads of workgroup (g, b) take runs of pixels
+// (quads on the VEC4 path) of sample b laid out by run_quad, every class of each. Bindings: 0 params, 1 preds, 2 targets, 3 coefs [r][c][cA, cP] (read),
 // 4 status (read), 5 grad (write; pages in bindings_paged.wgsl), and the binding file's vec4
 // views (VEC4: quads of pixels per thread). Workgroup size: WG (override).
 
@@ -137,7 +137,13 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
         }
         return;
     }
-    for (var s = g * WG + lid; s < n_s; s += n_groups * WG) {
+    // Scalar path: each thread takes `per_pixel` pixels, laid out by run_quad (in pixels).
+    let per_pixel = quads_per_thread(n_s, n_groups);
+    for (var i = 0u; i < per_pixel; i++) {
+        let s = run_quad(g, lid, per_pixel, i);
+        if (s >= n_s) {
+            continue;
+        }
         var label = 0u;
         var valid = true;
         if (TARGET_KIND != TARGET_DENSE) {

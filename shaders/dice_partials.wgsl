@@ -7,8 +7,8 @@
 // otherwise). Invalid labels and non-finite inputs are counted into `status`.
 //
 // Dispatch: (groups, class chunks, min(samples, 65535)). Workgroup (g, k, b) covers classes
-// [k * CLASS_CHUNK, (k + 1) * CLASS_CHUNK) of sample b: on the scalar path pixels g * WG + i,
-// stepping groups * WG; on the VEC4 path a contiguous run of quads, WG at a time.
+// [k * CLASS_CHUNK, (k + 1) * CLASS_CHUNK) of sample b; its threads take runs of pixels (quads
+// on the VEC4 path) laid out by run_quad.
 // Bindings: 0 params, 1 preds, 2 targets, 3 partials (write), 4 status (atomic counters),
 // and the binding file's vec4 views.
 // Partials layout: [(b * chunks + k) * params.groups + g * SLOTS + slot][3][CLASS_CHUNK]
@@ -111,7 +111,13 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
             }
         }
     }
-    for (var s = g * WG + lid; s < n_s && !VEC4; s += inv.n_wg.x * WG) {
+    // Scalar path: each thread takes `per_pixel` pixels, laid out by run_quad (in pixels).
+    let per_pixel = select(quads_per_thread(n_s, inv.n_wg.x), 0u, VEC4);
+    for (var i = 0u; i < per_pixel; i++) {
+        let s = run_quad(g, lid, per_pixel, i);
+        if (s >= n_s) {
+            continue;
+        }
         var label = 0u;
         var valid = true;
         if (!dense) {

@@ -26,10 +26,9 @@ struct Grid {
     partial_groups: u32,
     /// Pixels each dice_partials thread takes at least.
     partial_pixels_per_thread: u32,
-    /// VEC4 dice_gradient workgroups to aim for over the whole input.
+    /// dice_gradient workgroups to aim for over the whole input.
     gradient_groups: u32,
-    /// Pixels each dice_gradient thread takes at least, on the scalar and on the VEC4 path
-    /// (the scalar path takes exactly this many: its grid-stride steps write far apart).
+    /// Pixels each dice_gradient thread takes at least, on the scalar and on the VEC4 path.
     gradient_pixels_per_thread: [u32; 2],
 }
 
@@ -42,7 +41,8 @@ impl Grid {
     // - VEC4 gradient: 8 quads per thread 20.1, 128: 17.5, 512: 17.4.
     // - the workgroup fold: 32 to 512 workgroups within noise, 2048 twice as slow (each
     //   workgroup's barriers switch every SIMD group).
-    // - scalar gradient (grid-stride): 4 pixels per thread 35, 16: 40, 1: 74.
+    // - scalar paths (4x8x511^2, 1x32x64^2x32) laid out the same way: 60 -> 31 and 60 -> 50 ms
+    //   against grid-stride loops of 4 pixels per thread.
     fn for_adapter(info: &wgpu::AdapterInfo, fold: Fold) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
         match (info.device_type, fold) {
@@ -51,13 +51,13 @@ impl Grid {
                 partial_groups: 4 * cores,
                 partial_pixels_per_thread: 64,
                 gradient_groups: 4 * cores,
-                gradient_pixels_per_thread: [4, 64],
+                gradient_pixels_per_thread: [64, 64],
             },
             (wgpu::DeviceType::Cpu, Fold::Workgroup) => Self {
                 partial_groups: 16 * cores,
                 partial_pixels_per_thread: 64,
                 gradient_groups: 4 * cores,
-                gradient_pixels_per_thread: [4, 64],
+                gradient_pixels_per_thread: [64, 64],
             },
             // A GPU: enough workgroups to fill it many times over, a few pixels per thread.
             _ => Self {
@@ -833,17 +833,9 @@ impl DicePlan {
             grid.partial_pixels_per_thread,
             max_dim32,
         );
-        let [scalar_pixels, vec4_pixels] = grid.gradient_pixels_per_thread;
-        let gradient_groups = [
-            n_s32.div_ceil(WG * scalar_pixels).clamp(1, max_dim32),
-            Grid::per_unit(
-                grid.gradient_groups,
-                n_b as u32,
-                n_s32,
-                vec4_pixels,
-                max_dim32,
-            ),
-        ];
+        let gradient_groups = grid.gradient_pixels_per_thread.map(|pixels| {
+            Grid::per_unit(grid.gradient_groups, n_b as u32, n_s32, pixels, max_dim32)
+        });
 
         let mut params = Params::for_config(config);
         params.n_samples = n_b as u32;
