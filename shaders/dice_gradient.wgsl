@@ -5,9 +5,10 @@
 // value, nothing is written: the caller's gradient buffer keeps its previous contents.
 //
 // Dispatch: (groups, min(samples, 65535)); the threads of workgroup (g, b) take runs of pixels
-// (quads on the VEC4 path) of sample b laid out by run_quad, every class of each. Bindings: 0 params, 1 preds, 2 targets, 3 coefs [r][c][cA, cP] (read),
-// 4 status (read), 5 grad (write; pages in bindings_paged.wgsl), and the binding file's vec4
-// views (VEC4: quads of pixels per thread). Workgroup size: WG (override).
+// (quads on the VEC4 path) of sample b laid out by run_index, every class of each.
+// Bindings: 0 params, 1 preds, 2 targets, 3 coefs [r][c] (cA, cP) (read), 4 status (read),
+// 5 grad (write; pages in bindings_paged.wgsl), and the binding file's vec4 views (VEC4).
+// Workgroup size: WG (override).
 
 @group(0) @binding(3) var<storage, read> coefs: array<vec2<f32>>; // (cA, cP) per row and class
 @group(0) @binding(4) var<storage, read> status: array<u32, 4>;
@@ -92,11 +93,11 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
     if (VEC4) {
         // Four pixels per thread, as vec4 lanes: vec4 loads of every class plane, the same
         // arithmetic as below on vectors, vec4 stores. Each thread takes `per_thread` quads
-        // (run_quad's layout), so its coefficient loads above serve several (a CPU rasteriser
+        // (run_index's layout), so its coefficient loads above serve several (a CPU rasteriser
         // loads them lane by lane).
-        let per_thread = quads_per_thread(n_s / 4u, n_groups);
+        let per_thread = items_per_thread(n_s / 4u, n_groups);
         for (var i = 0u; i < per_thread; i++) {
-            let s0 = run_quad(g, lid, per_thread, i) * 4u;
+            let s0 = run_index(g, lid, per_thread, i) * 4u;
             if (s0 >= n_s) {
                 continue;
             }
@@ -137,10 +138,10 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
         }
         return;
     }
-    // Scalar path: each thread takes `per_pixel` pixels, laid out by run_quad (in pixels).
-    let per_pixel = quads_per_thread(n_s, n_groups);
+    // Scalar path: each thread takes `per_pixel` pixels, laid out by run_index (in pixels).
+    let per_pixel = items_per_thread(n_s, n_groups);
     for (var i = 0u; i < per_pixel; i++) {
-        let s = run_quad(g, lid, per_pixel, i);
+        let s = run_index(g, lid, per_pixel, i);
         if (s >= n_s) {
             continue;
         }

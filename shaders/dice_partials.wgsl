@@ -8,7 +8,7 @@
 //
 // Dispatch: (groups, class chunks, min(samples, 65535)). Workgroup (g, k, b) covers classes
 // [k * CLASS_CHUNK, (k + 1) * CLASS_CHUNK) of sample b; its threads take runs of pixels (quads
-// on the VEC4 path) laid out by run_quad.
+// on the VEC4 path) laid out by run_index.
 // Bindings: 0 params, 1 preds, 2 targets, 3 partials (write), 4 status (atomic counters),
 // and the binding file's vec4 views.
 // Partials layout: [(b * chunks + k) * params.groups + g * SLOTS + slot][3][CLASS_CHUNK]
@@ -70,15 +70,15 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
 
     if (VEC4) {
         // Four consecutive pixels per thread, vec4 loads; each thread takes `per_thread` quads,
-        // laid out by run_quad. Each quad's terms are summed across its lanes, up to
+        // laid out by run_index. Each quad's terms are summed across its lanes, up to
         // QUAD_BLOCK quads into a plain f32 block sum, and each block sum takes one Kahan step
         // per class: the compensated step is off the per-pixel path and the block sums are
         // short enough to stay accurate (tests/gpu/accuracy.rs).
-        let per_thread = quads_per_thread(n_s / 4u, inv.n_wg.x);
+        let per_thread = items_per_thread(n_s / 4u, inv.n_wg.x);
         for (var i0 = 0u; i0 < per_thread; i0 += QUAD_BLOCK) {
             var blk: array<vec3<f32>, CLASS_CHUNK>;
             for (var i = i0; i < min(i0 + QUAD_BLOCK, per_thread); i++) {
-                let s0 = run_quad(g, lid, per_thread, i) * 4u;
+                let s0 = run_index(g, lid, per_thread, i) * 4u;
                 if (s0 >= n_s) {
                     continue;
                 }
@@ -111,10 +111,10 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
             }
         }
     }
-    // Scalar path: each thread takes `per_pixel` pixels, laid out by run_quad (in pixels).
-    let per_pixel = select(quads_per_thread(n_s, inv.n_wg.x), 0u, VEC4);
+    // Scalar path: each thread takes `per_pixel` pixels, laid out by run_index (in pixels).
+    let per_pixel = select(items_per_thread(n_s, inv.n_wg.x), 0u, VEC4);
     for (var i = 0u; i < per_pixel; i++) {
-        let s = run_quad(g, lid, per_pixel, i);
+        let s = run_index(g, lid, per_pixel, i);
         if (s >= n_s) {
             continue;
         }

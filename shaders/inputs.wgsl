@@ -18,21 +18,21 @@ override VEC4: bool = false;
 // prediction traffic, no shader-f16 feature needed; sums and gradients stay f32.
 override PRED_F16: bool = false;
 
-// The VEC4 paths' layout: workgroup g of n_groups takes a contiguous run of quads, and within
-// it each group of LANES threads a contiguous run of its own, LANES quads per step. A CPU
-// rasteriser runs each SIMD group of LANES invocations through the whole loop before the next,
-// so each streams through memory in order; on a GPU (LANES = WG) every step of the workgroup
-// is one contiguous, coalesced span.
+// The input loops' layout over items (pixels, or quads of pixels on the VEC4 paths): workgroup
+// g of n_groups takes a contiguous run of items, and within it each group of LANES threads a
+// contiguous run of its own, LANES items per step. A CPU rasteriser runs each SIMD group of
+// LANES invocations through the whole loop before the next, so each streams through memory in
+// order; on a GPU (LANES = WG) every step of the workgroup is one contiguous, coalesced span.
 override LANES: u32 = 128u;
 
-// Quads each thread takes on the VEC4 path when the `quads` of a sample are spread over
-// n_groups workgroups of WG threads.
-fn quads_per_thread(quads: u32, n_groups: u32) -> u32 {
-    return (quads + n_groups * WG - 1u) / (n_groups * WG);
+// Items each thread takes when the `items` of a sample are spread over n_groups workgroups.
+fn items_per_thread(items: u32, n_groups: u32) -> u32 {
+    return (items + n_groups * WG - 1u) / (n_groups * WG);
 }
 
-// The quad (index within the sample) of step i of thread `lid` in workgroup g.
-fn run_quad(g: u32, lid: u32, per_thread: u32, i: u32) -> u32 {
+// The item (index within the sample) of step i of thread `lid` in workgroup g; at or past the
+// sample's item count for the tail threads.
+fn run_index(g: u32, lid: u32, per_thread: u32, i: u32) -> u32 {
     return g * per_thread * WG + (lid / LANES) * per_thread * LANES + i * LANES + lid % LANES;
 }
 
