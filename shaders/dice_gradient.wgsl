@@ -6,11 +6,18 @@
 //
 // Dispatch: (groups, min(samples, 65535)); the threads of workgroup (g, b) take runs of pixels
 // (quads on the VEC4 path) of sample b laid out by run_index, every class of each.
-// Bindings: 0 params, 1 preds, 2 targets, 3 coefs [r][c] (cA, cP) (read), 4 status (read),
+// Bindings: 0 params, 1 preds, 2 targets, 3 coefs [r][c] (cA, cP) then normalisers [b][s]
+// (read), 4 status (read),
 // 5 grad (write; pages in bindings_paged.wgsl), and the binding file's vec4 views (VEC4).
 // Workgroup size: WG (override).
 
-@group(0) @binding(3) var<storage, read> coefs: array<vec2<f32>>; // (cA, cP) per row and class
+// (cA, cP) per row and class, then (softmax over C > CLASS_CHUNK) the per-pixel softmax
+// normalisers.
+@group(0) @binding(3) var<storage, read> coefs: array<vec2<f32>>;
+
+fn norm_at(pixel: u32) -> vec2<f32> {
+    return coefs[params.n_rows * N_CLASSES + pixel];
+}
 @group(0) @binding(4) var<storage, read> status: array<u32, 4>;
 
 override WG: u32 = 128u;
@@ -153,7 +160,7 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
         }
         if (N_CLASSES <= CLASS_CHUNK) {
             // Every class in registers: each logit read once, one exp per element.
-            let probs = chunk_probs(pred_base, s, 0u);
+            let probs = chunk_probs(pred_base, b * n_s + s, s, 0u);
             var dp: array<f32, CLASS_CHUNK>;
             var dot = 0.0;
             for (var c = 0u; c < N_CLASSES; c++) {
@@ -170,7 +177,7 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
         }
         var norm = vec2<f32>(0.0, 1.0);
         if (ACTIVATION == ACT_SOFTMAX) {
-            norm = softmax_norm(pred_base, s);
+            norm = norm_at(b * n_s + s);
         }
         // Softmax needs sum_k p_k g_k before any logit gradient can be written.
         var dot = 0.0;

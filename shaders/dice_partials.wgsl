@@ -10,13 +10,20 @@
 // [k * CLASS_CHUNK, (k + 1) * CLASS_CHUNK) of sample b; its threads take runs of pixels (quads
 // on the VEC4 path) laid out by run_index.
 // Bindings: 0 params, 1 preds, 2 targets, 3 partials (write), 4 status (atomic counters),
-// and the binding file's vec4 views.
+// 18 the plan's coefficients and normalisers (read), and the binding file's vec4 views.
 // Partials layout: [(b * chunks + k) * params.groups + g * SLOTS + slot][3][CLASS_CHUNK]
 // (params.groups = groups * SLOTS).
 // Workgroup size: WG (override, a power of two).
 
 @group(0) @binding(3) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(4) var<storage, read_write> status: array<atomic<u32>, 4>;
+// The plan's coefficient buffer, whose tail holds the per-pixel softmax normalisers (softmax
+// over C > CLASS_CHUNK).
+@group(0) @binding(18) var<storage, read> coefs_norms: array<vec2<f32>>;
+
+fn norm_at(pixel: u32) -> vec2<f32> {
+    return coefs_norms[params.n_rows * N_CLASSES + pixel];
+}
 
 override WG: u32 = 128u;
 // Partials per workgroup: 1 for the workgroup fold, WG / (smallest subgroup size) for the
@@ -130,7 +137,7 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
                 valid = false;
             }
         }
-        let probs = chunk_probs(pred_base, s, c0);
+        let probs = chunk_probs(pred_base, b * n_s + s, s, c0);
         non_finite += probs.non_finite;
         // A constant trip count with no early exit: the loop unrolls and the per-class
         // accumulators stay in registers (indexed by constants).

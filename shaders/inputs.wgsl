@@ -97,7 +97,7 @@ struct ChunkProbs {
 // class. Each logit of the chunk is read once; with softmax over more classes than one chunk
 // the normaliser reads the others too. When every class fits one chunk (C <= 8, a constant
 // here), softmax needs no second read and no second exp.
-fn chunk_probs(pred_base: u32, s: u32, c0: u32) -> ChunkProbs {
+fn chunk_probs(pred_base: u32, pixel: u32, s: u32, c0: u32) -> ChunkProbs {
     var out: ChunkProbs;
     for (var k = 0u; k < CLASS_CHUNK; k++) {
         if (c0 + k < N_CLASSES) {
@@ -124,7 +124,9 @@ fn chunk_probs(pred_base: u32, s: u32, c0: u32) -> ChunkProbs {
     }
     var norm = vec2<f32>(0.0, 1.0);
     if (ACTIVATION == ACT_SOFTMAX) {
-        norm = softmax_norm(pred_base, s);
+        // Softmax over more classes than one chunk: the normaliser dice_normaliser stored
+        // (`norm_at` is defined by each kernel over its binding).
+        norm = norm_at(pixel);
     }
     for (var k = 0u; k < CLASS_CHUNK; k++) {
         if (c0 + k < N_CLASSES) {

@@ -120,8 +120,9 @@ struct Pipelines {
     specialised: Mutex<HashMap<(Spec, Binding), Arc<Specialised>>>,
 }
 
-/// The two input kernels' layouts and modules for one [`Binding`].
+/// The input kernels' layouts and modules for one [`Binding`].
 struct InputStages {
+    dice_normaliser: Stage,
     dice_partials: Stage,
     dice_gradient: Stage,
 }
@@ -129,7 +130,9 @@ struct InputStages {
 impl InputStages {
     /// Bindings as (number, kind): 'u' uniform, 'r' read-only storage, 'w' read-write storage.
     fn new(device: &wgpu::Device, binding: Binding) -> Self {
-        // 6, 7 and 17 are the vec4 views of predictions, u32 labels and gradient.
+        // 6, 7 and 17 are the vec4 views of predictions, u32 labels and gradient; 18 the
+        // coefficient buffer with the softmax normalisers.
+        let mut normaliser = vec![(0, 'u'), (1, 'r'), (18, 'w')];
         let mut partials = vec![
             (0, 'u'),
             (1, 'r'),
@@ -138,6 +141,7 @@ impl InputStages {
             (4, 'w'),
             (6, 'r'),
             (7, 'r'),
+            (18, 'r'),
         ];
         let mut gradient = vec![
             (0, 'u'),
@@ -153,11 +157,13 @@ impl InputStages {
         if binding == Binding::Paged {
             // Kept in sync with bindings_paged.wgsl.
             for k in 1..PAGES as u32 {
+                normaliser.push((7 + k, 'r'));
                 partials.extend([(7 + k, 'r'), (10 + k, 'r')]);
                 gradient.extend([(7 + k, 'r'), (10 + k, 'r'), (13 + k, 'w')]);
             }
         }
         Self {
+            dice_normaliser: Stage::new(device, Kernel::DiceNormaliser, binding, &normaliser),
             dice_partials: Stage::new(device, Kernel::DicePartials, binding, &partials),
             dice_gradient: Stage::new(device, Kernel::DiceGradient, binding, &gradient),
         }
@@ -192,12 +198,25 @@ struct Spec {
     vec4: bool,
     /// Predictions stored as f16 pairs.
     pred_f16: bool,
+    /// Softmax normalisers stored per pixel by dice_normaliser (softmax, C > CLASS_CHUNK).
+    norms: bool,
 }
 
 /// The two specialised pipelines of one [`Spec`].
 struct Specialised {
+    /// Where the spec stores normalisers.
+    dice_normaliser: Option<wgpu::ComputePipeline>,
     dice_partials: wgpu::ComputePipeline,
     dice_gradient: wgpu::ComputePipeline,
+}
+
+/// The bind groups of the input kernels over one set of the caller's buffers.
+struct InputBinds {
+    /// dice_normaliser's, where the plan stores normalisers.
+    normaliser: Option<wgpu::BindGroup>,
+    partials: wgpu::BindGroup,
+    /// dice_gradient's, where a gradient is asked for.
+    gradient: Option<wgpu::BindGroup>,
 }
 
 /// A region of a caller's buffer: the buffer and a byte offset into it.
@@ -409,6 +428,9 @@ impl Pipelines {
                 let mut partials_constants = constants.to_vec();
                 partials_constants.push(("SLOTS", self.slots as f64));
                 Arc::new(Specialised {
+                    dice_normaliser: spec
+                        .norms
+                        .then(|| stages.dice_normaliser.pipeline(device, &constants)),
                     dice_partials: stages.dice_partials.pipeline(device, &partials_constants),
                     dice_gradient: stages.dice_gradient.pipeline(device, &constants),
                 })
@@ -746,7 +768,7 @@ pub struct DicePlan {
     placeholder: wgpu::Buffer,
     placeholder_rw: wgpu::Buffer,
     /// Bind groups over the caller's buffers, kept while the same regions come back.
-    input_binds: Option<(InputKey, bool, wgpu::BindGroup, Option<wgpu::BindGroup>)>,
+    input_binds: Option<(InputKey, bool, InputBinds)>,
 }
 
 /// A binding over a caller's buffer: (buffer, aligned start, size in bytes).
@@ -859,6 +881,7 @@ impl DicePlan {
             soft_l1: config.soft_l1(),
             n_classes: n_c as u32,
             vec4: false,
+            norms: false,
         };
         // The VEC4 path: whole quads of pixels, every class in one chunk, flat bindings,
         // labels in u8 or u32 (offsets are checked per call).
@@ -876,6 +899,24 @@ impl DicePlan {
             })
         };
         let cells = (n_rows as u64) * n_c as u64;
+        // Softmax over several class chunks: per-pixel normalisers after the coefficients.
+        // (They fit one binding whenever the predictions fit their pages: 8 bytes a pixel
+        // against 4 bytes for each of more than 8 classes.)
+        let spec = Spec {
+            norms: config.activation == Activation::Softmax && n_c as u32 > CLASS_CHUNK,
+            ..spec
+        };
+        let coefs_size = if spec.norms {
+            (cells + (n_b * n_s) as u64) * 2 * 4
+        } else {
+            cells * 2 * 4
+        };
+        too_large(
+            "coefficients and softmax normalisers",
+            coefs_size,
+            limits.max_storage_buffer_binding_size,
+            "max_storage_buffer_binding_size",
+        )?;
         let partials_size = per_sample as u64 * params.groups as u64 * 3 * CLASS_CHUNK as u64 * 4;
         too_large(
             "partials scratch",
@@ -892,7 +933,7 @@ impl DicePlan {
         let status = storage("softdice status", STATUS_WORDS * 4, copy);
         let sums = storage("softdice sums", cells * 3 * 4, copy);
         let out = storage("softdice out", (1 + 2 * cells) * 4, copy);
-        let coefs = storage("softdice coefs", cells * 2 * 4, wgpu::BufferUsages::empty());
+        let coefs = storage("softdice coefs", coefs_size, wgpu::BufferUsages::empty());
         let readback = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("softdice readback"),
             size: Self::readback_size(cells),
@@ -1087,8 +1128,8 @@ impl DicePlan {
     }
 
     /// Records the loss (and, when `inputs.gradient` is set, the gradient) into the caller's
-    /// encoder over the caller's buffers: four dispatches in one compute pass, no host round
-    /// trip. The results stay in this plan's buffers; the gradient goes to `inputs.gradient`.
+    /// encoder over the caller's buffers: one compute pass (four or five dispatches, six with
+    /// softmax over more than 8 classes), no host round trip. The results stay in this plan's buffers; the gradient goes to `inputs.gradient`.
     /// Buffers are checked (usage, size at the offset, alignment, binding limit) before
     /// anything is recorded.
     ///
@@ -1118,7 +1159,9 @@ impl DicePlan {
 
     /// The second half of [`DicePlan::record`]: loss, dice and (with `inputs.gradient`) the
     /// gradient from whatever [`DicePlan::sums_buffer`] holds now, such as sums merged across
-    /// devices. Reads the status counted by the last [`DicePlan::record_sums`].
+    /// devices. Reads the status counted by the last [`DicePlan::record_sums`] (and, with
+    /// softmax over more than 8 classes, the per-pixel normalisers it stored: pass the same
+    /// predictions to both).
     pub fn record_loss(
         &mut self,
         ctx: &DiceContext,
@@ -1191,9 +1234,9 @@ impl DicePlan {
             if let Some(e) = pollster::block_on(scope.pop()) {
                 return Err(DiceError::Gpu(format!("binding the caller's buffers: {e}")));
             }
-            self.input_binds = Some((key, vec4, binds.0, binds.1));
+            self.input_binds = Some((key, vec4, binds));
         }
-        let (_, _, partials_bind, gradient_bind) = self.input_binds.as_ref().expect("just set");
+        let (_, _, binds) = self.input_binds.as_ref().expect("just set");
 
         if sums {
             encoder.clear_buffer(&self.status, 0, None);
@@ -1205,8 +1248,14 @@ impl DicePlan {
         });
         let n_b = self.shape.batch() as u32;
         if sums {
+            if let (Some(normaliser), Some(bind)) = (&pipelines.dice_normaliser, &binds.normaliser)
+            {
+                pass.set_pipeline(normaliser);
+                pass.set_bind_group(0, bind, &[]);
+                pass.dispatch_workgroups(self.gradient_groups[0], n_b.min(self.max_dim), 1);
+            }
             pass.set_pipeline(&pipelines.dice_partials);
-            pass.set_bind_group(0, partials_bind, &[]);
+            pass.set_bind_group(0, &binds.partials, &[]);
             pass.dispatch_workgroups(self.groups, self.n_chunks, n_b.min(self.max_dim));
             pass.set_pipeline(&p.dice_reduce.0);
             pass.set_bind_group(0, &self.reduce_bind, &[]);
@@ -1222,7 +1271,7 @@ impl DicePlan {
             pass.dispatch_workgroups(self.finalize_groups, 1, 1);
             pass.set_pipeline(&p.dice_total);
             pass.dispatch_workgroups(1, 1, 1);
-            if let Some(gradient_bind) = gradient_bind {
+            if let Some(gradient_bind) = &binds.gradient {
                 pass.set_pipeline(&pipelines.dice_gradient);
                 pass.set_bind_group(0, gradient_bind, &[]);
                 let groups = self.gradient_groups[vec4 as usize];
@@ -1238,7 +1287,7 @@ impl DicePlan {
         ctx: &DiceContext,
         (preds, targets, grad): &InputKey,
         vec4: bool,
-    ) -> (wgpu::BindGroup, Option<wgpu::BindGroup>) {
+    ) -> InputBinds {
         fn region(k: &BindingKey) -> wgpu::BindingResource<'_> {
             wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                 buffer: &k.0,
@@ -1278,11 +1327,18 @@ impl DicePlan {
             (4, self.status.as_entire_binding()),
             (6, page(preds4, 0)),
             (7, page(labels4, 0)),
+            (18, self.coefs.as_entire_binding()),
+        ];
+        let mut normaliser = vec![
+            (0, self.params_buf.as_entire_binding()),
+            (1, page(preds, 0)),
+            (18, self.coefs.as_entire_binding()),
         ];
         if paged {
             for k in 1..PAGES as usize {
                 partials.push((7 + k as u32, page(preds, k)));
                 partials.push((10 + k as u32, page(targets, k)));
+                normaliser.push((7 + k as u32, page(preds, k)));
             }
         }
         let stages = ctx.pipelines.stages(&ctx.device, self.binding_kind);
@@ -1299,6 +1355,11 @@ impl DicePlan {
             })
         };
         let partials = bind(&stages.dice_partials.layout, partials);
+        let normaliser = self
+            .specialised
+            .dice_normaliser
+            .is_some()
+            .then(|| bind(&stages.dice_normaliser.layout, normaliser));
         let gradient = grad.as_ref().map(|g| {
             let mut entries = vec![
                 (0, self.params_buf.as_entire_binding()),
@@ -1320,7 +1381,11 @@ impl DicePlan {
             }
             bind(&stages.dice_gradient.layout, entries)
         });
-        (partials, gradient)
+        InputBinds {
+            normaliser,
+            partials,
+            gradient,
+        }
     }
 
     /// Records the copy of status, output and sums into the plan's readback buffer, for

@@ -55,11 +55,15 @@ pub enum Kernel {
     DiceFinalize,
     /// d loss / d input per element.
     DiceGradient,
+    /// Per-pixel softmax normalisers, before `DicePartials` when softmax spans several class
+    /// chunks.
+    DiceNormaliser,
 }
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 4] = [
+    pub const ALL: [Kernel; 5] = [
+        Kernel::DiceNormaliser,
         Kernel::DicePartials,
         Kernel::DiceReduce,
         Kernel::DiceFinalize,
@@ -73,12 +77,16 @@ impl Kernel {
             Kernel::DiceReduce => "dice_reduce",
             Kernel::DiceFinalize => "dice_finalize",
             Kernel::DiceGradient => "dice_gradient",
+            Kernel::DiceNormaliser => "dice_normaliser",
         }
     }
 
     /// Whether the kernel reads the input tensors (and so comes in both [`Binding`]s).
     pub fn reads_inputs(self) -> bool {
-        matches!(self, Kernel::DicePartials | Kernel::DiceGradient)
+        matches!(
+            self,
+            Kernel::DicePartials | Kernel::DiceGradient | Kernel::DiceNormaliser
+        )
     }
 
     /// The complete WGSL source of the kernel; `binding` matters only where it reads inputs,
@@ -89,6 +97,7 @@ impl Kernel {
             Kernel::DiceReduce => (false, include_str!("../shaders/dice_reduce.wgsl")),
             Kernel::DiceFinalize => (false, include_str!("../shaders/dice_finalize.wgsl")),
             Kernel::DiceGradient => (true, include_str!("../shaders/dice_gradient.wgsl")),
+            Kernel::DiceNormaliser => (true, include_str!("../shaders/dice_normaliser.wgsl")),
         };
         if !reads_inputs {
             return format!("{COMMON}\n{own}");

@@ -11,12 +11,20 @@ use crate::errors::read_buffer;
 
 #[test]
 fn merged_sums_equal_the_whole_batch() {
+    // 3 classes; 11 (softmax over two class chunks: record_loss reads the normalisers the
+    // last record_sums stored).
+    for classes in [3, 11] {
+        merge_two_halves(classes);
+    }
+}
+
+fn merge_two_halves(classes: usize) {
     let Some(ctx) = ctx() else { return };
-    let whole = Shape::new(&[4, 3, 21, 17]).unwrap();
-    let half = Shape::new(&[2, 3, 21, 17]).unwrap();
+    let whole = Shape::new(&[4, classes, 21, 17]).unwrap();
+    let half = Shape::new(&[2, classes, 21, 17]).unwrap();
     let mut rng = Rng::new(41);
     let logits = rng.logits(whole.len(), 2.0);
-    let labels = rng.labels(whole.pixels(), 3);
+    let labels = rng.labels(whole.pixels(), classes as u32);
     let config = DiceConfig {
         activation: Activation::Softmax,
         ..DiceConfig::seed()
