@@ -7,11 +7,12 @@
 //! `-dice`, reduced over classes (and samples); [`DiceConfig`] holds every option of MONAI,
 //! segmentation_models_pytorch and nnU-Net, with presets named after the Python call they match.
 //!
-//! Four kernels run in one compute pass: `dice_partials` (activation, one-hot masking and
-//! per-workgroup sums, one read of the inputs), `dice_reduce` (fixed-order fold, so results are
-//! bit-identical run to run), `dice_finalize` (loss and gradient coefficients, then the
-//! reduced loss) and `dice_gradient` (d loss / d input, through softmax or sigmoid). [`cpu`]
-//! mirrors each one in f64.
+//! The kernels run in one compute pass: `dice_partials` (activation, one-hot masking and
+//! per-subgroup or per-workgroup sums, one read of the inputs), `dice_reduce` (fixed-order
+//! fold, so results are bit-identical run to run), `dice_finalize` (loss and gradient
+//! coefficients, then the reduced loss) and `dice_gradient` (d loss / d input, through softmax
+//! or sigmoid); with softmax over more than 8 classes `dice_normaliser` first stores each
+//! pixel's softmax normaliser. [`cpu`] mirrors them in f64.
 //!
 //! Two layers: [`DiceContext::compute`] takes host slices and returns a [`DiceOutput`];
 //! [`DicePlan::record`] records into the caller's encoder over the caller's buffers and leaves
