@@ -128,10 +128,16 @@ fn floor_ms(
 ) -> Result<Option<[f64; 3]>, softdice::DiceError> {
     let (b, c, s) = (shape.batch(), shape.classes(), shape.spatial());
     let quads = s / 4;
-    if c > 8 || s % 4 != 0 || quads.div_ceil(128) > 65535 || b > 65535 {
+    let device = ctx.device();
+    let bytes = (b * c * s * 4) as u64;
+    if c > 8
+        || s % 4 != 0
+        || quads.div_ceil(128) > 65535
+        || b > 65535
+        || bytes > device.limits().max_storage_buffer_binding_size
+    {
         return Ok(None);
     }
-    let device = ctx.device();
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("floor"),
         source: wgpu::ShaderSource::Wgsl(include_str!("floor.wgsl").into()),
@@ -291,7 +297,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     bytes as f64 / forward_backward_ms / 1e6 / copy_gbps
                 );
             }
-            None => eprintln!("--floor: needs C <= 8 and a spatial size that is a multiple of 4"),
+            None => eprintln!(
+                "--floor: needs C <= 8, a spatial size that is a multiple of 4 and predictions \
+                 within one storage binding"
+            ),
         }
     }
     println!("{line}}}");

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Real-GPU rows for BENCHMARKS.md, for a session whose task is lent a device machine (see the
+# device tool's README in the tool library). Build and download here; run there in one call.
+#
+#   scripts/device_check.sh prepare   # here: devbin/throughput (release) and .gl/*.deb
+#   device run: command "scripts/device_check.sh run", carry ["devbin", ".gl"], timeout_s 480
+#
+# `run` writes one JSON line per measurement to $OUT/gpu_rows.jsonl (and prints them): the
+# issue-4 shapes and inputs of 64 MiB and more, each with --check (loss and gradient against
+# the f64 CPU oracle) and --floor (the floor kernels and a copy kernel on the same device: its
+# copy bandwidth is the denominator for "fraction of memory bandwidth"), f32 and f16.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+case "${1:-}" in
+prepare)
+  cargo build --release --example throughput
+  mkdir -p devbin
+  cp target/release/examples/throughput devbin/
+  # The Vulkan loader and GL libraries for a bare machine (the device README's recipe).
+  mkdir -p .gl /tmp/amd64/partial
+  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+  # shellcheck disable=SC2086
+  apt-get $o update -qq
+  # shellcheck disable=SC2086
+  (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+  ls -la devbin .gl
+  ;;
+run)
+  if ! ldconfig -p | grep -q libvulkan; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+  fi
+  if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
+    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  fi
+  export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+  out="${OUT:-.}/gpu_rows.jsonl"
+  : >"$out"
+  # 8x4x256^2 and 2x4x96^3 (small), 4x8x512^2 (the goal shape, 33.5 MB of logits), then
+  # 134 MB and 268 MB of logits (over the goal's 64 MiB).
+  for shape in 8,4,256,256 4,8,512,512 2,4,96,96,96 16,8,512,512 8,4,128,128,128; do
+    for preds in f32 f16; do
+      devbin/throughput --shape "$shape" --labels u8 --preds "$preds" --iters 50 --check --floor \
+        | tee -a "$out"
+    done
+  done
+  ;;
+*)
+  echo "usage: scripts/device_check.sh prepare|run" >&2
+  exit 2
+  ;;
+esac
