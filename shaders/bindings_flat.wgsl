@@ -38,3 +38,13 @@ fn target_word(j: u32) -> u32 {
 fn store_grad(e: u32, v: f32) {
     grad[e] = v;
 }
+
+// Target words j .. j + 3 (j a multiple of 4, VEC4 path).
+fn target_quad(j: u32) -> vec4<u32> {
+    return targets4[j >> 2u];
+}
+
+// Gradient elements e .. e + 3 (e a multiple of 4, VEC4 path).
+fn store_grad_quad(e: u32, v: vec4<f32>) {
+    grad4[e >> 2u] = v;
+}

@@ -3,8 +3,9 @@
 // an element index picks its page with a shift and a mask. Unused pages are bound to a small
 // placeholder buffer.
 // Bindings: predictions 1, 8, 9, 10; targets 2, 11, 12, 13; gradient 5, 14, 15, 16; the vec4
-// views 6, 7, 17 of bindings_flat.wgsl are declared for the shared code but never used here
-// (the VEC4 path is for flat bindings only) and bound to placeholders.
+// views 6, 7, 17 of bindings_flat.wgsl are declared for the shared code but never used here.
+// The VEC4 path reads and writes quads word by word within one page: a page holds a multiple
+// of 4 words and VEC4 offsets are multiples of 4, so a quad never straddles two pages.
 
 @group(0) @binding(1) var<storage, read> preds: array<f32>;
 @group(0) @binding(8) var<storage, read> preds1: array<f32>;
@@ -49,9 +50,19 @@ fn pred_at(e: u32) -> f32 {
     return pred_word(e);
 }
 
-// The VEC4 path never runs paged; defined for the shared code.
+// Predictions e .. e + 3 (e a multiple of 4, VEC4 path).
 fn pred_quad(e: u32) -> vec4<f32> {
-    return vec4<f32>(pred_at(e), pred_at(e + 1u), pred_at(e + 2u), pred_at(e + 3u));
+    if (PRED_F16) {
+        let w = e >> 1u;
+        return vec4<f32>(f16_pair(bitcast<u32>(pred_word(w))), f16_pair(bitcast<u32>(pred_word(w + 1u))));
+    }
+    let j = in_page(e);
+    switch page_of(e) {
+        case 0u: { return vec4<f32>(preds[j], preds[j + 1u], preds[j + 2u], preds[j + 3u]); }
+        case 1u: { return vec4<f32>(preds1[j], preds1[j + 1u], preds1[j + 2u], preds1[j + 3u]); }
+        case 2u: { return vec4<f32>(preds2[j], preds2[j + 1u], preds2[j + 2u], preds2[j + 3u]); }
+        default: { return vec4<f32>(preds3[j], preds3[j + 1u], preds3[j + 2u], preds3[j + 3u]); }
+    }
 }
 
 fn target_word(e: u32) -> u32 {
@@ -71,5 +82,21 @@ fn store_grad(e: u32, v: f32) {
         case 1u: { grad1[j] = v; }
         case 2u: { grad2[j] = v; }
         default: { grad3[j] = v; }
+    }
+}
+
+// Target words j .. j + 3 (j a multiple of 4, VEC4 path).
+fn target_quad(j: u32) -> vec4<u32> {
+    return vec4<u32>(target_word(j), target_word(j + 1u), target_word(j + 2u), target_word(j + 3u));
+}
+
+// Gradient elements e .. e + 3 (e a multiple of 4, VEC4 path).
+fn store_grad_quad(e: u32, v: vec4<f32>) {
+    let j = in_page(e);
+    switch page_of(e) {
+        case 0u: { grad[j] = v.x; grad[j + 1u] = v.y; grad[j + 2u] = v.z; grad[j + 3u] = v.w; }
+        case 1u: { grad1[j] = v.x; grad1[j + 1u] = v.y; grad1[j + 2u] = v.z; grad1[j + 3u] = v.w; }
+        case 2u: { grad2[j] = v.x; grad2[j + 1u] = v.y; grad2[j + 2u] = v.z; grad2[j + 3u] = v.w; }
+        default: { grad3[j] = v.x; grad3[j + 1u] = v.y; grad3[j + 2u] = v.z; grad3[j + 3u] = v.w; }
     }
 }

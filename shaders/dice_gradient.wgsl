@@ -140,7 +140,7 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
                 } else if (ACTIVATION == ACT_SIGMOID) {
                     dx = dp[c] * p * (1.0 - p);
                 }
-                grad4[(grad_base + c * n_s + s0) >> 2u] = dx;
+                store_grad_quad(grad_base + c * n_s + s0, dx);
             }
         }
         return;
@@ -238,7 +238,7 @@ fn linear_quad(
         let dot = w / z;
         for (var c = 0u; c < N_CLASSES; c++) {
             let g = c_p[c] + select(zero, vec4<f32>(c_a[c]), labels == vec4<u32>(c));
-            grad4[(grad_base + c * n_s + s0) >> 2u] = e[c] * inv * (g - dot);
+            store_grad_quad(grad_base + c * n_s + s0, e[c] * inv * (g - dot));
         }
         return;
     }
@@ -251,6 +251,6 @@ fn linear_quad(
             let p = select(t / (1.0 + t), 1.0 / (1.0 + t), x >= zero);
             dx = g * p * (1.0 - p);
         }
-        grad4[(grad_base + c * n_s + s0) >> 2u] = select(zero, dx, valid);
+        store_grad_quad(grad_base + c * n_s + s0, select(zero, dx, valid));
     }
 }

@@ -10,9 +10,9 @@ override TARGET_KIND: u32 = 0u; // TARGET_*
 override SQUARED: bool = false; // P = sum p^2, Y = sum y^2
 override SOFT_L1: bool = false; // A = sum |p - y|
 override N_CLASSES: u32 = 1u;   // C
-// Four consecutive pixels per thread with vec4 loads and stores. The host sets it only where
-// C <= CLASS_CHUNK, the spatial size and every offset are multiples of 4, the tensors are
-// bound flat, and labels are u8 or u32.
+// Quads of consecutive pixels per thread with vec4 loads and stores (word by word within a
+// page when the tensors are paged). The host sets it only where C <= CLASS_CHUNK, the spatial
+// size and every offset are multiples of 4, and labels are u8 or u32.
 override VEC4: bool = false;
 // Predictions stored as f16 (two per 32-bit word), read with unpack2x16float: half the
 // prediction traffic, no shader-f16 feature needed; sums and gradients stay f32.
@@ -136,15 +136,15 @@ fn chunk_probs(pred_base: u32, pixel: u32, s: u32, c0: u32) -> ChunkProbs {
     return out;
 }
 
-// Labels of pixels i .. i + 3 (i a multiple of 4, VEC4 path): one word of u8 labels, or one
-// vec4 of u32 labels.
+// Labels of pixels i .. i + 3 (i a multiple of 4, VEC4 path): one word of u8 labels, or four
+// u32 labels.
 fn label_quad(i: u32) -> vec4<u32> {
     let j = params.target_offset + i;
     if (TARGET_KIND == TARGET_U8) {
         let w = target_word(j >> 2u);
         return vec4<u32>(w & 0xffu, (w >> 8u) & 0xffu, (w >> 16u) & 0xffu, w >> 24u);
     }
-    return targets4[j >> 2u];
+    return target_quad(j);
 }
 
 // Probabilities of every class (C <= CLASS_CHUNK) of pixels s .. s + 3 (VEC4 path), as

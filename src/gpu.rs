@@ -883,11 +883,10 @@ impl DicePlan {
             vec4: false,
             norms: false,
         };
-        // The VEC4 path: whole quads of pixels, every class in one chunk, flat bindings,
-        // labels in u8 or u32 (offsets are checked per call).
+        // The VEC4 path: whole quads of pixels, every class in one chunk, labels in u8 or u32
+        // (offsets are checked per call).
         let vec4_ok = n_s % 4 == 0
             && n_c as u32 <= CLASS_CHUNK
-            && binding_kind == Binding::Flat
             && matches!(target_kind, TargetKind::LabelsU8 | TargetKind::LabelsU32);
         let device = &ctx.device;
         let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
@@ -1306,15 +1305,17 @@ impl DicePlan {
         let page_rw = |pages, k| page(&self.placeholder_rw, pages, k);
         let page = |pages, k| page(&self.placeholder, pages, k);
         let paged = self.binding_kind == Binding::Paged;
-        // The vec4 views: the same regions on the VEC4 path (u32 labels only: u8 labels are
-        // read as words), placeholders otherwise.
+        // The vec4 views: the same regions on the flat VEC4 path (u32 labels only: u8 labels
+        // are read as words), placeholders otherwise (the paged VEC4 path reads pages word by
+        // word).
         let none: &[BindingKey] = &[];
-        let preds4 = if vec4 && self.pred_format == PredFormat::F32 {
+        let vec4_views = vec4 && !paged;
+        let preds4 = if vec4_views && self.pred_format == PredFormat::F32 {
             &preds[..]
         } else {
             none
         };
-        let labels4 = if vec4 && self.target_kind == TargetKind::LabelsU32 {
+        let labels4 = if vec4_views && self.target_kind == TargetKind::LabelsU32 {
             &targets[..]
         } else {
             none
@@ -1370,7 +1371,7 @@ impl DicePlan {
                 (5, page_rw(g, 0)),
                 (6, page(preds4, 0)),
                 (7, page(labels4, 0)),
-                (17, page_rw(if vec4 { &g[..] } else { none }, 0)),
+                (17, page_rw(if vec4_views { &g[..] } else { none }, 0)),
             ];
             if paged {
                 for k in 1..PAGES as usize {

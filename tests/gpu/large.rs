@@ -53,3 +53,59 @@ fn an_input_past_the_device_limits_says_how_large_it_may_be() {
     }
     assert!(err.to_string().contains("at most"), "{err}");
 }
+
+/// A context whose device allows storage bindings of only 64 KiB, so that small tensors are
+/// split over pages: every paged path, fast to check.
+fn small_binding_ctx() -> softdice::DiceContext {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default()))
+        .expect("an adapter (the shared context found one)");
+    let limits = wgpu::Limits {
+        max_storage_buffer_binding_size: 1 << 16,
+        ..adapter.limits()
+    };
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_features: adapter.features() & wgpu::Features::SUBGROUP,
+        required_limits: limits,
+        ..Default::default()
+    }))
+    .expect("device");
+    softdice::DiceContext::from_device(device, queue)
+}
+
+#[test]
+fn tensors_paged_over_small_bindings_match_the_oracle() {
+    let Some(_) = ctx() else { return };
+    let ctx = small_binding_ctx();
+    let mut rng = Rng::new(93);
+    // (shape, activation): the VEC4 path over pages (u8 and u32 labels), the scalar path (odd
+    // spatial size), softmax over two class chunks (stored normalisers), sigmoid.
+    let cases = [
+        (&[2, 4, 64, 96][..], Activation::Softmax),
+        (&[2, 4, 64, 96][..], Activation::Sigmoid),
+        (&[2, 5, 63, 65][..], Activation::Softmax),
+        (&[1, 11, 40, 40][..], Activation::Softmax),
+    ];
+    for (dims, activation) in cases {
+        let shape = Shape::new(dims).unwrap();
+        assert!(
+            shape.len() * 4 > 1 << 16,
+            "{dims:?} must span several pages"
+        );
+        let logits = rng.logits(shape.len(), 3.0);
+        let labels = rng.labels(shape.pixels(), shape.classes() as u32);
+        let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
+        for scope in [Scope::Batch, Scope::PerSample] {
+            let config = DiceConfig {
+                activation,
+                scope,
+                ..DiceConfig::seed()
+            };
+            for targets in [Targets::Labels(&labels), Targets::LabelsU8(&u8s)] {
+                crate::oracle::compare(&ctx, &shape, &config, &logits, targets)
+                    .unwrap_or_else(|e| panic!("{dims:?} {activation:?} {scope:?}: {e}"));
+            }
+        }
+    }
+}
