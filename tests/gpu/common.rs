@@ -26,6 +26,26 @@ pub fn ctx() -> Option<&'static DiceContext> {
     .as_ref()
 }
 
+/// A context of its own on the default adapter (call after `ctx()` found one): its device is
+/// created with those of `features` the adapter has, and with the adapter's limits as
+/// `limits` changes them.
+pub fn own_ctx(
+    features: wgpu::Features,
+    limits: impl FnOnce(wgpu::Limits) -> wgpu::Limits,
+) -> DiceContext {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default()))
+        .expect("an adapter (the shared context found one)");
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_features: features & adapter.features(),
+        required_limits: limits(adapter.limits()),
+        ..Default::default()
+    }))
+    .expect("device");
+    DiceContext::from_device(device, queue)
+}
+
 /// splitmix64: small, seeded, and the same on every machine.
 pub struct Rng(u64);
 

@@ -10,17 +10,7 @@ use crate::oracle::compare;
 
 /// A context on the default adapter whose device was created without subgroups.
 fn workgroup_fold_ctx() -> DiceContext {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapter = pollster::block_on(instance.request_adapter(&Default::default()))
-        .expect("an adapter (the shared context found one)");
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        required_features: wgpu::Features::empty(),
-        required_limits: adapter.limits(),
-        ..Default::default()
-    }))
-    .expect("device");
-    DiceContext::from_device(device, queue)
+    own_ctx(wgpu::Features::empty(), |limits| limits)
 }
 
 #[test]

@@ -57,21 +57,10 @@ fn an_input_past_the_device_limits_says_how_large_it_may_be() {
 /// A context whose device allows storage bindings of only 64 KiB, so that small tensors are
 /// split over pages: every paged path, fast to check.
 fn small_binding_ctx() -> softdice::DiceContext {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapter = pollster::block_on(instance.request_adapter(&Default::default()))
-        .expect("an adapter (the shared context found one)");
-    let limits = wgpu::Limits {
+    own_ctx(wgpu::Features::SUBGROUP, |limits| wgpu::Limits {
         max_storage_buffer_binding_size: 1 << 16,
-        ..adapter.limits()
-    };
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        required_features: adapter.features() & wgpu::Features::SUBGROUP,
-        required_limits: limits,
-        ..Default::default()
-    }))
-    .expect("device");
-    softdice::DiceContext::from_device(device, queue)
+        ..limits
+    })
 }
 
 #[test]
