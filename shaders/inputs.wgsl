@@ -12,7 +12,7 @@ override SOFT_L1: bool = false; // A = sum |p - y|
 override N_CLASSES: u32 = 1u;   // C
 // Quads of consecutive pixels per thread with vec4 loads and stores (word by word within a
 // page when the tensors are paged). The host sets it only where C <= CLASS_CHUNK, the spatial
-// size and every offset are multiples of 4, and labels are u8 or u32.
+// size and every offset are multiples of 4, and labels are integers (u8, u16 or u32).
 override VEC4: bool = false;
 // Predictions stored as f16 (two per 32-bit word), read with unpack2x16float: half the
 // prediction traffic, no shader-f16 feature needed; sums and gradients stay f32.
@@ -136,13 +136,18 @@ fn chunk_probs(pred_base: u32, pixel: u32, s: u32, c0: u32) -> ChunkProbs {
     return out;
 }
 
-// Labels of pixels i .. i + 3 (i a multiple of 4, VEC4 path): one word of u8 labels, or four
-// u32 labels.
+// Labels of pixels i .. i + 3 (i a multiple of 4, VEC4 path): one word of u8 labels, two
+// words of u16 labels, or four u32 labels.
 fn label_quad(i: u32) -> vec4<u32> {
     let j = params.target_offset + i;
     if (TARGET_KIND == TARGET_U8) {
         let w = target_word(j >> 2u);
         return vec4<u32>(w & 0xffu, (w >> 8u) & 0xffu, (w >> 16u) & 0xffu, w >> 24u);
+    }
+    if (TARGET_KIND == TARGET_U16) {
+        let lo = target_word(j >> 1u);
+        let hi = target_word((j >> 1u) + 1u);
+        return vec4<u32>(lo & 0xffffu, lo >> 16u, hi & 0xffffu, hi >> 16u);
     }
     return target_quad(j);
 }

@@ -883,11 +883,14 @@ impl DicePlan {
             vec4: false,
             norms: false,
         };
-        // The VEC4 path: whole quads of pixels, every class in one chunk, labels in u8 or u32
+        // The VEC4 path: whole quads of pixels, every class in one chunk, integer labels
         // (offsets are checked per call).
         let vec4_ok = n_s % 4 == 0
             && n_c as u32 <= CLASS_CHUNK
-            && matches!(target_kind, TargetKind::LabelsU8 | TargetKind::LabelsU32);
+            && matches!(
+                target_kind,
+                TargetKind::LabelsU8 | TargetKind::LabelsU16 | TargetKind::LabelsU32
+            );
         let device = &ctx.device;
         let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
             device.create_buffer(&wgpu::BufferDescriptor {

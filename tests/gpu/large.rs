@@ -68,7 +68,7 @@ fn tensors_paged_over_small_bindings_match_the_oracle() {
     let Some(_) = ctx() else { return };
     let ctx = small_binding_ctx();
     let mut rng = Rng::new(93);
-    // (shape, activation): the VEC4 path over pages (u8 and u32 labels), the scalar path (odd
+    // (shape, activation): the VEC4 path over pages (u8, u16, u32 labels), the scalar path (odd
     // spatial size), softmax over two class chunks (stored normalisers), sigmoid.
     let cases = [
         (&[2, 4, 64, 96][..], Activation::Softmax),
@@ -85,13 +85,18 @@ fn tensors_paged_over_small_bindings_match_the_oracle() {
         let logits = rng.logits(shape.len(), 3.0);
         let labels = rng.labels(shape.pixels(), shape.classes() as u32);
         let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
+        let u16s: Vec<u16> = labels.iter().map(|&l| l as u16).collect();
         for scope in [Scope::Batch, Scope::PerSample] {
             let config = DiceConfig {
                 activation,
                 scope,
                 ..DiceConfig::seed()
             };
-            for targets in [Targets::Labels(&labels), Targets::LabelsU8(&u8s)] {
+            for targets in [
+                Targets::Labels(&labels),
+                Targets::LabelsU8(&u8s),
+                Targets::LabelsU16(&u16s),
+            ] {
                 crate::oracle::compare(&ctx, &shape, &config, &logits, targets)
                     .unwrap_or_else(|e| panic!("{dims:?} {activation:?} {scope:?}: {e}"));
             }

@@ -134,17 +134,23 @@ fn larger_than_one_grid_pass() {
 fn label_formats_agree() {
     let Some(ctx) = ctx() else { return };
     let mut rng = Rng::new(4);
-    // Odd pixel counts so packed words end part-filled.
-    let shape = Shape::new(&[3, 6, 13, 7]).unwrap();
-    let (preds, labels) = inputs(&mut rng, &shape, Activation::Softmax);
-    let config = DiceConfig {
-        activation: Activation::Softmax,
-        ..DiceConfig::default()
-    };
-    let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
-    let u16s: Vec<u16> = labels.iter().map(|&l| l as u16).collect();
-    for targets in [Targets::LabelsU8(&u8s), Targets::LabelsU16(&u16s)] {
-        compare(ctx, &shape, &config, &preds, targets).unwrap();
+    // Odd pixel counts so packed words end part-filled (scalar path); whole quads (VEC4 path).
+    for dims in [&[3, 6, 13, 7][..], &[3, 6, 12, 8][..]] {
+        let shape = Shape::new(dims).unwrap();
+        let (preds, labels) = inputs(&mut rng, &shape, Activation::Softmax);
+        let config = DiceConfig {
+            activation: Activation::Softmax,
+            ..DiceConfig::default()
+        };
+        let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
+        let u16s: Vec<u16> = labels.iter().map(|&l| l as u16).collect();
+        for targets in [
+            Targets::Labels(&labels),
+            Targets::LabelsU8(&u8s),
+            Targets::LabelsU16(&u16s),
+        ] {
+            compare(ctx, &shape, &config, &preds, targets).unwrap();
+        }
     }
 }
 
