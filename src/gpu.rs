@@ -18,8 +18,7 @@ const WG: u32 = 128;
 
 /// How many workgroups the input kernels launch, from the kind of adapter. Each kernel aims
 /// at a total number of workgroups and gives every thread at least a minimum of pixels;
-/// larger inputs give each thread more (longer runs on the VEC4 paths, more steps of the
-/// grid-stride loops).
+/// larger inputs give each thread a longer run (`run_index` in shaders/inputs.wgsl).
 #[derive(Clone, Copy, Debug)]
 struct Grid {
     /// dice_partials workgroups to aim for over the whole input.
@@ -85,7 +84,7 @@ const NO_ADAPTER_HINT: &str =
     "no Vulkan/Metal/DX12/GL adapter; on Debian or Ubuntu without a GPU, \
      install Mesa's CPU Vulkan driver: `apt-get install mesa-vulkan-drivers`";
 
-/// A device, its queue and the four compiled pipelines. Build it once and share it: it is
+/// A device, its queue and the compiled pipelines. Build it once and share it: it is
 /// `Send + Sync`, and calls from several threads may run at once.
 pub struct DiceContext {
     device: wgpu::Device,
