@@ -26,6 +26,14 @@ struct Params {
 // Activation, target format, squared sums and the class count are not here: they are
 // `override` constants of the input kernels (inputs.wgsl), one pipeline per combination.
 
+// One Kahan step on three running sums: returns the new sums and compensations. The product
+// with params.one keeps the compiler from folding the compensation away.
+fn kahan_add(sum: vec3<f32>, err: vec3<f32>, x: vec3<f32>) -> array<vec3<f32>, 2> {
+    let y = x - err;
+    let t = (sum + y) * params.one;
+    return array<vec3<f32>, 2>(t, (t - sum) - y);
+}
+
 const ACT_NONE: u32 = 0u;
 const ACT_SOFTMAX: u32 = 1u;
 const ACT_SIGMOID: u32 = 2u;

@@ -33,13 +33,6 @@ override SLOTS: u32 = 1u;
 // VEC4 path: quads summed plainly before each Kahan step (at most 64 terms per plain sum).
 const QUAD_BLOCK: u32 = 16u;
 
-// One Kahan step on three running sums: returns the new sums and compensations.
-fn kahan_add(sum: vec3<f32>, err: vec3<f32>, x: vec3<f32>) -> array<vec3<f32>, 2> {
-    let y = x - err;
-    let t = (sum + y) * params.one;
-    return array<vec3<f32>, 2>(t, (t - sum) - y);
-}
-
 // A thread's running (A, P, Y) per class of its chunk, Kahan-compensated: a thread may fold
 // thousands of pixels, and plain f32 sums of near-constant values drift
 // (tests/gpu/accuracy.rs).
@@ -89,7 +82,7 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
                 if (s0 >= n_s) {
                     continue;
                 }
-                let quad = quad_probs(pred_base, s0);
+                let quad = quad_exps(pred_base, s0);
                 non_finite += quad.non_finite;
                 let labels = label_quad(b * n_s + s0);
                 let ignored = labels == vec4<u32>(params.ignore_label);
@@ -99,7 +92,7 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
                 let zero = vec4<f32>(0.0);
                 let one = vec4<f32>(1.0);
                 for (var k = 0u; k < N_CLASSES; k++) {
-                    let p = quad.p[k];
+                    let p = quad.e[k] * quad.inv;
                     let hit = valid & (labels == vec4<u32>(k));
                     let y = select(zero, one, hit);
                     var a = select(zero, p, hit);

@@ -51,14 +51,13 @@ fn reduce_cell(c: u32, r: u32, lid: u32) {
         let b = first_sample + j / n_g;
         let g = j % n_g;
         let slot = ((b * n_chunks + chunk) * n_g + g) * 3u * CLASS_CHUNK;
-        let x = vec3<f32>(
+        let next = kahan_add(acc, err, vec3<f32>(
             partials[slot + k],
             partials[slot + CLASS_CHUNK + k],
             partials[slot + 2u * CLASS_CHUNK + k],
-        ) - err;
-        let t = (acc + x) * params.one;
-        err = (t - acc) - x;
-        acc = t;
+        ));
+        acc = next[0];
+        err = next[1];
     }
     red[lid] = acc - err;
     workgroupBarrier();

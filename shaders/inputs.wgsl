@@ -152,40 +152,41 @@ fn label_quad(i: u32) -> vec4<u32> {
     return target_quad(j);
 }
 
-// Probabilities of every class (C <= CLASS_CHUNK) of pixels s .. s + 3 (VEC4 path), as
-// `chunk_probs` computes them for one pixel, and how many inputs are not finite.
-struct QuadProbs {
-    p: array<vec4<f32>, CLASS_CHUNK>,
+// Every class (C <= CLASS_CHUNK) of pixels s .. s + 3 (VEC4 path), before normalising: with
+// softmax the exponentials exp(x - max) and `inv` = 1 / their sum, so that p = e * inv as
+// `chunk_probs` computes it for one pixel; otherwise the probabilities and `inv` = 1. And how
+// many inputs are not finite.
+struct QuadExps {
+    e: array<vec4<f32>, CLASS_CHUNK>,
+    inv: vec4<f32>,
     non_finite: u32,
 }
 
-fn quad_probs(pred_base: u32, s: u32) -> QuadProbs {
-    var out: QuadProbs;
+fn quad_exps(pred_base: u32, s: u32) -> QuadExps {
+    var out: QuadExps;
+    out.inv = vec4<f32>(1.0);
     for (var k = 0u; k < N_CLASSES; k++) {
         let x = pred_quad(pred_base + k * params.spatial + s);
-        out.p[k] = x;
+        out.e[k] = x;
         let bits = bitcast<vec4<u32>>(x) & vec4<u32>(0x7f800000u);
         out.non_finite += dot(select(vec4<u32>(0u), vec4<u32>(1u), bits == vec4<u32>(0x7f800000u)), vec4<u32>(1u));
     }
     if (ACTIVATION == ACT_SOFTMAX) {
-        var m = out.p[0];
+        var m = out.e[0];
         for (var k = 1u; k < N_CLASSES; k++) {
-            m = max(m, out.p[k]);
+            m = max(m, out.e[k]);
         }
         var z = vec4<f32>(0.0);
         for (var k = 0u; k < N_CLASSES; k++) {
-            out.p[k] = exp(out.p[k] - m);
-            z += out.p[k];
+            out.e[k] = exp(out.e[k] - m);
+            z += out.e[k];
         }
-        let inv = 1.0 / z;
-        for (var k = 0u; k < N_CLASSES; k++) {
-            out.p[k] *= inv;
-        }
+        out.inv = 1.0 / z;
     } else if (ACTIVATION == ACT_SIGMOID) {
         for (var k = 0u; k < N_CLASSES; k++) {
-            let x = out.p[k];
+            let x = out.e[k];
             let e = exp(-abs(x));
-            out.p[k] = select(e / (1.0 + e), 1.0 / (1.0 + e), x >= vec4<f32>(0.0));
+            out.e[k] = select(e / (1.0 + e), 1.0 / (1.0 + e), x >= vec4<f32>(0.0));
         }
     }
     return out;

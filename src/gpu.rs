@@ -45,15 +45,10 @@ impl Grid {
     fn for_adapter(info: &wgpu::AdapterInfo, fold: Fold) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
         match (info.device_type, fold) {
-            // A CPU rasteriser runs one workgroup per core at a time: a few per core.
-            (wgpu::DeviceType::Cpu, Fold::Subgroup) => Self {
-                partial_groups: 4 * cores,
-                partial_pixels_per_thread: 64,
-                gradient_groups: 4 * cores,
-                gradient_pixels_per_thread: [64, 64],
-            },
-            (wgpu::DeviceType::Cpu, Fold::Workgroup) => Self {
-                partial_groups: 16 * cores,
+            // A CPU rasteriser runs one workgroup per core at a time: a few per core (more
+            // with the workgroup fold, whose per-workgroup barriers were measured with 32).
+            (wgpu::DeviceType::Cpu, fold) => Self {
+                partial_groups: cores * if fold == Fold::Subgroup { 4 } else { 16 },
                 partial_pixels_per_thread: 64,
                 gradient_groups: 4 * cores,
                 gradient_pixels_per_thread: [64, 64],
@@ -193,13 +188,24 @@ struct Spec {
     squared: bool,
     soft_l1: bool,
     n_classes: u32,
-    /// Four pixels per thread with vec4 loads (aligned inputs, C <= 8, u8/u32 labels).
+    /// Quads of pixels per thread with vec4 loads (aligned inputs, C <= 8, integer labels).
     vec4: bool,
     /// Predictions stored as f16 pairs.
     pred_f16: bool,
-    /// Softmax normalisers stored per pixel by dice_normaliser (softmax, C > CLASS_CHUNK).
-    norms: bool,
 }
+
+impl Spec {
+    /// Whether dice_normaliser stores each pixel's softmax normaliser first: softmax over
+    /// more classes than one chunk (the shaders test the same constants).
+    fn norms(&self) -> bool {
+        self.activation == ACT_SOFTMAX && self.n_classes > CLASS_CHUNK
+    }
+}
+
+// Activation codes, kept in sync with ACT_* in shaders/common.wgsl.
+const ACT_NONE: u32 = 0;
+const ACT_SOFTMAX: u32 = 1;
+const ACT_SIGMOID: u32 = 2;
 
 /// The two specialised pipelines of one [`Spec`].
 struct Specialised {
@@ -428,7 +434,7 @@ impl Pipelines {
                 partials_constants.push(("SLOTS", self.slots as f64));
                 Arc::new(Specialised {
                     dice_normaliser: spec
-                        .norms
+                        .norms()
                         .then(|| stages.dice_normaliser.pipeline(device, &constants)),
                     dice_partials: stages.dice_partials.pipeline(device, &partials_constants),
                     dice_gradient: stages.dice_gradient.pipeline(device, &constants),
@@ -868,11 +874,10 @@ impl DicePlan {
         params.n_rows = n_rows;
 
         let spec = Spec {
-            // Kept in sync with ACT_* in shaders/common.wgsl.
             activation: match config.activation {
-                Activation::None => 0,
-                Activation::Softmax => 1,
-                Activation::Sigmoid => 2,
+                Activation::None => ACT_NONE,
+                Activation::Softmax => ACT_SOFTMAX,
+                Activation::Sigmoid => ACT_SIGMOID,
             },
             target_kind: target_kind.code(),
             pred_f16: pred_format == PredFormat::F16,
@@ -880,7 +885,6 @@ impl DicePlan {
             soft_l1: config.soft_l1(),
             n_classes: n_c as u32,
             vec4: false,
-            norms: false,
         };
         // The VEC4 path: whole quads of pixels, every class in one chunk, integer labels
         // (offsets are checked per call).
@@ -903,11 +907,7 @@ impl DicePlan {
         // Softmax over several class chunks: per-pixel normalisers after the coefficients.
         // (They fit one binding whenever the predictions fit their pages: 8 bytes a pixel
         // against 4 bytes for each of more than 8 classes.)
-        let spec = Spec {
-            norms: config.activation == Activation::Softmax && n_c as u32 > CLASS_CHUNK,
-            ..spec
-        };
-        let coefs_size = if spec.norms {
+        let coefs_size = if spec.norms() {
             (cells + (n_b * n_s) as u64) * 2 * 4
         } else {
             cells * 2 * 4
