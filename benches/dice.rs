@@ -43,9 +43,6 @@ fn gpu(c: &mut Criterion) {
         }
     };
     let mut group = c.benchmark_group("gpu");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500));
     for dims in SHAPES {
         let shape = Shape::new(dims).unwrap();
         let (logits, labels) =
@@ -117,9 +114,6 @@ fn gpu(c: &mut Criterion) {
 
 fn cpu_oracle(c: &mut Criterion) {
     let mut group = c.benchmark_group("cpu");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500));
     for dims in SHAPES {
         let shape = Shape::new(dims).unwrap();
         let (logits, labels) =
@@ -143,5 +137,12 @@ fn cpu_oracle(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gpu, cpu_oracle);
+criterion_group! {
+    name = benches;
+    // Few samples: the CPU oracle takes ~0.5 s per iteration at 4x8x512^2.
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500));
+    targets = gpu, cpu_oracle
+}
 criterion_main!(benches);
