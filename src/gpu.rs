@@ -776,10 +776,11 @@ pub struct DicePlan {
     input_binds: Option<(InputKey, bool, InputBinds)>,
 }
 
-/// A binding over a caller's buffer: (buffer, aligned start, size in bytes).
+/// A tensor's binding over a caller's buffer: (buffer, aligned start, size in bytes); bound
+/// paged, page k starts `k * page_bytes` after the start.
 type BindingKey = (wgpu::Buffer, u64, u64);
-/// The pages of predictions, targets and the optional gradient of one call.
-type InputKey = (Vec<BindingKey>, Vec<BindingKey>, Option<Vec<BindingKey>>);
+/// The bindings of predictions, targets and the optional gradient of one call.
+type InputKey = (BindingKey, BindingKey, Option<BindingKey>);
 
 impl DicePlan {
     fn new(
@@ -1068,7 +1069,7 @@ impl DicePlan {
         region: BufferRegion<'_>,
         elem_size: u64,
         elements: u64,
-    ) -> Result<(Vec<BindingKey>, u32), DiceError> {
+    ) -> Result<(BindingKey, u32), DiceError> {
         let BufferRegion { buffer, offset } = region;
         if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
             return Err(DiceError::MissingUsage {
@@ -1119,18 +1120,17 @@ impl DicePlan {
                 limit_name: "max_storage_buffer_binding_size x binding pages",
             });
         }
-        let pages = (0..pages)
-            .map(|k| {
-                let at = start + k * self.page_bytes;
-                (buffer.clone(), at, self.page_bytes.min(start + size - at))
-            })
-            .collect();
-        Ok((pages, ((offset - start) / elem_size) as u32))
+        Ok((
+            (buffer.clone(), start, size),
+            ((offset - start) / elem_size) as u32,
+        ))
     }
 
     /// Records the loss (and, when `inputs.gradient` is set, the gradient) into the caller's
     /// encoder over the caller's buffers: one compute pass (four or five dispatches, six with
-    /// softmax over more than 8 classes), no host round trip. The results stay in this plan's buffers; the gradient goes to `inputs.gradient`.
+    /// softmax over more than 8 classes), no host round trip, no allocation once the caller's
+    /// buffers have been seen. The results stay in this plan's buffers; the gradient goes to
+    /// `inputs.gradient`.
     /// Buffers are checked (usage, size at the offset, alignment, binding limit) before
     /// anything is recorded.
     ///
@@ -1197,8 +1197,7 @@ impl DicePlan {
             .transpose()?;
         if let Some((g, _)) = &grad {
             // wgpu cannot bind one buffer read-only and writable in the same dispatch.
-            let shared = |other: &[BindingKey]| other[0].0 == g[0].0;
-            if shared(&preds) || shared(&targets) {
+            if g.0 == preds.0 || g.0 == targets.0 {
                 return Err(DiceError::InvalidConfig(
                     "the gradient must live in a buffer of its own, apart from the predictions \
                      and targets"
@@ -1289,39 +1288,36 @@ impl DicePlan {
         (preds, targets, grad): &InputKey,
         vec4: bool,
     ) -> InputBinds {
-        fn region(k: &BindingKey) -> wgpu::BindingResource<'_> {
-            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: &k.0,
-                offset: k.1,
-                size: std::num::NonZeroU64::new(k.2),
-            })
-        }
-        // Page k of a tensor, or the placeholder where the tensor has fewer pages.
+        // Page k of a tensor (the whole tensor when bound flat), or the placeholder past its
+        // last page or for no tensor.
         fn page<'a>(
             placeholder: &'a wgpu::Buffer,
-            pages: &'a [BindingKey],
+            page_bytes: u64,
+            key: Option<&'a BindingKey>,
             k: usize,
         ) -> wgpu::BindingResource<'a> {
-            pages.get(k).map_or(placeholder.as_entire_binding(), region)
+            let at = k as u64 * page_bytes;
+            match key {
+                Some((buffer, start, size)) if at < *size => {
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer,
+                        offset: start + at,
+                        size: std::num::NonZeroU64::new((size - at).min(page_bytes)),
+                    })
+                }
+                _ => placeholder.as_entire_binding(),
+            }
         }
-        let page_rw = |pages, k| page(&self.placeholder_rw, pages, k);
-        let page = |pages, k| page(&self.placeholder, pages, k);
+        let page_rw = |key, k| page(&self.placeholder_rw, self.page_bytes, key, k);
+        let page = |key, k| page(&self.placeholder, self.page_bytes, key, k);
+        let (preds, targets) = (Some(preds), Some(targets));
         let paged = self.binding_kind == Binding::Paged;
         // The vec4 views: the same regions on the flat VEC4 path (u32 labels only: u8 labels
         // are read as words), placeholders otherwise (the paged VEC4 path reads pages word by
         // word).
-        let none: &[BindingKey] = &[];
         let vec4_views = vec4 && !paged;
-        let preds4 = if vec4_views && self.pred_format == PredFormat::F32 {
-            &preds[..]
-        } else {
-            none
-        };
-        let labels4 = if vec4_views && self.target_kind == TargetKind::LabelsU32 {
-            &targets[..]
-        } else {
-            none
-        };
+        let preds4 = preds.filter(|_| vec4_views && self.pred_format == PredFormat::F32);
+        let labels4 = targets.filter(|_| vec4_views && self.target_kind == TargetKind::LabelsU32);
         let mut partials = vec![
             (0, self.params_buf.as_entire_binding()),
             (1, page(preds, 0)),
@@ -1364,6 +1360,7 @@ impl DicePlan {
             .is_some()
             .then(|| bind(&stages.dice_normaliser.layout, normaliser));
         let gradient = grad.as_ref().map(|g| {
+            let g = Some(g);
             let mut entries = vec![
                 (0, self.params_buf.as_entire_binding()),
                 (1, page(preds, 0)),
@@ -1373,7 +1370,7 @@ impl DicePlan {
                 (5, page_rw(g, 0)),
                 (6, page(preds4, 0)),
                 (7, page(labels4, 0)),
-                (17, page_rw(if vec4_views { &g[..] } else { none }, 0)),
+                (17, page_rw(g.filter(|_| vec4_views), 0)),
             ];
             if paged {
                 for k in 1..PAGES as usize {
