@@ -3,11 +3,12 @@
 //! `cargo run --release --example throughput -- --shape 4,8,512,512 [--activation softmax]
 //!  [--labels u8|u16|u32] [--preds f32|f16] [--iters N] [--check] [--floor]`
 //!
-//! Keys: `adapter`, `shape`, `activation`, `labels`, `forward_ms` and `forward_backward_ms`
-//! (medians over `--iters`, each a submit + wait on resident data), `host_to_host_ms` (upload,
-//! compute, read back the loss and gradient), `bytes` (moved by forward + backward: predictions
-//! and labels read by both passes, the gradient written once), `gbps`, `loss`; with `--check`
-//! also `oracle_loss` and `max_grad_abs_diff` against the f64 CPU oracle. With `--floor`
+//! Keys: `adapter`, `driver` (the driver and its version: which Mesa, on lavapipe), `shape`,
+//! `activation`, `labels`, `forward_ms` and `forward_backward_ms` (medians over `--iters`, each
+//! a submit + wait on resident data), `host_to_host_ms` (upload, compute, read back the loss and
+//! gradient), `bytes` (moved by forward + backward: predictions and labels read by both
+//! passes, the gradient written once), `gbps`, `loss`; with `--check` also `oracle_loss` and
+//! `max_grad_abs_diff` against the f64 CPU oracle. With `--floor`
 //! (f32 predictions, C <= 8, spatial size a multiple of 4) also the floor kernels of
 //! `examples/floor.wgsl` on the same adapter and buffers, timed the same way: `floor_forward_ms`
 //! (read every prediction, activation, sum), `floor_forward_backward_ms` (that, then read,
@@ -215,6 +216,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let ctx = DiceContext::new()?;
     let adapter = ctx.adapter_info().name.clone();
+    let driver = ctx.adapter_info().driver_info.clone();
     let (logits, labels) = inputs::logits_and_labels(shape.len(), shape.pixels(), shape.classes());
     let (u8s, u16s): (Vec<u8>, Vec<u16>) = labels.iter().map(|&l| (l as u8, l as u16)).unzip();
     let targets = match args.labels {
@@ -261,7 +263,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pred_bytes = shape.len() as u64 * args.preds.element_size();
     let bytes = 2 * (pred_bytes + label_bytes) + shape.len() as u64 * 4;
     let mut line = format!(
-        "{{\"adapter\":{adapter:?},\"shape\":{:?},\"activation\":\"{:?}\",\"labels\":\"{:?}\",\"preds\":\"{:?}\",\
+        "{{\"adapter\":{adapter:?},\"driver\":{driver:?},\"shape\":{:?},\"activation\":\"{:?}\",\"labels\":\"{:?}\",\"preds\":\"{:?}\",\
          \"forward_ms\":{forward_ms:.3},\"forward_backward_ms\":{forward_backward_ms:.3},\
          \"host_to_host_ms\":{:.3},\"bytes\":{bytes},\"gbps\":{:.3},\"loss\":{}",
         args.shape,
