@@ -8,14 +8,13 @@
 //! a submit + wait on resident data), `host_to_host_ms` (upload, compute, read back the loss and
 //! gradient), `bytes` (moved by forward + backward: predictions and labels read by both
 //! passes, the gradient written once), `gbps`, `loss`; with `--check` also `oracle_loss` and
-//! `max_grad_abs_diff` against the f64 CPU oracle. With `--floor`
-//! (f32 predictions, C <= 8, spatial size a multiple of 4) also the floor kernels of
-//! `examples/floor.wgsl` on the same adapter and buffers, timed the same way: `floor_forward_ms`
-//! (read every prediction, activation, sum), `floor_forward_backward_ms` (that, then read,
-//! activation and write every element: softdice's traffic without labels or Dice arithmetic),
-//! `copy_ms` and `copy_gbps` (a vec4 copy of the predictions: the device's copy bandwidth),
-//! and the ratios `of_floor` (floor / softdice, forward+backward) and `of_copy` (softdice's
-//! GB/s over the copy's).
+//! `max_grad_abs_diff` against the f64 CPU oracle. With `--floor` (f32 predictions, C <= 8,
+//! spatial size a multiple of 4) also the floor kernels of `examples/floor.wgsl` on the same
+//! adapter and buffers, timed the same way: `floor_forward_ms` (read every prediction,
+//! activation, sum), `floor_forward_backward_ms` (that, then read, activation and write every
+//! element: softdice's traffic without labels or Dice arithmetic), `copy_ms` and `copy_gbps` (a
+//! vec4 copy of the predictions: the device's copy bandwidth), and the ratios `of_floor` (floor
+//! / softdice, forward+backward) and `of_copy` (softdice's GB/s over the copy's).
 
 #[path = "common/inputs.rs"]
 mod inputs;

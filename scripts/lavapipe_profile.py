@@ -5,9 +5,9 @@
 
 WORK holds `ips` (one sampled instruction address per line, from `perf script -F ip`) and
 `dis.<address>` files (gdb's disassembly of each mapping of JIT code). For each compiled
-function in them with at least 5 % of the samples it prints its share, and the share of its samples that fall inside
-llvmpipe's per-lane memory loops: loops whose head counts lanes (`inc`, or `cmp $0x8,`) and that
-a backward branch closes.
+function in them with at least 5 % of the samples it prints its share, and the share of its
+samples inside llvmpipe's per-lane memory loops: loops whose head counts lanes (`inc`, or
+`cmp $0x8,`) and that a backward branch closes.
 """
 import collections
 import glob
@@ -18,7 +18,7 @@ LINE = re.compile(r"\s+(0x[0-9a-f]+)(?: <[^>]*>)?:\s+(.*)")
 BRANCH = re.compile(r"j\w+\s+0x([0-9a-f]+)")
 
 
-def blocks(work):
+def functions(work):
     samples = collections.Counter(int(l, 16) for l in open(f"{work}/ips") if l.strip())
     total = sum(samples.values())
     for path in sorted(glob.glob(f"{work}/dis.*")):
@@ -48,8 +48,7 @@ def lane_loops(rows):
 
 
 def main(work):
-    found = list(blocks(work))
-    for name, rows, hits, share in found:
+    for name, rows, hits, share in functions(work):
         in_loop = [False] * len(rows)
         hottest = None
         for j, i in lane_loops(rows):
