@@ -78,12 +78,10 @@ fn tensors_inside_larger_allocations() {
     }
     let all = read_buffer(ctx, &grads);
     let at = grad_off as usize / 4;
-    check_close(
+    check_grad(
         "gradient",
         &all[at..at + shape.len()],
         want.gradient.as_deref().unwrap(),
-        GRAD_ABS,
-        GRAD_REL,
     )
     .unwrap();
     assert!(

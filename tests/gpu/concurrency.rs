@@ -44,12 +44,10 @@ fn four_threads_with_different_shapes_on_one_context() {
                         .compute(&shape, &config, &logits, targets, true)
                         .unwrap();
                     check_loss("loss", got.loss, want.loss).unwrap();
-                    check_close(
+                    check_grad(
                         "gradient",
                         got.gradient.as_deref().unwrap(),
                         want.gradient.as_deref().unwrap(),
-                        GRAD_ABS,
-                        GRAD_REL,
                     )
                     .unwrap();
                 }

@@ -27,11 +27,9 @@ fn an_input_over_300_mib_matches_the_oracle() {
     check_loss("loss", got.loss, want.loss).unwrap();
     check_close("dice", &got.dice, &want.dice, DICE_ABS, 0.0).unwrap();
     let (g, w) = (got.gradient.unwrap(), want.gradient.unwrap());
-    check_close("gradient", &g, &w, GRAD_ABS, GRAD_REL).unwrap();
-    // The last page is really read and written: spot-check its elements against the oracle
-    // at a bar tight enough for their size (~1e-9).
-    let tail = shape.len() - 1000..shape.len();
-    check_close("gradient tail", &g[tail.clone()], &w[tail], 1e-12, 1e-4).unwrap();
+    // Every element at a bar scaled to their size (~1e-9): the last page is really read and
+    // written.
+    check_grad("gradient", &g, &w).unwrap();
 }
 
 #[test]

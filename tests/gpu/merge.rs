@@ -99,12 +99,10 @@ fn merge_two_halves(classes: usize) {
         check_loss("device loss from merged sums", out.loss, want.loss).unwrap();
         grad.extend(read_buffer(ctx, g));
     }
-    check_close(
+    check_grad(
         "gradient from merged sums",
         &grad,
         want.gradient.as_deref().unwrap(),
-        GRAD_ABS,
-        GRAD_REL,
     )
     .unwrap();
 }

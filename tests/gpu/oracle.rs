@@ -25,6 +25,18 @@ pub fn compare(
     preds: &[f32],
     targets: Targets<'_>,
 ) -> Result<(), String> {
+    compare_with(ctx, shape, config, preds, targets, GRAD_FLOOR)
+}
+
+/// [`compare`] with another gradient floor.
+pub fn compare_with(
+    ctx: &DiceContext,
+    shape: &Shape,
+    config: &DiceConfig,
+    preds: &[f32],
+    targets: Targets<'_>,
+    grad_floor: GradFloor,
+) -> Result<(), String> {
     let want = cpu::compute(shape, config, preds, targets, true).map_err(|e| e.to_string())?;
     let got = ctx
         .compute(shape, config, preds, targets, true)
@@ -39,12 +51,11 @@ pub fn compare(
         LOSS_REL,
     )?;
     check_close(&format!("dice {tag}"), &got.dice, &want.dice, DICE_ABS, 0.0)?;
-    check_close(
+    check_grad_with(
         &format!("gradient {tag}"),
         got.gradient.as_deref().unwrap(),
         want.gradient.as_deref().unwrap(),
-        GRAD_ABS,
-        GRAD_REL,
+        grad_floor,
     )
 }
 
@@ -171,12 +182,10 @@ fn a_perturbed_input_makes_the_comparison_fail() {
     let mut perturbed = preds.clone();
     perturbed[1234] += 0.5;
     let want = cpu::compute(&shape, &config, &perturbed, targets, true).unwrap();
-    let err = check_close(
+    let err = check_grad(
         "gradient",
         got.gradient.as_deref().unwrap(),
         want.gradient.as_deref().unwrap(),
-        GRAD_ABS,
-        GRAD_REL,
     )
     .unwrap_err();
     assert!(err.contains("worst index"), "{err}");

@@ -31,7 +31,7 @@ fn seed_inputs() -> (Shape, Vec<f32>, Vec<f32>, Vec<u8>) {
 /// The fixture's gradients are f32 copies of float64 autograd: compare at the gradient bar.
 fn check_fixture_grad(what: &str, got: &[f32], fixture: &[f32]) {
     let want: Vec<f64> = fixture.iter().map(|&v| v as f64).collect();
-    check_close(what, got, &want, GRAD_ABS, GRAD_REL).unwrap();
+    check_grad(what, got, &want).unwrap();
 }
 
 #[test]
