@@ -49,9 +49,10 @@ fn main() -> Result<(), DiceError> {
     match DiceContext::new() {
         Ok(ctx) => {
             let info = ctx.adapter_info();
+            println!("adapter              : {}", info.name);
             println!(
-                "adapter              : {} ({:?}, {:?})",
-                info.name, info.device_type, info.backend
+                "backend              : {:?} ({:?}; WGPU_BACKEND chooses)",
+                info.backend, info.device_type
             );
             let gpu = ctx.compute(&shape, &config, &probs, targets, true)?;
             let grad = gpu.gradient.as_deref().unwrap_or_default();

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# The test command: sets up what the GPU tests need on a fresh Debian machine, then runs
-# every test with a missing adapter made a failure (never a silent skip).
+# The test command: sets up what the GPU tests need on a fresh Debian machine, then runs every
+# test once and the GPU suite on every backend present and under WebGPU's default limits, with
+# a missing adapter made a failure (never a silent skip).
 #
 #   scripts/test.sh [extra cargo test args]
 #
-# Where no adapter is found it installs Mesa's CPU Vulkan driver (lavapipe, package
-# mesa-vulkan-drivers; needs root or sudo).
+# Where no Vulkan, Metal or DX12 adapter is found (a fresh Debian image has only Mesa's GL
+# driver) it installs Mesa's CPU Vulkan driver (lavapipe: packages mesa-vulkan-drivers and
+# libvulkan1; needs root or sudo). Runs, in order:
+#   1. `cargo test` on the default adapter (Vulkan first): unit, naga, doc and GPU tests;
+#   2. `cargo test --test gpu` on each other backend found (GL: llvmpipe);
+#   3. `cargo test --test gpu` on the default adapter with SOFTDICE_TEST_LIMITS=webgpu
+#      (8 storage buffers per stage, 128 MiB bindings, 256 MiB buffers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,14 +22,51 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ] || [ ! -w "${X
   export XDG_RUNTIME_DIR
 fi
 
-if ! cargo run --quiet --example adapter; then
-  echo "test.sh: no GPU adapter; installing mesa-vulkan-drivers (lavapipe)" >&2
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
-  cargo run --quiet --example adapter
+# "backend<TAB>adapter" for each backend with an adapter (the test runs choose with
+# WGPU_BACKEND themselves).
+backends() { env -u WGPU_BACKEND -u WGPU_ADAPTER_NAME cargo run --quiet --example adapter -- --backends; }
+
+found="$(backends)"
+if ! grep -qE '^(vulkan|metal|dx12)' <<<"$found"; then
+  if command -v apt-get >/dev/null; then
+    echo "test.sh: no Vulkan adapter; installing mesa-vulkan-drivers (lavapipe)" >&2
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+    found="$(backends)"
+  else
+    echo "test.sh: no Vulkan, Metal or DX12 adapter, and no apt-get to install lavapipe" >&2
+  fi
 fi
+if [ -z "$found" ]; then
+  echo "test.sh: no GPU adapter on any backend" >&2
+  exit 1
+fi
+echo "test.sh: adapters found:"
+sed 's/^/  /' <<<"$found"
+names=($(cut -f1 <<<"$found"))
+missing=()
+for b in vulkan gl; do
+  grep -q "^$b" <<<"$found" || missing+=("$b")
+done
 
 export SOFTDICE_REQUIRE_GPU=1
-cargo test "$@"
+ran=()
+first="${names[0]}"
+echo "test.sh: == all tests on $first =="
+WGPU_BACKEND="$first" cargo test "$@"
+ran+=("$first (all tests)")
+for b in "${names[@]:1}"; do
+  echo "test.sh: == GPU suite on $b =="
+  WGPU_BACKEND="$b" cargo test --test gpu "$@"
+  ran+=("$b (GPU suite)")
+done
+echo "test.sh: == GPU suite on $first under WebGPU's default limits =="
+SOFTDICE_TEST_LIMITS=webgpu WGPU_BACKEND="$first" cargo test --test gpu "$@"
+ran+=("$first with WebGPU's default limits (GPU suite)")
+
+echo "test.sh: ran on: $(IFS=,; echo "${ran[*]}" | sed 's/,/, /g')"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: no adapter found for: ${missing[*]} (not tested there)"
+fi

@@ -5,15 +5,26 @@
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum DiceError {
-    /// No GPU adapter was found (on a machine without a GPU, install Mesa's lavapipe).
+    /// No GPU adapter was found (on a machine without a GPU, install Mesa's lavapipe), or
+    /// none matched the adapter name asked for.
     #[error("no GPU adapter found: {hint}")]
     NoAdapter {
-        /// What to do about it.
-        hint: &'static str,
+        /// What was searched and what to do about it.
+        hint: String,
     },
     /// The adapter refused to create a device.
     #[error("could not create a device: {0}")]
     RequestDevice(String),
+    /// The device's limits are below what the kernels need on any input.
+    #[error("the device's {limit} is {available}; softdice needs at least {needed}")]
+    DeviceUnsupported {
+        /// The name of the wgpu limit.
+        limit: &'static str,
+        /// The least value softdice needs.
+        needed: u64,
+        /// The device's value.
+        available: u64,
+    },
     /// A shape needs at least a batch and a class axis.
     #[error("shape {shape:?} has rank {rank}; predictions need [B, C, spatial...] with rank >= 2")]
     BadRank {

@@ -6,15 +6,20 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::adapter::{check_device_limits, ContextOptions};
 use crate::config::{Activation, DiceConfig, Scope};
 use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput, Finalized};
 use crate::params::{class_info, FinalizeParams, Params, CLASS_CHUNK};
-use crate::shaders::{Binding, Fold, Kernel, PAGES};
+use crate::shaders::{page_binding, Binding, Fold, Kernel, Pages, FIRST_BINDING, MAX_PAGES};
 use crate::shape::{PredFormat, Shape, TargetKind, Targets};
 
 /// Workgroup size of the partials, reduce and gradient kernels (the `WG` override).
-const WG: u32 = 128;
+pub(crate) const WG: u32 = 128;
+
+/// Workgroup memory of the kernel that uses the most: fold_workgroup.wgsl's `red`, 24 floats
+/// per thread (8 classes x A, P, Y).
+pub(crate) const WORKGROUP_BYTES: u64 = 24 * WG as u64 * 4;
 
 /// How many workgroups the input kernels launch, from the kind of adapter. Each kernel aims
 /// at a total number of workgroups and gives every thread at least a minimum of pixels;
@@ -75,10 +80,6 @@ impl Grid {
 /// Status words (bad labels, non-finite, spare, spare), kept in sync with `STATUS_*`.
 const STATUS_WORDS: u64 = 4;
 
-const NO_ADAPTER_HINT: &str =
-    "no Vulkan/Metal/DX12/GL adapter; on Debian or Ubuntu without a GPU, \
-     install Mesa's CPU Vulkan driver: `apt-get install mesa-vulkan-drivers`";
-
 /// A device, its queue and the compiled pipelines. Build it once and share it: it is
 /// `Send + Sync`, and calls from several threads may run at once.
 pub struct DiceContext {
@@ -109,8 +110,8 @@ struct Pipelines {
     /// dice_finalize's `total` entry point (same bind group).
     dice_total: wgpu::ComputePipeline,
     flat: Arc<InputStages>,
-    /// Built on first use: its layouts need more storage bindings than the default limits.
-    paged: Mutex<Option<Arc<InputStages>>>,
+    /// Per page counts, built on first use (only tensors past one binding need them).
+    paged: Mutex<HashMap<Pages, Arc<InputStages>>>,
     specialised: Mutex<HashMap<(Spec, Binding), Arc<Specialised>>>,
 }
 
@@ -122,54 +123,94 @@ struct InputStages {
 }
 
 impl InputStages {
-    /// Bindings as (number, kind): 'u' uniform, 'r' read-only storage, 'w' read-write storage.
     fn new(device: &wgpu::Device, binding: Binding) -> Self {
-        // 6, 7 and 17 are the vec4 views of predictions, u32 labels and gradient; 18 the
-        // coefficient buffer with the softmax normalisers.
-        let mut normaliser = vec![(0, 'u'), (1, 'r'), (18, 'w')];
-        let mut partials = vec![
-            (0, 'u'),
-            (1, 'r'),
-            (2, 'r'),
-            (3, 'w'),
-            (4, 'w'),
-            (6, 'r'),
-            (7, 'r'),
-            (18, 'r'),
-        ];
-        let mut gradient = vec![
-            (0, 'u'),
-            (1, 'r'),
-            (2, 'r'),
-            (3, 'r'),
-            (4, 'r'),
-            (5, 'w'),
-            (6, 'r'),
-            (7, 'r'),
-            (17, 'w'),
-        ];
-        if binding == Binding::Paged {
-            // Kept in sync with bindings_paged.wgsl.
-            for k in 1..PAGES as u32 {
-                normaliser.push((7 + k, 'r'));
-                partials.extend([(7 + k, 'r'), (10 + k, 'r')]);
-                gradient.extend([(7 + k, 'r'), (10 + k, 'r'), (13 + k, 'w')]);
-            }
-        }
+        let stage = |kernel| Stage::new(device, kernel, binding, &input_bindings(kernel, binding));
         Self {
-            dice_normaliser: Stage::new(device, Kernel::DiceNormaliser, binding, &normaliser),
-            dice_partials: Stage::new(device, Kernel::DicePartials, binding, &partials),
-            dice_gradient: Stage::new(device, Kernel::DiceGradient, binding, &gradient),
+            dice_normaliser: stage(Kernel::DiceNormaliser),
+            dice_partials: stage(Kernel::DicePartials),
+            dice_gradient: stage(Kernel::DiceGradient),
         }
     }
+}
 
-    /// Storage bindings the gradient kernel of this binding needs.
-    fn storage_bindings(binding: Binding) -> u32 {
-        match binding {
-            Binding::Flat => 8,
-            Binding::Paged => 8 + 3 * (PAGES as u32 - 1),
+/// What one binding of a kernel holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Uniform,
+    Read,
+    Write,
+}
+
+/// The bindings of an input kernel (`DiceNormaliser`, `DicePartials`, `DiceGradient`) under a
+/// [`Binding`], as (number, slot): the one table from which its layout is built and its
+/// storage bindings counted. The WGSL declares the same numbers (the kernel files, and
+/// `bindings_flat.wgsl` or the generated pages of [`Binding::Paged`]).
+fn input_bindings(kernel: Kernel, binding: Binding) -> Vec<(u32, Slot)> {
+    use Slot::{Read, Uniform, Write};
+    // The kernel's own buffers: params; partials, status and coefficients (with the softmax
+    // normalisers) at the numbers its file declares.
+    let mut table = match kernel {
+        Kernel::DiceNormaliser => vec![(0, Uniform), (18, Write)],
+        Kernel::DicePartials => vec![(0, Uniform), (3, Write), (4, Write), (18, Read)],
+        _ => vec![(0, Uniform), (3, Read), (4, Read)],
+    };
+    let (pages, views) = match binding {
+        Binding::Flat => (
+            Pages {
+                preds: 1,
+                targets: 1,
+                grad: 1,
+            },
+            true,
+        ),
+        Binding::Paged(pages) => (pages, false),
+    };
+    let first = FIRST_BINDING;
+    let mut tensors = vec![(first.preds, pages.preds, Read)];
+    if kernel != Kernel::DiceNormaliser {
+        tensors.push((first.targets, pages.targets, Read));
+    }
+    if kernel == Kernel::DiceGradient {
+        tensors.push((first.grad, pages.grad, Write));
+    }
+    for (first, n, slot) in tensors {
+        table.extend((0..n).map(|k| (page_binding(first, k), slot)));
+    }
+    // The flat VEC4 path's vec4 views of predictions, u32 labels and gradient.
+    if views {
+        match kernel {
+            Kernel::DicePartials => table.extend([(6, Read), (7, Read)]),
+            Kernel::DiceGradient => table.extend([(6, Read), (7, Read), (17, Write)]),
+            _ => {}
         }
     }
+    table
+}
+
+/// Storage bindings of the input kernel that uses the most under `binding`.
+pub(crate) fn storage_bindings(binding: Binding) -> u32 {
+    [Kernel::DicePartials, Kernel::DiceGradient]
+        .iter()
+        .map(|&k| {
+            input_bindings(k, binding)
+                .iter()
+                .filter(|(_, slot)| *slot != Slot::Uniform)
+                .count() as u32
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// One past the largest binding number of the input kernels under `binding`
+/// (`max_bindings_per_bind_group` must reach it).
+pub(crate) fn binding_numbers(binding: Binding) -> u32 {
+    Kernel::ALL
+        .iter()
+        .filter(|k| k.reads_inputs())
+        .flat_map(|&k| input_bindings(k, binding))
+        .map(|(number, _)| number + 1)
+        .max()
+        .unwrap_or(0)
 }
 
 /// One kernel's layout and module, from which pipelines are specialised.
@@ -254,25 +295,17 @@ pub struct GpuInputs<'a> {
     pub gradient: Option<BufferRegion<'a>>,
 }
 
-fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+fn layout_entry((binding, slot): (u32, Slot)) -> wgpu::BindGroupLayoutEntry {
+    let ty = match slot {
+        Slot::Uniform => wgpu::BufferBindingType::Uniform,
+        Slot::Read => wgpu::BufferBindingType::Storage { read_only: true },
+        Slot::Write => wgpu::BufferBindingType::Storage { read_only: false },
+    };
     wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
         ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
-}
-
-fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
+            ty,
             has_dynamic_offset: false,
             min_binding_size: None,
         },
@@ -281,22 +314,14 @@ fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
 }
 
 impl Stage {
-    /// Layout and module of a kernel; bindings as (number, kind) with kind 'u' uniform,
-    /// 'r' read-only storage, 'w' read-write storage.
+    /// Layout and module of a kernel with the given bindings.
     fn new(
         device: &wgpu::Device,
         kernel: Kernel,
         binding: Binding,
-        bindings: &[(u32, char)],
+        bindings: &[(u32, Slot)],
     ) -> Self {
-        let entries: Vec<_> = bindings
-            .iter()
-            .map(|&(i, kind)| match kind {
-                'u' => uniform_entry(i),
-                'r' => storage_entry(i, true),
-                _ => storage_entry(i, false),
-            })
-            .collect();
+        let entries: Vec<_> = bindings.iter().copied().map(layout_entry).collect();
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some(kernel.name()),
             entries: &entries,
@@ -363,24 +388,25 @@ impl Pipelines {
             _ => WG,
         };
         let flat = Binding::Flat;
+        use Slot::{Read, Uniform, Write};
         let reduce = Stage::new(
             device,
             Kernel::DiceReduce,
             flat,
-            &[(0, 'u'), (1, 'r'), (2, 'w')],
+            &[(0, Uniform), (1, Read), (2, Write)],
         );
         let finalize = Stage::new(
             device,
             Kernel::DiceFinalize,
             flat,
             &[
-                (0, 'u'),
-                (1, 'u'),
-                (2, 'r'),
-                (3, 'r'),
-                (4, 'w'),
-                (5, 'w'),
-                (6, 'r'),
+                (0, Uniform),
+                (1, Uniform),
+                (2, Read),
+                (3, Read),
+                (4, Write),
+                (5, Write),
+                (6, Read),
             ],
         );
         Self {
@@ -394,7 +420,7 @@ impl Pipelines {
                 finalize.layout,
             ),
             flat: Arc::new(InputStages::new(device, flat)),
-            paged: Mutex::new(None),
+            paged: Mutex::new(HashMap::new()),
             specialised: Mutex::new(HashMap::new()),
         }
     }
@@ -403,11 +429,12 @@ impl Pipelines {
     fn stages(&self, device: &wgpu::Device, binding: Binding) -> Arc<InputStages> {
         match binding {
             Binding::Flat => self.flat.clone(),
-            Binding::Paged => self
+            Binding::Paged(pages) => self
                 .paged
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert_with(|| Arc::new(InputStages::new(device, Binding::Paged)))
+                .entry(pages)
+                .or_insert_with(|| Arc::new(InputStages::new(device, binding)))
                 .clone(),
         }
     }
@@ -499,63 +526,90 @@ fn to_f32(bytes: &[u8]) -> Vec<f32> {
 }
 
 impl DiceContext {
-    /// Takes the default adapter (high performance), asks for its full limits, and builds the
-    /// pipelines. Fails with [`DiceError::NoAdapter`] where there is none.
+    /// Picks an adapter as [`ContextOptions::default`] does (a real GPU first, Vulkan, Metal
+    /// or DX12 before GL; `WGPU_BACKEND`, `WGPU_POWER_PREF` and `WGPU_ADAPTER_NAME` honoured),
+    /// asks for its full limits, and builds the pipelines. Fails with
+    /// [`DiceError::NoAdapter`] where there is none.
     pub fn new() -> Result<Self, DiceError> {
-        pollster::block_on(Self::new_async())
+        Self::with_options(&ContextOptions::default())
     }
 
     /// [`DiceContext::new`] without blocking.
     pub async fn new_async() -> Result<Self, DiceError> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                ..Default::default()
-            })
-            .await
-            .map_err(|_| DiceError::NoAdapter {
-                hint: NO_ADAPTER_HINT,
-            })?;
+        Self::with_options_async(&ContextOptions::default()).await
+    }
+
+    /// A context on the adapter and with the limits `options` choose, e.g. WebGPU's
+    /// defaults on any machine:
+    ///
+    /// ```
+    /// use softdice::{ContextOptions, DeviceLimits, DiceContext};
+    /// # fn main() -> Result<(), softdice::DiceError> {
+    /// let options = ContextOptions { limits: DeviceLimits::WebGpu, ..Default::default() };
+    /// let ctx = DiceContext::with_options(&options)?;
+    /// assert_eq!(ctx.device().limits().max_storage_buffers_per_shader_stage, 8);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_options(options: &ContextOptions) -> Result<Self, DiceError> {
+        pollster::block_on(Self::with_options_async(options))
+    }
+
+    /// [`DiceContext::with_options`] without blocking.
+    pub async fn with_options_async(options: &ContextOptions) -> Result<Self, DiceError> {
+        let (_instance, adapter) = options.pick_adapter().await?;
+        let limits = options.limits(&adapter);
+        check_device_limits(&limits)?;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("softdice"),
                 // Subgroups where the adapter has them: dice_partials folds with subgroupAdd.
                 required_features: adapter.features() & wgpu::Features::SUBGROUP,
-                required_limits: adapter.limits(),
+                required_limits: limits,
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,
                 trace: wgpu::Trace::Off,
             })
             .await
             .map_err(|e| DiceError::RequestDevice(e.to_string()))?;
-        let lost = Arc::new(AtomicBool::new(false));
-        let flag = lost.clone();
-        device.set_device_lost_callback(move |_, _| flag.store(true, Ordering::SeqCst));
         // Our own device: errors are caught by error scopes, never by wgpu's panicking default.
         device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
             eprintln!("softdice: uncaptured wgpu error: {e}");
         }));
-        let mut ctx = Self::from_device(device, queue);
-        ctx.lost = lost;
-        Ok(ctx)
+        Self::from_device(device, queue)
     }
 
-    /// Wraps a device and queue the caller already has (their limits are read from the
-    /// device; nothing about them is changed).
-    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
+    /// Wraps a device and queue the caller already has (their limits and features are read
+    /// from the device; nothing about them is changed). Fails with
+    /// [`DiceError::DeviceUnsupported`], naming the first limit, where the device is below
+    /// what the kernels need on any input (README, "Devices and limits").
+    ///
+    /// It sets the device's lost callback, so that calls after a loss fail with
+    /// [`DiceError::Gpu`]; wgpu keeps one callback per device, so this replaces one set
+    /// before. If you set your own afterwards, call [`DiceContext::mark_lost`] from it.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self, DiceError> {
+        check_device_limits(&device.limits())?;
+        let lost = Arc::new(AtomicBool::new(false));
+        let flag = lost.clone();
+        device.set_device_lost_callback(move |_, _| flag.store(true, Ordering::SeqCst));
         let pipelines = Pipelines::new(&device);
         let adapter_info = device.adapter_info();
         let grid = Grid::for_adapter(&adapter_info, pipelines.fold);
-        Self {
+        Ok(Self {
             device,
             queue,
             grid,
             adapter_info,
             pipelines,
-            lost: Arc::new(AtomicBool::new(false)),
-        }
+            lost,
+        })
+    }
+
+    /// Marks the device as lost: every later call fails with [`DiceError::Gpu`] instead of
+    /// touching it. For callers that replace the device-lost callback
+    /// [`DiceContext::from_device`] sets.
+    pub fn mark_lost(&self) {
+        self.lost.store(true, Ordering::SeqCst);
     }
 
     /// How the forward pass folds sums across a workgroup: with subgroup operations where the
@@ -581,6 +635,11 @@ impl DiceContext {
     }
 
     fn check_alive(&self) -> Result<(), DiceError> {
+        // wgpu reports a loss from its maintenance, which a non-blocking poll runs (and which
+        // finds nothing to do on a healthy idle device).
+        if !self.lost.load(Ordering::SeqCst) {
+            let _ = self.device.poll(wgpu::PollType::Poll);
+        }
         if self.lost.load(Ordering::SeqCst) {
             return Err(DiceError::Gpu(
                 "the device was lost; build a new DiceContext".into(),
@@ -680,16 +739,6 @@ impl DiceContext {
         with_gradient: bool,
     ) -> Result<DiceOutput<f32>, DiceError> {
         let mut plan = self.plan(shape, config, targets.kind())?;
-        let max_buffer = self.device.limits().max_buffer_size;
-        let bytes = shape.len() as u64 * 4;
-        if bytes > max_buffer {
-            return Err(DiceError::TooLarge {
-                what: "predictions (bytes)",
-                needed: bytes,
-                limit: max_buffer,
-                limit_name: "max_buffer_size",
-            });
-        }
         let pred_buf = self.upload_preds(preds);
         let target_buf = self.upload_targets(targets);
         let grad_bytes = (shape.len() * 4) as u64;
@@ -819,30 +868,63 @@ impl DicePlan {
             u32::MAX as u64,
             "u32 element index",
         )?;
-        // Pages: the largest power of two a binding may hold. Tensors that fit one binding
-        // (with room for an unaligned offset) are bound flat; larger ones over PAGES pages,
-        // which needs more storage bindings per stage than WebGPU's default of 8.
+        // Pages: the largest power of two a binding may hold. Tensors that fit one binding each
+        // are bound flat; otherwise each tensor spans as many pages as it needs, one storage
+        // binding a page, as far as the device's storage bindings per stage allow.
         let max_binding = limits.max_storage_buffer_binding_size.min(1 << 32);
         let page_bytes = 1u64 << (63 - max_binding.leading_zeros());
+        let bytes = [
+            shape.len() as u64 * pred_format.element_size(),
+            target_kind.len_for(shape) as u64 * target_kind.element_size(),
+            shape.len() as u64 * 4,
+        ];
+        for (what, bytes) in ["predictions (bytes)", "targets (bytes)", "gradient (bytes)"]
+            .into_iter()
+            .zip(bytes)
+        {
+            too_large(what, bytes, limits.max_buffer_size, "max_buffer_size")?;
+        }
+        // A binding starts at the tensor's offset rounded down to the offset alignment, so it
+        // spans up to `slack` bytes more than the tensor, and never more than a buffer.
         let slack = limits.min_storage_buffer_offset_alignment as u64 + 4;
-        // The gradient (f32) is the largest tensor whenever there is one.
-        let largest = shape.len() as u64 * 4 + slack;
-        let binding_kind = if largest <= max_binding {
+        let span = |bytes: u64| (bytes + slack).min(limits.max_buffer_size);
+        let binding_kind = if bytes.iter().all(|&b| span(b) <= max_binding) {
             Binding::Flat
         } else {
-            too_large(
-                "predictions (bytes)",
-                largest,
-                PAGES * page_bytes,
-                "max_storage_buffer_binding_size x 4 binding pages",
-            )?;
-            too_large(
-                "storage bindings per shader stage",
-                InputStages::storage_bindings(Binding::Paged) as u64,
-                limits.max_storage_buffers_per_shader_stage as u64,
-                "max_storage_buffers_per_shader_stage (tensors over one binding are split into pages)",
-            )?;
-            Binding::Paged
+            let pages_of = |b: u64| (span(b).div_ceil(page_bytes) as u32).max(1);
+            let scaled = |preds_bytes: u64| {
+                let of =
+                    |b: u64| pages_of((b as u128 * preds_bytes as u128 / bytes[0] as u128) as u64);
+                Pages {
+                    preds: pages_of(preds_bytes),
+                    targets: of(bytes[1]),
+                    grad: of(bytes[2]),
+                }
+            };
+            let pages = scaled(bytes[0]);
+            let storage_limit = limits.max_storage_buffers_per_shader_stage;
+            let fits = |p: Pages| {
+                p.preds.max(p.targets).max(p.grad) <= MAX_PAGES
+                    && storage_bindings(Binding::Paged(p)) <= storage_limit
+                    && binding_numbers(Binding::Paged(p)) <= limits.max_bindings_per_bind_group
+            };
+            if !fits(pages) {
+                // The largest predictions of this shape's proportions that some page count
+                // fits, for the message.
+                let largest = (1..pages.preds)
+                    .rev()
+                    .map(|k| k as u64 * page_bytes - slack)
+                    .find(|&b| fits(scaled(b)))
+                    .unwrap_or(max_binding - slack);
+                return Err(DiceError::TooLarge {
+                    what: "predictions (bytes)",
+                    needed: bytes[0],
+                    limit: largest,
+                    limit_name: "max_storage_buffers_per_shader_stage x \
+                                 max_storage_buffer_binding_size (one binding per page)",
+                });
+            }
+            Binding::Paged(pages)
         };
         let n_rows = if config.scope == Scope::PerSample {
             n_b
@@ -1061,14 +1143,27 @@ impl DicePlan {
         &self.shape
     }
 
-    /// Checks one of the caller's regions and returns the aligned binding over it and the
-    /// element offset inside that binding.
+    /// Pages per tensor (one each when bound flat).
+    fn pages(&self) -> Pages {
+        match self.binding_kind {
+            Binding::Flat => Pages {
+                preds: 1,
+                targets: 1,
+                grad: 1,
+            },
+            Binding::Paged(pages) => pages,
+        }
+    }
+
+    /// Checks one of the caller's regions and returns the aligned binding over it (at most
+    /// `pages` pages) and the element offset inside that binding.
     fn binding(
         &self,
         what: &'static str,
         region: BufferRegion<'_>,
         elem_size: u64,
         elements: u64,
+        pages: u32,
     ) -> Result<(BindingKey, u32), DiceError> {
         let BufferRegion { buffer, offset } = region;
         if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
@@ -1107,17 +1202,16 @@ impl DicePlan {
                 needed: size - (offset - start),
             });
         }
-        let pages = size.div_ceil(self.page_bytes);
-        let max_pages = match self.binding_kind {
-            Binding::Flat => 1,
-            Binding::Paged => PAGES,
+        let capacity = match self.binding_kind {
+            Binding::Flat => self.limits.max_storage_buffer_binding_size,
+            Binding::Paged(_) => pages as u64 * self.page_bytes,
         };
-        if pages > max_pages {
+        if size > capacity {
             return Err(DiceError::TooLarge {
                 what,
                 needed: size,
-                limit: max_pages * self.page_bytes,
-                limit_name: "max_storage_buffer_binding_size x binding pages",
+                limit: capacity,
+                limit_name: "max_storage_buffer_binding_size x the plan's binding pages",
             });
         }
         Ok((
@@ -1184,16 +1278,19 @@ impl DicePlan {
         let n = self.shape.len() as u64;
         let n_targets = self.target_kind.len_for(&self.shape) as u64;
         let pred_size = self.pred_format.element_size();
-        let (preds, pred_offset) = self.binding("predictions", inputs.preds, pred_size, n)?;
+        let pages = self.pages();
+        let (preds, pred_offset) =
+            self.binding("predictions", inputs.preds, pred_size, n, pages.preds)?;
         let (targets, target_offset) = self.binding(
             "targets",
             inputs.targets,
             self.target_kind.element_size(),
             n_targets,
+            pages.targets,
         )?;
         let grad = inputs
             .gradient
-            .map(|g| self.binding("gradient", g, 4, n))
+            .map(|g| self.binding("gradient", g, 4, n, pages.grad))
             .transpose()?;
         if let Some((g, _)) = &grad {
             // wgpu cannot bind one buffer read-only and writable in the same dispatch.
@@ -1294,7 +1391,7 @@ impl DicePlan {
             placeholder: &'a wgpu::Buffer,
             page_bytes: u64,
             key: Option<&'a BindingKey>,
-            k: usize,
+            k: u32,
         ) -> wgpu::BindingResource<'a> {
             let at = k as u64 * page_bytes;
             match key {
@@ -1311,34 +1408,33 @@ impl DicePlan {
         let page_rw = |key, k| page(&self.placeholder_rw, self.page_bytes, key, k);
         let page = |key, k| page(&self.placeholder, self.page_bytes, key, k);
         let (preds, targets) = (Some(preds), Some(targets));
-        let paged = self.binding_kind == Binding::Paged;
+        let paged = self.binding_kind != Binding::Flat;
+        let pages = self.pages();
         // The vec4 views: the same regions on the flat VEC4 path (u32 labels only: u8 labels
         // are read as words), placeholders otherwise (the paged VEC4 path reads pages word by
         // word).
         let vec4_views = vec4 && !paged;
         let preds4 = preds.filter(|_| vec4_views && self.pred_format == PredFormat::F32);
         let labels4 = targets.filter(|_| vec4_views && self.target_kind == TargetKind::LabelsU32);
+        // Every page of a tensor at its binding number.
+        let first = FIRST_BINDING;
+        let tensor_pages =
+            |key, first, n| (0..n).map(move |k| (page_binding(first, k), page(key, k)));
         let mut partials = vec![
             (0, self.params_buf.as_entire_binding()),
-            (1, page(preds, 0)),
-            (2, page(targets, 0)),
             (3, self.partials.as_entire_binding()),
             (4, self.status.as_entire_binding()),
-            (6, page(preds4, 0)),
-            (7, page(labels4, 0)),
             (18, self.coefs.as_entire_binding()),
         ];
+        partials.extend(tensor_pages(preds, first.preds, pages.preds));
+        partials.extend(tensor_pages(targets, first.targets, pages.targets));
         let mut normaliser = vec![
             (0, self.params_buf.as_entire_binding()),
-            (1, page(preds, 0)),
             (18, self.coefs.as_entire_binding()),
         ];
-        if paged {
-            for k in 1..PAGES as usize {
-                partials.push((7 + k as u32, page(preds, k)));
-                partials.push((10 + k as u32, page(targets, k)));
-                normaliser.push((7 + k as u32, page(preds, k)));
-            }
+        normaliser.extend(tensor_pages(preds, first.preds, pages.preds));
+        if !paged {
+            partials.extend([(6, page(preds4, 0)), (7, page(labels4, 0))]);
         }
         let stages = ctx.pipelines.stages(&ctx.device, self.binding_kind);
         let bind = |layout: &wgpu::BindGroupLayout,
@@ -1363,21 +1459,18 @@ impl DicePlan {
             let g = Some(g);
             let mut entries = vec![
                 (0, self.params_buf.as_entire_binding()),
-                (1, page(preds, 0)),
-                (2, page(targets, 0)),
                 (3, self.coefs.as_entire_binding()),
                 (4, self.status.as_entire_binding()),
-                (5, page_rw(g, 0)),
-                (6, page(preds4, 0)),
-                (7, page(labels4, 0)),
-                (17, page_rw(g.filter(|_| vec4_views), 0)),
             ];
-            if paged {
-                for k in 1..PAGES as usize {
-                    entries.push((7 + k as u32, page(preds, k)));
-                    entries.push((10 + k as u32, page(targets, k)));
-                    entries.push((13 + k as u32, page_rw(g, k)));
-                }
+            entries.extend(tensor_pages(preds, first.preds, pages.preds));
+            entries.extend(tensor_pages(targets, first.targets, pages.targets));
+            entries.extend((0..pages.grad).map(|k| (page_binding(first.grad, k), page_rw(g, k))));
+            if !paged {
+                entries.extend([
+                    (6, page(preds4, 0)),
+                    (7, page(labels4, 0)),
+                    (17, page_rw(g.filter(|_| vec4_views), 0)),
+                ]);
             }
             bind(&stages.dice_gradient.layout, entries)
         });

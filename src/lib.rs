@@ -40,6 +40,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod adapter;
 mod config;
 pub mod cpu;
 mod error;
@@ -49,6 +50,7 @@ mod params;
 pub mod shaders;
 mod shape;
 
+pub use adapter::{describe_adapter, ContextOptions, DeviceLimits};
 pub use config::{
     Activation, ClassSelection, DiceConfig, EmptyClass, GeneralizedWeight, LossForm, Reduction,
     Scope, WeightMode,

@@ -1,13 +1,29 @@
 //! Every kernel parses and validates with naga: a broken shader fails here even where no GPU
 //! exists.
 
-use softdice::shaders::{Binding, Fold, Kernel};
+use softdice::shaders::{Binding, Fold, Kernel, Pages, MAX_PAGES};
 
 #[test]
 fn every_kernel_parses_and_validates() {
+    // Paged layouts as devices choose them: one page for a small tensor beside several, the
+    // same count for all, and the most pages a tensor may span.
+    let paged = |preds, targets, grad| {
+        Binding::Paged(Pages {
+            preds,
+            targets,
+            grad,
+        })
+    };
+    let layouts = [
+        Binding::Flat,
+        paged(2, 1, 2),
+        paged(4, 4, 4),
+        paged(1, 1, 2),
+        paged(MAX_PAGES, 3, MAX_PAGES),
+    ];
     let variants = Kernel::ALL.iter().flat_map(|&k| {
         let bindings: &[Binding] = if k.reads_inputs() {
-            &[Binding::Flat, Binding::Paged]
+            &layouts
         } else {
             &[Binding::Flat]
         };

@@ -3,16 +3,42 @@
 
 use std::sync::OnceLock;
 
-use softdice::{DiceContext, DiceError, Shape};
+use softdice::{ContextOptions, DeviceLimits, DiceContext, DiceError, Shape};
 
 /// Set by `.ci/run` (and `scripts/test.sh`): a missing adapter fails instead of skipping.
 pub const REQUIRE_GPU: &str = "SOFTDICE_REQUIRE_GPU";
+
+/// Set to `webgpu` by `scripts/test.sh` for one run of the suite: every context is created
+/// with WebGPU's default limits (8 storage buffers per stage, 128 MiB bindings, 256 MiB
+/// buffers) instead of the adapter's.
+pub const TEST_LIMITS: &str = "SOFTDICE_TEST_LIMITS";
+
+/// Whether this run uses WebGPU's default limits.
+pub fn webgpu_limits() -> bool {
+    match std::env::var(TEST_LIMITS).as_deref() {
+        Ok("webgpu") => true,
+        Ok("adapter") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("{TEST_LIMITS}={other}: expected webgpu or adapter"),
+    }
+}
+
+/// The options every test context is created with (the adapter wgpu's variables choose).
+pub fn options() -> ContextOptions {
+    ContextOptions {
+        limits: if webgpu_limits() {
+            DeviceLimits::WebGpu
+        } else {
+            DeviceLimits::Adapter
+        },
+        ..Default::default()
+    }
+}
 
 /// The shared context, or `None` (with a loud message) where no adapter exists and
 /// `SOFTDICE_REQUIRE_GPU` is not set.
 pub fn ctx() -> Option<&'static DiceContext> {
     static CTX: OnceLock<Option<DiceContext>> = OnceLock::new();
-    CTX.get_or_init(|| match DiceContext::new() {
+    CTX.get_or_init(|| match DiceContext::with_options(&options()) {
         Ok(ctx) => Some(ctx),
         Err(e @ DiceError::NoAdapter { .. }) => {
             if std::env::var_os(REQUIRE_GPU).is_some_and(|v| v != "0") {
@@ -26,24 +52,42 @@ pub fn ctx() -> Option<&'static DiceContext> {
     .as_ref()
 }
 
-/// A context of its own on the default adapter (call after `ctx()` found one): its device is
-/// created with those of `features` the adapter has, and with the adapter's limits as
-/// `limits` changes them.
+/// The shared context's adapter, found again (call after `ctx()` found one).
+pub fn shared_adapter() -> wgpu::Adapter {
+    let info = ctx().expect("the shared context").adapter_info();
+    let options = ContextOptions {
+        backends: Some(info.backend.into()),
+        adapter_name: Some(info.name.clone()),
+        ..options()
+    };
+    pollster::block_on(options.pick_adapter())
+        .expect("the shared context's adapter")
+        .1
+}
+
+/// A device of its own on the shared context's adapter, created with those of `features` the
+/// adapter has, and with the shared device's limits as `limits` changes them.
+pub fn own_device(
+    features: wgpu::Features,
+    limits: impl FnOnce(wgpu::Limits) -> wgpu::Limits,
+) -> (wgpu::Device, wgpu::Queue) {
+    let shared = ctx().expect("the shared context");
+    let adapter = shared_adapter();
+    pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_features: features & adapter.features(),
+        required_limits: limits(shared.device().limits()),
+        ..Default::default()
+    }))
+    .expect("device")
+}
+
+/// A context on [`own_device`].
 pub fn own_ctx(
     features: wgpu::Features,
     limits: impl FnOnce(wgpu::Limits) -> wgpu::Limits,
 ) -> DiceContext {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapter = pollster::block_on(instance.request_adapter(&Default::default()))
-        .expect("an adapter (the shared context found one)");
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        required_features: features & adapter.features(),
-        required_limits: limits(adapter.limits()),
-        ..Default::default()
-    }))
-    .expect("device");
-    DiceContext::from_device(device, queue)
+    let (device, queue) = own_device(features, limits);
+    DiceContext::from_device(device, queue).expect("a device with the shared one's limits")
 }
 
 /// splitmix64: small, seeded, and the same on every machine.
@@ -184,4 +228,26 @@ pub const LOSS_ABS: f64 = 2.5e-7;
 /// The loss of a GPU output against the oracle's: relative, with the absolute floor.
 pub fn check_loss(what: &str, got: f32, want: f64) -> Result<(), String> {
     check_close(what, &[got], &[want], LOSS_ABS, LOSS_REL)
+}
+
+/// The f32 elements one buffer of the device holds (`max_buffer_size / 4`): under WebGPU's
+/// limits smaller than the large tests' inputs, which then run at this size instead.
+pub fn max_f32_elements(ctx: &DiceContext) -> usize {
+    (ctx.device().limits().max_buffer_size / 4) as usize
+}
+
+/// Asserts that `err` is `TooLarge` on `limit_name` (a substring), with `needed > limit`.
+pub fn assert_too_large(err: &DiceError, limit_name: &str) {
+    match err {
+        DiceError::TooLarge {
+            needed,
+            limit,
+            limit_name: name,
+            ..
+        } => {
+            assert!(needed > limit, "{err}");
+            assert!(name.contains(limit_name), "{err}");
+        }
+        other => panic!("expected TooLarge on {limit_name}, got {other:?}"),
+    }
 }

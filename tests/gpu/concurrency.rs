@@ -66,7 +66,7 @@ fn a_lost_device_is_an_error_and_a_new_context_works() {
     let labels = vec![1u32; shape.pixels()];
     let targets = Targets::Labels(&labels);
     let config = DiceConfig::default();
-    let lost = DiceContext::new().unwrap();
+    let lost = DiceContext::with_options(&options()).unwrap();
     lost.compute(&shape, &config, &probs, targets, true)
         .unwrap();
     lost.device().destroy();
@@ -74,10 +74,45 @@ fn a_lost_device_is_an_error_and_a_new_context_works() {
         .compute(&shape, &config, &probs, targets, true)
         .unwrap_err();
     assert!(matches!(err, DiceError::Gpu(_)), "{err:?}");
-    let fresh = DiceContext::new().unwrap();
+    let fresh = DiceContext::with_options(&options()).unwrap();
     let out = fresh
         .compute(&shape, &config, &probs, targets, true)
         .unwrap();
     let want = cpu::compute(&shape, &config, &probs, targets, true).unwrap();
     check_loss("loss after rebuild", out.loss, want.loss).unwrap();
+}
+
+#[test]
+fn a_context_on_the_callers_device_notices_its_loss() {
+    if ctx().is_none() {
+        return;
+    }
+    let shape = Shape::new(&[1, 2, 8, 8]).unwrap();
+    let probs = vec![0.5f32; shape.len()];
+    let labels = vec![1u32; shape.pixels()];
+    let targets = Targets::Labels(&labels);
+    let config = DiceConfig::default();
+    // The caller's device keeps wgpu's default error handler, which panics on an uncaptured
+    // error: the context must stop before touching a lost device.
+    let (device, queue) = own_device(wgpu::Features::SUBGROUP, |limits| limits);
+    let ctx = DiceContext::from_device(device, queue).unwrap();
+    let want = cpu::compute(&shape, &config, &probs, targets, true).unwrap();
+    let out = ctx.compute(&shape, &config, &probs, targets, true).unwrap();
+    check_loss("loss before the loss", out.loss, want.loss).unwrap();
+    ctx.device().destroy();
+    let err = ctx
+        .compute(&shape, &config, &probs, targets, true)
+        .unwrap_err();
+    assert!(
+        matches!(&err, DiceError::Gpu(m) if m.contains("lost")),
+        "{err:?}"
+    );
+    let err = ctx
+        .plan(&shape, &config, softdice::TargetKind::LabelsU32)
+        .err()
+        .expect("no plan on a lost device");
+    assert!(
+        matches!(&err, DiceError::Gpu(m) if m.contains("lost")),
+        "{err:?}"
+    );
 }

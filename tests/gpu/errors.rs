@@ -334,3 +334,29 @@ fn buffers_are_checked_before_recording() {
         }
     ));
 }
+
+#[test]
+fn a_device_below_the_kernels_needs_is_refused_naming_the_limit() {
+    if ctx().is_none() {
+        return;
+    }
+    // wgpu's downlevel defaults allow 4 storage buffers per stage; the flat layout binds 8.
+    let (device, queue) = own_device(wgpu::Features::empty(), |_| {
+        wgpu::Limits::downlevel_defaults()
+    });
+    let err = softdice::DiceContext::from_device(device, queue)
+        .err()
+        .expect("refused");
+    assert_eq!(
+        err,
+        DiceError::DeviceUnsupported {
+            limit: "max_storage_buffers_per_shader_stage",
+            needed: 8,
+            available: 4,
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "the device's max_storage_buffers_per_shader_stage is 4; softdice needs at least 8"
+    );
+}

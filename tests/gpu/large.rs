@@ -9,8 +9,23 @@ use crate::common::*;
 #[test]
 fn an_input_over_300_mib_matches_the_oracle() {
     let Some(ctx) = ctx() else { return };
-    // 1 x 4 x 4096 x 4800 f32 = 314.6 MB of logits (three 128 MiB pages), u8 labels.
-    let shape = Shape::new(&[1, 4, 4096, 4800]).unwrap();
+    // 1 x 4 x 4096 x 4800 f32 = 314.6 MB of logits (three 128 MiB pages), u8 labels. Under
+    // WebGPU's limits (256 MiB buffers) the largest they allow, 1 x 4 x 4096 x 4096 (two
+    // pages), and one column more is refused.
+    let max = max_f32_elements(ctx);
+    let width = if 4 * 4096 * 4800 <= max {
+        4800
+    } else {
+        let width = max / (4 * 4096);
+        let past = Shape::new(&[1, 4, 4096, width + 1]).unwrap();
+        let err = ctx
+            .plan(&past, &DiceConfig::monai(), softdice::TargetKind::LabelsU8)
+            .err()
+            .expect("one column past max_buffer_size");
+        assert_too_large(&err, "max_buffer_size");
+        width
+    };
+    let shape = Shape::new(&[1, 4, 4096, width]).unwrap();
     let mut rng = Rng::new(91);
     let logits = rng.logits(shape.len(), 3.0);
     let labels: Vec<u8> = (0..shape.pixels()).map(|_| rng.below(4) as u8).collect();
@@ -52,19 +67,35 @@ fn an_input_past_the_device_limits_says_how_large_it_may_be() {
     assert!(err.to_string().contains("at most"), "{err}");
 }
 
-/// A context whose device allows storage bindings of only 64 KiB, so that small tensors are
+/// A context whose device allows storage bindings of only `bytes`, so that small tensors are
 /// split over pages: every paged path, fast to check.
-fn small_binding_ctx() -> softdice::DiceContext {
+fn small_binding_ctx(bytes: u64) -> softdice::DiceContext {
     own_ctx(wgpu::Features::SUBGROUP, |limits| wgpu::Limits {
-        max_storage_buffer_binding_size: 1 << 16,
+        max_storage_buffer_binding_size: bytes,
         ..limits
     })
+}
+
+/// Bindings small enough that every case below spans several pages, and large enough that
+/// the pages fit the device's storage bindings (WebGPU's 8 take two pages a tensor).
+fn small_binding_bytes() -> u64 {
+    let storage = ctx()
+        .unwrap()
+        .device()
+        .limits()
+        .max_storage_buffers_per_shader_stage;
+    if storage >= 12 {
+        1 << 16
+    } else {
+        1 << 17
+    }
 }
 
 #[test]
 fn tensors_paged_over_small_bindings_match_the_oracle() {
     let Some(_) = ctx() else { return };
-    let ctx = small_binding_ctx();
+    let binding = small_binding_bytes();
+    let ctx = small_binding_ctx(binding);
     let mut rng = Rng::new(93);
     // (shape, activation): the VEC4 path over pages (u8, u16, u32 labels), the scalar path (odd
     // spatial size), softmax over two class chunks (stored normalisers), sigmoid.
@@ -72,12 +103,12 @@ fn tensors_paged_over_small_bindings_match_the_oracle() {
         (&[2, 4, 64, 96][..], Activation::Softmax),
         (&[2, 4, 64, 96][..], Activation::Sigmoid),
         (&[2, 5, 63, 65][..], Activation::Softmax),
-        (&[1, 11, 40, 40][..], Activation::Softmax),
+        (&[1, 11, 60, 60][..], Activation::Softmax),
     ];
     for (dims, activation) in cases {
         let shape = Shape::new(dims).unwrap();
         assert!(
-            shape.len() * 4 > 1 << 16,
+            shape.len() as u64 * 4 > binding,
             "{dims:?} must span several pages"
         );
         let logits = rng.logits(shape.len(), 3.0);
@@ -100,4 +131,39 @@ fn tensors_paged_over_small_bindings_match_the_oracle() {
             }
         }
     }
+}
+
+#[test]
+fn more_pages_than_storage_bindings_says_the_largest_that_fits_and_that_size_works() {
+    let Some(_) = ctx() else { return };
+    // WebGPU's 8 storage buffers per stage and 64 KiB bindings: dice_gradient binds every page
+    // of predictions, targets and gradient, and the coefficient and status buffers.
+    let small = own_ctx(wgpu::Features::SUBGROUP, |limits| wgpu::Limits {
+        max_storage_buffer_binding_size: 1 << 16,
+        max_storage_buffers_per_shader_stage: 8,
+        ..limits
+    });
+    let config = DiceConfig {
+        activation: Activation::Softmax,
+        ..DiceConfig::seed()
+    };
+    // 4 classes x 96 x 96 f32 = 144 KiB: three pages of predictions and three of gradient.
+    let past = Shape::new(&[1, 4, 96, 96]).unwrap();
+    let err = small
+        .plan(&past, &config, softdice::TargetKind::LabelsU8)
+        .err()
+        .expect("too many pages for 8 storage bindings");
+    assert_too_large(&err, "max_storage_buffers_per_shader_stage");
+    let DiceError::TooLarge { limit, .. } = err else {
+        unreachable!()
+    };
+    // The largest predictions it names fit (two pages each), in this shape's proportions.
+    let width = (limit / (4 * 4 * 96)) as usize;
+    assert!(width >= 64, "{limit} bytes is less than two pages");
+    let shape = Shape::new(&[1, 4, 96, width]).unwrap();
+    assert!(shape.len() as u64 * 4 > 1 << 16, "it spans two pages");
+    let mut rng = Rng::new(95);
+    let logits = rng.logits(shape.len(), 3.0);
+    let labels: Vec<u8> = (0..shape.pixels()).map(|_| rng.below(4) as u8).collect();
+    crate::oracle::compare(&small, &shape, &config, &logits, Targets::LabelsU8(&labels)).unwrap();
 }
