@@ -81,7 +81,10 @@ impl ContextOptions {
                         .is_none_or(|n| info.name.to_lowercase().contains(&n.to_lowercase()))
             })
             .collect();
-        candidates.sort_by_key(|a| rank(&a.get_info(), power));
+        candidates.sort_by_key(|a| {
+            let info = a.get_info();
+            rank(info.device_type, info.backend, power)
+        });
         match candidates.into_iter().next() {
             Some(adapter) => Ok((instance, adapter)),
             None => Err(DiceError::NoAdapter {
@@ -108,9 +111,13 @@ impl ContextOptions {
 }
 
 /// Sort key of an adapter: lower is preferred.
-fn rank(info: &wgpu::AdapterInfo, power: wgpu::PowerPreference) -> (u8, u8) {
+fn rank(
+    device_type: wgpu::DeviceType,
+    backend: wgpu::Backend,
+    power: wgpu::PowerPreference,
+) -> (u8, u8) {
     use wgpu::DeviceType::{Cpu, DiscreteGpu, IntegratedGpu, Other, VirtualGpu};
-    let kind = match (info.device_type, power) {
+    let kind = match (device_type, power) {
         (DiscreteGpu, wgpu::PowerPreference::LowPower) => 1,
         (IntegratedGpu, wgpu::PowerPreference::LowPower) => 0,
         (DiscreteGpu, _) => 0,
@@ -120,8 +127,7 @@ fn rank(info: &wgpu::AdapterInfo, power: wgpu::PowerPreference) -> (u8, u8) {
         (Cpu, _) => 4,
     };
     // GL last: fewer storage bindings, no subgroups, and slower on the same hardware.
-    let backend = u8::from(info.backend == wgpu::Backend::Gl);
-    (kind, backend)
+    (kind, u8::from(backend == wgpu::Backend::Gl))
 }
 
 /// "name (device type, backend)", as the examples print it.
@@ -176,5 +182,45 @@ pub(crate) fn check_device_limits(limits: &wgpu::Limits) -> Result<(), DiceError
             available,
         }),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rank;
+    use wgpu::{Backend, DeviceType, PowerPreference};
+
+    /// Sorts (type, backend) pairs as `pick_adapter` sorts adapters.
+    fn order(power: PowerPreference) -> Vec<(DeviceType, Backend)> {
+        let mut all = vec![
+            (DeviceType::Cpu, Backend::Gl),
+            (DeviceType::Cpu, Backend::Vulkan),
+            (DeviceType::IntegratedGpu, Backend::Gl),
+            (DeviceType::IntegratedGpu, Backend::Vulkan),
+            (DeviceType::VirtualGpu, Backend::Vulkan),
+            (DeviceType::DiscreteGpu, Backend::Gl),
+            (DeviceType::DiscreteGpu, Backend::Dx12),
+        ];
+        all.sort_by_key(|&(t, b)| rank(t, b, power));
+        all
+    }
+
+    #[test]
+    fn a_real_gpu_first_then_gl_after_the_native_backend() {
+        assert_eq!(
+            order(PowerPreference::HighPerformance),
+            [
+                (DeviceType::DiscreteGpu, Backend::Dx12),
+                (DeviceType::DiscreteGpu, Backend::Gl),
+                (DeviceType::IntegratedGpu, Backend::Vulkan),
+                (DeviceType::IntegratedGpu, Backend::Gl),
+                (DeviceType::VirtualGpu, Backend::Vulkan),
+                (DeviceType::Cpu, Backend::Vulkan),
+                (DeviceType::Cpu, Backend::Gl),
+            ]
+        );
+        let low = order(PowerPreference::LowPower);
+        assert_eq!(low[0], (DeviceType::IntegratedGpu, Backend::Vulkan));
+        assert_eq!(low[2], (DeviceType::DiscreteGpu, Backend::Dx12));
     }
 }

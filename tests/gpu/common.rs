@@ -230,10 +230,27 @@ pub fn check_loss(what: &str, got: f32, want: f64) -> Result<(), String> {
     check_close(what, &[got], &[want], LOSS_ABS, LOSS_REL)
 }
 
-/// The f32 elements one buffer of the device holds (`max_buffer_size / 4`): under WebGPU's
-/// limits smaller than the large tests' inputs, which then run at this size instead.
-pub fn max_f32_elements(ctx: &DiceContext) -> usize {
-    (ctx.device().limits().max_buffer_size / 4) as usize
+/// The last axis of a large test's f32 input `[lead..., wanted]`: `wanted` where one buffer of
+/// the device holds it, else the largest that fits `max_buffer_size` (under WebGPU's limits),
+/// after checking that one more is refused with `TooLarge` on that limit.
+pub fn last_axis_that_fits(ctx: &DiceContext, lead: &[usize], wanted: usize) -> usize {
+    let max = (ctx.device().limits().max_buffer_size / 4) as usize;
+    let row: usize = lead.iter().product();
+    if row * wanted <= max {
+        return wanted;
+    }
+    let fits = max / row;
+    let past = Shape::new(&[lead, &[fits + 1]].concat()).unwrap();
+    let err = ctx
+        .plan(
+            &past,
+            &softdice::DiceConfig::default(),
+            softdice::TargetKind::LabelsU8,
+        )
+        .err()
+        .expect("one more than max_buffer_size holds");
+    assert_too_large(&err, "max_buffer_size");
+    fits
 }
 
 /// Asserts that `err` is `TooLarge` on `limit_name` (a substring), with `needed > limit`.

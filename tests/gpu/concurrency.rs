@@ -56,46 +56,15 @@ fn four_threads_with_different_shapes_on_one_context() {
     });
 }
 
-#[test]
-fn a_lost_device_is_an_error_and_a_new_context_works() {
-    if ctx().is_none() {
-        return;
-    }
+/// Computes on `ctx`, destroys its device, and checks that the next calls are errors that
+/// say the device was lost (never a panic, even under wgpu's default error handler); returns
+/// the small problem it computed.
+fn computes_then_errors_once_lost(ctx: &DiceContext) -> (Shape, Vec<f32>, Vec<u32>) {
     let shape = Shape::new(&[1, 2, 8, 8]).unwrap();
     let probs = vec![0.5f32; shape.len()];
     let labels = vec![1u32; shape.pixels()];
     let targets = Targets::Labels(&labels);
     let config = DiceConfig::default();
-    let lost = DiceContext::with_options(&options()).unwrap();
-    lost.compute(&shape, &config, &probs, targets, true)
-        .unwrap();
-    lost.device().destroy();
-    let err = lost
-        .compute(&shape, &config, &probs, targets, true)
-        .unwrap_err();
-    assert!(matches!(err, DiceError::Gpu(_)), "{err:?}");
-    let fresh = DiceContext::with_options(&options()).unwrap();
-    let out = fresh
-        .compute(&shape, &config, &probs, targets, true)
-        .unwrap();
-    let want = cpu::compute(&shape, &config, &probs, targets, true).unwrap();
-    check_loss("loss after rebuild", out.loss, want.loss).unwrap();
-}
-
-#[test]
-fn a_context_on_the_callers_device_notices_its_loss() {
-    if ctx().is_none() {
-        return;
-    }
-    let shape = Shape::new(&[1, 2, 8, 8]).unwrap();
-    let probs = vec![0.5f32; shape.len()];
-    let labels = vec![1u32; shape.pixels()];
-    let targets = Targets::Labels(&labels);
-    let config = DiceConfig::default();
-    // The caller's device keeps wgpu's default error handler, which panics on an uncaptured
-    // error: the context must stop before touching a lost device.
-    let (device, queue) = own_device(wgpu::Features::SUBGROUP, |limits| limits);
-    let ctx = DiceContext::from_device(device, queue).unwrap();
     let want = cpu::compute(&shape, &config, &probs, targets, true).unwrap();
     let out = ctx.compute(&shape, &config, &probs, targets, true).unwrap();
     check_loss("loss before the loss", out.loss, want.loss).unwrap();
@@ -115,4 +84,32 @@ fn a_context_on_the_callers_device_notices_its_loss() {
         matches!(&err, DiceError::Gpu(m) if m.contains("lost")),
         "{err:?}"
     );
+    (shape, probs, labels)
+}
+
+#[test]
+fn a_lost_device_is_an_error_and_a_new_context_works() {
+    if ctx().is_none() {
+        return;
+    }
+    let lost = DiceContext::with_options(&options()).unwrap();
+    let (shape, probs, labels) = computes_then_errors_once_lost(&lost);
+    let (targets, config) = (Targets::Labels(&labels), DiceConfig::default());
+    let fresh = DiceContext::with_options(&options()).unwrap();
+    let out = fresh
+        .compute(&shape, &config, &probs, targets, true)
+        .unwrap();
+    let want = cpu::compute(&shape, &config, &probs, targets, true).unwrap();
+    check_loss("loss after rebuild", out.loss, want.loss).unwrap();
+}
+
+#[test]
+fn a_context_on_the_callers_device_notices_its_loss() {
+    if ctx().is_none() {
+        return;
+    }
+    // The caller's device keeps wgpu's default error handler, which panics on an uncaptured
+    // error: the context must stop before touching a lost device.
+    let (device, queue) = own_device(wgpu::Features::SUBGROUP, |limits| limits);
+    computes_then_errors_once_lost(&DiceContext::from_device(device, queue).unwrap());
 }

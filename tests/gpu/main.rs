@@ -2,6 +2,7 @@
 //! wgpu finds: lavapipe in CI, where `SOFTDICE_REQUIRE_GPU=1` makes a missing adapter fatal.
 
 mod accuracy;
+mod adapters;
 mod buffers;
 mod common;
 mod concurrency;
