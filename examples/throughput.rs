@@ -245,7 +245,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             gradient: with_grad.then(|| BufferRegion::whole(&grad)),
         };
         time_submits(&ctx, args.iters, |encoder| {
-            plan.record(&ctx, encoder, &inputs)
+            plan.record(&ctx, encoder, &inputs).map(drop)
         })
     };
     let forward_ms = time(false)?;

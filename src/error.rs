@@ -55,7 +55,11 @@ pub enum DiceError {
         got: usize,
     },
     /// Labels at or above the class count that are not the ignore label.
-    #[error("{count} labels are >= the class count {n_classes} (and are not the ignore label); first at pixel {first:?}")]
+    #[error(
+        "{} out of range: >= the class count {n_classes} and not the ignore label{}",
+        counted(*count, "label", "labels"),
+        first.map_or(String::new(), |p| format!("; the first at pixel {p}"))
+    )]
     LabelOutOfRange {
         /// How many pixels carry such a label.
         count: u64,
@@ -65,7 +69,10 @@ pub enum DiceError {
         first: Option<usize>,
     },
     /// NaN or infinite predictions (or dense targets).
-    #[error("{count} non-finite values (NaN or infinity) in the {what}")]
+    #[error(
+        "{} (NaN or infinity) in the {what}",
+        counted(*count, "non-finite value", "non-finite values")
+    )]
     NonFinite {
         /// Which input ("predictions", "targets", or "inputs" when counted on the GPU).
         what: &'static str,
@@ -104,7 +111,9 @@ pub enum DiceError {
         limit_name: &'static str,
     },
     /// A buffer given to the buffer-level API is too small for the shape at its offset.
-    #[error("{what} buffer holds {size} bytes but offset {offset} + {needed} bytes are needed")]
+    #[error(
+        "the {what} buffer holds {size} bytes, but offset {offset} + {needed} bytes are needed"
+    )]
     BufferTooSmall {
         /// Which buffer.
         what: &'static str,
@@ -115,8 +124,47 @@ pub enum DiceError {
         /// The bytes the shape needs from the offset on.
         needed: u64,
     },
+    /// A buffer ends inside the last 32-bit word of its tensor: u8 and u16 labels are read
+    /// as whole 4-byte words.
+    #[error(
+        "the {what} buffer holds {size} bytes, but its tensor is read as whole 4-byte words \
+         (u8 and u16 labels four or two to a word), up to byte {end}: pad the buffer to \
+         {end} bytes"
+    )]
+    NotWordPadded {
+        /// Which buffer.
+        what: &'static str,
+        /// Its size in bytes.
+        size: u64,
+        /// Where the last word read ends.
+        end: u64,
+    },
+    /// Two tensors of one call in one buffer where wgpu forbids it.
+    #[error(
+        "the {what} and the {with} are in one buffer; the {what} needs a buffer of its own \
+         (wgpu cannot bind one buffer both read-only and writable in a dispatch)"
+    )]
+    SharedBuffer {
+        /// The tensor that needs a buffer of its own.
+        what: &'static str,
+        /// The tensor it shares one with.
+        with: &'static str,
+    },
+    /// A buffer that is not one of the context's device (another device or another
+    /// `wgpu::Instance`), as far as wgpu lets it be seen (README, "Guarantees").
+    #[error(
+        "the {what} buffer is not a buffer of this context's device (make it with \
+         DiceContext::device(), or build the context with DiceContext::from_device on the \
+         buffer's device): {detail}"
+    )]
+    ForeignBuffer {
+        /// Which buffer.
+        what: &'static str,
+        /// What wgpu reported.
+        detail: String,
+    },
     /// A buffer lacks a usage flag the kernels need.
-    #[error("{what} buffer lacks usage {missing:?}")]
+    #[error("the {what} buffer lacks usage {missing:?}")]
     MissingUsage {
         /// Which buffer.
         what: &'static str,
@@ -124,7 +172,7 @@ pub enum DiceError {
         missing: wgpu::BufferUsages,
     },
     /// A byte offset that is not a multiple of the element size.
-    #[error("{what} offset {offset} is not a multiple of {alignment} bytes")]
+    #[error("the {what} offset {offset} is not a multiple of {alignment} bytes")]
     Misaligned {
         /// Which buffer.
         what: &'static str,
@@ -133,8 +181,30 @@ pub enum DiceError {
         /// The alignment needed.
         alignment: u64,
     },
+    /// The plan's readback does not hold the results of the recording asked for.
+    #[error(
+        "the results of recording {recording} of this plan are not in its readback (it holds \
+         recording {found}; 0 is none): submit the encoder it was recorded into before reading \
+         it, and read it before {} more recordings of the plan reuse its slot",
+        crate::RECORDING_SLOTS
+    )]
+    StaleResults {
+        /// The recording asked for.
+        recording: u32,
+        /// The recording whose results the slot holds (0: none).
+        found: u32,
+    },
     /// The device reported an error (validation, out of memory) or was lost; build a new
     /// context.
     #[error("GPU error: {0}")]
     Gpu(String),
+}
+
+/// "1 label" / "3 labels".
+fn counted(count: u64, one: &str, many: &str) -> String {
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
 }

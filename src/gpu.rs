@@ -11,6 +11,7 @@ use crate::config::{Activation, DiceConfig, Scope};
 use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput, Finalized};
 use crate::params::{class_info, FinalizeParams, Params, CLASS_CHUNK};
+use crate::recording::{Recorded, Slots};
 use crate::shaders::{page_binding, Binding, Fold, Kernel, Pages, FIRST_BINDING, MAX_PAGES};
 use crate::shape::{PredFormat, Shape, TargetKind, Targets};
 
@@ -113,6 +114,8 @@ struct Pipelines {
     /// Per page counts, built on first use (only tensors past one binding need them).
     paged: Mutex<HashMap<Pages, Arc<InputStages>>>,
     specialised: Mutex<HashMap<(Spec, Binding), Arc<Specialised>>>,
+    /// One read-only storage binding: [`DiceContext::check_owned`]'s.
+    probe: wgpu::BindGroupLayout,
 }
 
 /// The input kernels' layouts and modules for one [`Binding`].
@@ -282,7 +285,7 @@ impl<'a> BufferRegion<'a> {
 }
 
 /// The inputs of [`DicePlan::record`], all in the caller's buffers, which must belong to the
-/// plan's device (wgpu cannot tell the crate otherwise).
+/// plan's device (checked as far as wgpu allows: [`DiceError::ForeignBuffer`]).
 #[derive(Clone, Copy, Debug)]
 pub struct GpuInputs<'a> {
     /// Predictions (probabilities or logits) `[B, C, spatial...]`, in the plan's
@@ -421,6 +424,10 @@ impl Pipelines {
             ),
             flat: Arc::new(InputStages::new(device, flat)),
             paged: Mutex::new(HashMap::new()),
+            probe: device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("softdice buffer check"),
+                entries: &[layout_entry((0, Slot::Read))],
+            }),
             specialised: Mutex::new(HashMap::new()),
         }
     }
@@ -605,6 +612,40 @@ impl DiceContext {
         })
     }
 
+    /// Checks that `buffer` belongs to this context's device, as far as wgpu 30 lets a library
+    /// tell: a buffer of another device of the same instance is a validation error, and one
+    /// of another instance carries an id that names nothing here (wgpu-core panics on it) or
+    /// another buffer. Binding the buffer's last word, by the size the caller's handle gives,
+    /// catches the panic and, where the buffer the id names here is smaller (or lacks
+    /// `STORAGE`), the aliasing; a foreign buffer whose id names a buffer of this device at
+    /// least as large cannot be told apart (README, "Guarantees").
+    fn check_owned(&self, what: &'static str, buffer: &wgpu::Buffer) -> Result<(), DiceError> {
+        let align = self.device.limits().min_storage_buffer_offset_alignment as u64;
+        let offset = (buffer.size() - 4) / align * align;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let bound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("softdice buffer check"),
+                layout: &self.pipelines.probe,
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer,
+                        offset,
+                        size: None,
+                    }),
+                }],
+            })
+        }));
+        let error = pollster::block_on(scope.pop());
+        let detail = match (bound, error) {
+            (Ok(_), None) => return Ok(()),
+            (Err(_), _) => "wgpu has no buffer of its id on this context's instance".into(),
+            (Ok(_), Some(e)) => e.to_string(),
+        };
+        Err(DiceError::ForeignBuffer { what, detail })
+    }
+
     /// Marks the device as lost: every later call fails with [`DiceError::Gpu`] instead of
     /// touching it. For callers that replace the device-lost callback
     /// [`DiceContext::from_device`] sets.
@@ -753,7 +794,7 @@ impl DiceContext {
             (buf, staging)
         });
         let mut encoder = self.device.create_command_encoder(&Default::default());
-        plan.record(
+        let recorded = plan.record(
             self,
             &mut encoder,
             &GpuInputs {
@@ -762,12 +803,11 @@ impl DiceContext {
                 gradient: grad.as_ref().map(|(b, _)| BufferRegion::whole(b)),
             },
         )?;
-        plan.copy_results(&mut encoder);
         if let Some((buf, staging)) = &grad {
             encoder.copy_buffer_to_buffer(buf, 0, staging, 0, grad_bytes);
         }
         self.queue.submit([encoder.finish()]);
-        let mut out = plan.read_results(self)?;
+        let mut out = plan.read_results(self, recorded)?;
         if let Some((_, staging)) = &grad {
             out.gradient = Some(to_f32(&map_read(&self.device, staging, grad_bytes)?));
         }
@@ -780,16 +820,15 @@ impl DiceContext {
 /// [`DicePlan::output_buffer`] (loss, dice, loss elements), [`DicePlan::sums_buffer`] (the
 /// mergeable class sums) and [`DicePlan::status_buffer`] (error counters).
 ///
-/// One plan serves one recording per submission: its parameters are written with
-/// `Queue::write_buffer` at record time, so record a second call on another plan, or submit
-/// in between.
+/// Up to [`RECORDING_SLOTS`](crate::RECORDING_SLOTS) recordings of one plan may share a submission: each runs with
+/// its own parameters and copies its results to a readback slot of its own, which
+/// [`DicePlan::read_results`] reads through the [`Recorded`] handle the recording returned.
 pub struct DicePlan {
     shape: Shape,
     config: DiceConfig,
     pred_format: PredFormat,
     target_kind: TargetKind,
     params: Params,
-    written_params: Option<Params>,
     n_rows: u32,
     n_chunks: u32,
     groups: u32,
@@ -801,7 +840,8 @@ pub struct DicePlan {
     status: wgpu::Buffer,
     sums: wgpu::Buffer,
     out: wgpu::Buffer,
-    readback: wgpu::Buffer,
+    /// Each recording's parameters and results.
+    slots: Slots,
     reduce_bind: wgpu::BindGroup,
     finalize_bind: wgpu::BindGroup,
     coefs: wgpu::Buffer,
@@ -1018,12 +1058,7 @@ impl DicePlan {
         let sums = storage("softdice sums", cells * 3 * 4, copy);
         let out = storage("softdice out", (1 + 2 * cells) * 4, copy);
         let coefs = storage("softdice coefs", coefs_size, wgpu::BufferUsages::empty());
-        let readback = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("softdice readback"),
-            size: Self::readback_size(cells),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let slots = Slots::new(device, Self::results_bytes(cells));
         let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("softdice params"),
             size: std::mem::size_of::<Params>() as u64,
@@ -1079,7 +1114,6 @@ impl DicePlan {
             pred_format,
             target_kind,
             params,
-            written_params: None,
             n_rows,
             n_chunks,
             groups,
@@ -1089,7 +1123,7 @@ impl DicePlan {
             status,
             sums,
             out,
-            readback,
+            slots,
             reduce_bind,
             finalize_bind,
             coefs,
@@ -1114,7 +1148,17 @@ impl DicePlan {
         })
     }
 
-    fn readback_size(cells: u64) -> u64 {
+    /// The results a recording copies out, in order: status, output and sums (bytes).
+    fn results(&self) -> [(&wgpu::Buffer, u64); 3] {
+        let cells = self.cells();
+        [
+            (&self.status, STATUS_WORDS * 4),
+            (&self.out, (1 + 2 * cells) * 4),
+            (&self.sums, 3 * cells * 4),
+        ]
+    }
+
+    fn results_bytes(cells: u64) -> u64 {
         (STATUS_WORDS + 1 + 2 * cells + 3 * cells) * 4
     }
 
@@ -1195,11 +1239,11 @@ impl DicePlan {
         let start = offset / align * align;
         let size = (offset - start + needed).div_ceil(4) * 4;
         if start + size > buffer.size() {
-            return Err(DiceError::BufferTooSmall {
+            // Only the rounding to whole words can end past the buffer here.
+            return Err(DiceError::NotWordPadded {
                 what,
                 size: buffer.size(),
-                offset,
-                needed: size - (offset - start),
+                end: start + size,
             });
         }
         let capacity = match self.binding_kind {
@@ -1223,10 +1267,11 @@ impl DicePlan {
     /// Records the loss (and, when `inputs.gradient` is set, the gradient) into the caller's
     /// encoder over the caller's buffers: one compute pass (four or five dispatches, six with
     /// softmax over more than 8 classes), no host round trip, no allocation once the caller's
-    /// buffers have been seen. The results stay in this plan's buffers; the gradient goes to
-    /// `inputs.gradient`.
-    /// Buffers are checked (usage, size at the offset, alignment, binding limit) before
-    /// anything is recorded.
+    /// buffers have been seen. The results stay in this plan's buffers and are copied to the
+    /// recording's readback slot (read them with [`DicePlan::read_results`] and the returned
+    /// handle); the gradient goes to `inputs.gradient`.
+    /// Buffers are checked (usage, size at the offset, alignment, word padding, device,
+    /// binding limit) before anything is recorded.
     ///
     /// Labels out of range and non-finite values are counted on the GPU into
     /// [`DicePlan::status_buffer`]; then the loss is NaN and the gradient buffer is left as it
@@ -1236,7 +1281,7 @@ impl DicePlan {
         ctx: &DiceContext,
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
-    ) -> Result<(), DiceError> {
+    ) -> Result<Recorded, DiceError> {
         self.record_stages(ctx, encoder, inputs, true, true)
     }
 
@@ -1248,7 +1293,7 @@ impl DicePlan {
         ctx: &DiceContext,
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
-    ) -> Result<(), DiceError> {
+    ) -> Result<Recorded, DiceError> {
         self.record_stages(ctx, encoder, inputs, true, false)
     }
 
@@ -1262,7 +1307,7 @@ impl DicePlan {
         ctx: &DiceContext,
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
-    ) -> Result<(), DiceError> {
+    ) -> Result<Recorded, DiceError> {
         self.record_stages(ctx, encoder, inputs, false, true)
     }
 
@@ -1273,7 +1318,7 @@ impl DicePlan {
         inputs: &GpuInputs<'_>,
         sums: bool,
         loss: bool,
-    ) -> Result<(), DiceError> {
+    ) -> Result<Recorded, DiceError> {
         ctx.check_alive()?;
         let n = self.shape.len() as u64;
         let n_targets = self.target_kind.len_for(&self.shape) as u64;
@@ -1292,26 +1337,11 @@ impl DicePlan {
             .gradient
             .map(|g| self.binding("gradient", g, 4, n, pages.grad))
             .transpose()?;
-        if let Some((g, _)) = &grad {
-            // wgpu cannot bind one buffer read-only and writable in the same dispatch.
-            if g.0 == preds.0 || g.0 == targets.0 {
-                return Err(DiceError::InvalidConfig(
-                    "the gradient must live in a buffer of its own, apart from the predictions \
-                     and targets"
-                        .into(),
-                ));
-            }
-        }
 
         let mut params = self.params;
         params.pred_offset = pred_offset;
         params.target_offset = target_offset;
         params.grad_offset = grad.as_ref().map_or(0, |g| g.1);
-        if self.written_params != Some(params) {
-            ctx.queue
-                .write_buffer(&self.params_buf, 0, bytemuck::bytes_of(&params));
-            self.written_params = Some(params);
-        }
         // VEC4 where the plan allows it and every tensor starts on a quad of elements.
         let vec4 = self.specialised_vec4.is_some()
             && params.pred_offset % 4 == 0
@@ -1323,9 +1353,21 @@ impl DicePlan {
         };
         let key = (preds, targets, grad.map(|g| g.0));
         if self.input_binds.as_ref().map(|b| (&b.0, b.1)) != Some((&key, vec4)) {
+            let buffers = [("predictions", &key.0 .0), ("targets", &key.1 .0)];
+            let grad_buffer = key.2.as_ref().map(|g| ("gradient", &g.0));
+            for (what, buffer) in buffers.into_iter().chain(grad_buffer) {
+                ctx.check_owned(what, buffer)?;
+            }
+            if let Some((_, g)) = grad_buffer {
+                // wgpu cannot bind one buffer read-only and writable in the same dispatch.
+                if let Some((with, _)) = buffers.iter().find(|(_, b)| *b == g) {
+                    return Err(DiceError::SharedBuffer {
+                        what: "gradient",
+                        with,
+                    });
+                }
+            }
             // A binding wgpu rejects is an error here, not a panic in wgpu's default handler.
-            // (A buffer of another device cannot be caught: wgpu 30 exposes no buffer-to-device
-            // link, and its core panics on the foreign id. `GpuInputs` documents it.)
             let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
             let binds = self.input_bind_groups(ctx, &key, vec4);
             if let Some(e) = pollster::block_on(scope.pop()) {
@@ -1335,6 +1377,9 @@ impl DicePlan {
         }
         let (_, _, binds) = self.input_binds.as_ref().expect("just set");
 
+        let recorded = self
+            .slots
+            .begin(&ctx.queue, encoder, &params, &self.params_buf);
         if sums {
             encoder.clear_buffer(&self.status, 0, None);
         }
@@ -1375,7 +1420,9 @@ impl DicePlan {
                 pass.dispatch_workgroups(groups, n_b.min(self.max_dim), 1);
             }
         }
-        Ok(())
+        drop(pass);
+        self.slots.finish(encoder, &recorded, &self.results());
+        Ok(recorded)
     }
 
     /// The bind groups over the caller's buffers (cached: rebuilt only when they change).
@@ -1481,31 +1528,37 @@ impl DicePlan {
         }
     }
 
-    /// Records the copy of status, output and sums into the plan's readback buffer, for
-    /// [`DicePlan::read_results`] after the submission.
-    pub fn copy_results(&self, encoder: &mut wgpu::CommandEncoder) {
-        let cells = self.cells();
-        let mut at = 0;
-        for (buf, words) in [
-            (&self.status, STATUS_WORDS),
-            (&self.out, 1 + 2 * cells),
-            (&self.sums, 3 * cells),
-        ] {
-            encoder.copy_buffer_to_buffer(buf, 0, &self.readback, at, words * 4);
-            at += words * 4;
-        }
+    /// The loss, dice and sums of `recorded` (a call of this plan), or the error the GPU
+    /// counted, once the encoder it was recorded into has been submitted; blocks until the
+    /// device has run it. The gradient stays on the GPU.
+    ///
+    /// Fails with [`DiceError::StaleResults`] where the plan's readback does not hold that
+    /// recording's results: its encoder not submitted yet, or [`RECORDING_SLOTS`](crate::RECORDING_SLOTS) later
+    /// recordings of the plan reused its slot.
+    pub fn read_results(
+        &self,
+        ctx: &DiceContext,
+        recorded: Recorded,
+    ) -> Result<DiceOutput<f32>, DiceError> {
+        let bytes = pollster::block_on(self.slots.read(&ctx.device, recorded, true))?;
+        self.parse_results(&bytes)
     }
 
-    /// Maps the readback buffer (after [`DicePlan::copy_results`] was submitted) and returns
-    /// the loss, dice and sums, or the error the GPU counted. The gradient stays on the GPU.
-    pub fn read_results(&self, ctx: &DiceContext) -> Result<DiceOutput<f32>, DiceError> {
+    /// [`DicePlan::read_results`] without blocking, for render loops: the future completes
+    /// once the device has run the submission and has been polled (any `Device::poll`, or a
+    /// later `Queue::submit`, drives it), and waits for nothing else in the queue.
+    pub fn read_results_async<'a>(
+        &'a self,
+        ctx: &'a DiceContext,
+        recorded: Recorded,
+    ) -> impl std::future::Future<Output = Result<DiceOutput<f32>, DiceError>> + 'a {
+        let read = self.slots.read(&ctx.device, recorded, false);
+        async move { self.parse_results(&read.await?) }
+    }
+
+    fn parse_results(&self, bytes: &[u8]) -> Result<DiceOutput<f32>, DiceError> {
         let cells = self.cells() as usize;
-        let bytes = map_read(
-            &ctx.device,
-            &self.readback,
-            Self::readback_size(cells as u64),
-        )?;
-        let status: &[u32] = bytemuck::cast_slice(&bytes[..STATUS_WORDS as usize * 4]);
+        let status: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[..STATUS_WORDS as usize * 4]);
         if status[0] > 0 {
             return Err(DiceError::LabelOutOfRange {
                 count: status[0] as u64,
@@ -1515,7 +1568,7 @@ impl DicePlan {
         }
         if status[1] > 0 {
             return Err(DiceError::NonFinite {
-                what: "inputs",
+                what: "predictions or targets",
                 count: status[1] as u64,
             });
         }

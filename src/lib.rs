@@ -47,6 +47,7 @@ mod error;
 mod gpu;
 mod output;
 mod params;
+mod recording;
 pub mod shaders;
 mod shape;
 
@@ -58,6 +59,7 @@ pub use config::{
 pub use error::DiceError;
 pub use gpu::{BufferRegion, DiceContext, DicePlan, GpuInputs};
 pub use output::{ClassSums, DiceOutput, Finalized};
+pub use recording::{Recorded, RECORDING_SLOTS};
 pub use shape::{PredFormat, Shape, TargetKind, Targets};
 
 // The README's examples compile and run as doctests.

@@ -159,7 +159,9 @@ pub fn check_close<T: Into<f64> + Copy>(
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let g: f64 = (*g).into();
         let excess = (g - w).abs() - (abs + rel * w.abs());
-        let within = excess <= 0.0; // false for NaN
+        // Equal values are within any bar, infinities of one sign too (where their difference
+        // is NaN); a NaN is within none.
+        let within = g == *w || excess <= 0.0;
         if !within && worst.is_none_or(|(_, e)| excess > e || excess.is_nan()) {
             worst = Some((i, excess));
         }
@@ -219,6 +221,10 @@ pub fn check_grad_with<T: Into<f64> + Copy>(
 
 /// Dice values are in [0, 1] (or near): absolute.
 pub const DICE_ABS: f64 = 1e-5;
+
+/// Relative part of the dice bar: smooth_nr > smooth_dr over empty sums puts dice far above 1
+/// (found: 1.7e5 with every pixel ignored), where f32 holds only ~1e-7 relative.
+pub const DICE_REL: f64 = 1e-6;
 
 /// Absolute floor under the relative loss bar: an f32 dice near 1 is exact only to an ulp
 /// (6e-8 below 1, 1.2e-7 above, where smooth_nr > smooth_dr puts it), so -ln(dice) near 0

@@ -206,19 +206,19 @@ fn labels_only_the_gpu_sees_are_counted_and_leave_the_gradient_alone() {
     );
     let mut plan = ctx.plan(&shape, &config, TargetKind::LabelsU32).unwrap();
     let mut encoder = ctx.device().create_command_encoder(&Default::default());
-    plan.record(
-        ctx,
-        &mut encoder,
-        &GpuInputs {
-            preds: BufferRegion::whole(&preds),
-            targets: BufferRegion::whole(&targets),
-            gradient: Some(BufferRegion::whole(&grad)),
-        },
-    )
-    .unwrap();
-    plan.copy_results(&mut encoder);
+    let recorded = plan
+        .record(
+            ctx,
+            &mut encoder,
+            &GpuInputs {
+                preds: BufferRegion::whole(&preds),
+                targets: BufferRegion::whole(&targets),
+                gradient: Some(BufferRegion::whole(&grad)),
+            },
+        )
+        .unwrap();
     ctx.queue().submit([encoder.finish()]);
-    let err = plan.read_results(ctx).unwrap_err();
+    let err = plan.read_results(ctx, recorded).unwrap_err();
     assert!(
         matches!(
             err,

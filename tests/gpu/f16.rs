@@ -43,10 +43,9 @@ fn run_f16(
         targets: BufferRegion::whole(&targets),
         gradient: Some(BufferRegion::whole(&grad)),
     };
-    plan.record(ctx, &mut encoder, &inputs)?;
-    plan.copy_results(&mut encoder);
+    let recorded = plan.record(ctx, &mut encoder, &inputs)?;
     ctx.queue().submit([encoder.finish()]);
-    let out = plan.read_results(ctx)?;
+    let out = plan.read_results(ctx, recorded)?;
     Ok((out, read_buffer(ctx, &grad)))
 }
 

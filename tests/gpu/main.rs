@@ -6,6 +6,7 @@ mod adapters;
 mod buffers;
 mod common;
 mod concurrency;
+mod contracts;
 mod errors;
 mod f16;
 mod finite_diff;

@@ -65,10 +65,9 @@ fn merge_two_halves(classes: usize) {
         };
         let mut encoder = ctx.device().create_command_encoder(&Default::default());
         plan.record_sums(ctx, &mut encoder, &inputs).unwrap();
-        plan.record_loss(ctx, &mut encoder, &inputs).unwrap();
-        plan.copy_results(&mut encoder);
+        let recorded = plan.record_loss(ctx, &mut encoder, &inputs).unwrap();
         ctx.queue().submit([encoder.finish()]);
-        let sums = plan.read_results(ctx).unwrap().sums;
+        let sums = plan.read_results(ctx, recorded).unwrap().sums;
         match &mut merged {
             None => merged = Some(sums),
             Some(m) => m.merge(&sums).unwrap(),
@@ -92,10 +91,9 @@ fn merge_two_halves(classes: usize) {
             gradient: Some(BufferRegion::whole(g)),
         };
         let mut encoder = ctx.device().create_command_encoder(&Default::default());
-        plan.record_loss(ctx, &mut encoder, &inputs).unwrap();
-        plan.copy_results(&mut encoder);
+        let recorded = plan.record_loss(ctx, &mut encoder, &inputs).unwrap();
         ctx.queue().submit([encoder.finish()]);
-        let out = plan.read_results(ctx).unwrap();
+        let out = plan.read_results(ctx, recorded).unwrap();
         check_loss("device loss from merged sums", out.loss, want.loss).unwrap();
         grad.extend(read_buffer(ctx, g));
     }

@@ -50,7 +50,13 @@ pub fn compare_with(
         LOSS_ABS,
         LOSS_REL,
     )?;
-    check_close(&format!("dice {tag}"), &got.dice, &want.dice, DICE_ABS, 0.0)?;
+    check_close(
+        &format!("dice {tag}"),
+        &got.dice,
+        &want.dice,
+        DICE_ABS,
+        DICE_REL,
+    )?;
     check_grad_with(
         &format!("gradient {tag}"),
         got.gradient.as_deref().unwrap(),
