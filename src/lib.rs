@@ -40,26 +40,25 @@
 //! ```
 #![warn(missing_docs)]
 
-mod adapter;
 mod config;
 pub mod cpu;
 mod error;
 mod gpu;
 mod output;
 mod params;
-mod recording;
 pub mod shaders;
 mod shape;
 
-pub use adapter::{describe_adapter, ContextOptions, DeviceLimits};
 pub use config::{
     Activation, ClassSelection, DiceConfig, EmptyClass, GeneralizedWeight, LossForm, Reduction,
     Scope, WeightMode,
 };
 pub use error::DiceError;
-pub use gpu::{BufferRegion, DiceContext, DicePlan, GpuInputs};
+pub use gpu::{
+    describe_adapter, BufferRegion, ContextOptions, DeviceLimits, DiceContext, DicePlan, GpuInputs,
+    Recorded, RECORDING_SLOTS,
+};
 pub use output::{ClassSums, DiceOutput, Finalized};
-pub use recording::{Recorded, RECORDING_SLOTS};
 pub use shape::{PredFormat, Shape, TargetKind, Targets};
 
 // The README's examples compile and run as doctests.

@@ -141,7 +141,7 @@ pub(crate) fn check_device_limits(limits: &wgpu::Limits) -> Result<(), DiceError
     let needs: [(&'static str, u64, u64); 7] = [
         (
             "max_storage_buffers_per_shader_stage",
-            crate::gpu::storage_bindings(crate::shaders::Binding::Flat) as u64,
+            super::storage_bindings(crate::shaders::Binding::Flat) as u64,
             limits.max_storage_buffers_per_shader_stage as u64,
         ),
         (
@@ -151,22 +151,22 @@ pub(crate) fn check_device_limits(limits: &wgpu::Limits) -> Result<(), DiceError
         ),
         (
             "max_bindings_per_bind_group",
-            crate::gpu::binding_numbers(crate::shaders::Binding::Flat) as u64,
+            super::binding_numbers(crate::shaders::Binding::Flat) as u64,
             limits.max_bindings_per_bind_group as u64,
         ),
         (
             "max_compute_invocations_per_workgroup",
-            crate::gpu::WG as u64,
+            super::WG as u64,
             limits.max_compute_invocations_per_workgroup as u64,
         ),
         (
             "max_compute_workgroup_size_x",
-            crate::gpu::WG as u64,
+            super::WG as u64,
             limits.max_compute_workgroup_size_x as u64,
         ),
         (
             "max_compute_workgroup_storage_size",
-            crate::gpu::WORKGROUP_BYTES,
+            super::WORKGROUP_BYTES,
             limits.max_compute_workgroup_storage_size as u64,
         ),
         (

@@ -14,14 +14,14 @@ use crate::params::Params;
 pub const RECORDING_SLOTS: u32 = 8;
 
 /// Bytes of a slot in the staging buffer: the parameters, then the recording's number.
-const SLOT_BYTES: u64 = std::mem::size_of::<Params>() as u64 + 4;
+pub(super) const SLOT_BYTES: u64 = std::mem::size_of::<Params>() as u64 + 4;
 
 /// One recorded call of a [`crate::DicePlan`]: what [`crate::DicePlan::read_results`] takes to
 /// read that call's results once its encoder has been submitted.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Recorded {
     /// The recording's number in its plan (from 1; its slot is `number % RECORDING_SLOTS`).
-    number: u32,
+    pub(super) number: u32,
 }
 
 impl Recorded {
@@ -30,7 +30,7 @@ impl Recorded {
         self.number
     }
 
-    fn slot(&self) -> usize {
+    pub(super) fn slot(&self) -> usize {
         (self.number % RECORDING_SLOTS) as usize
     }
 }
@@ -38,14 +38,14 @@ impl Recorded {
 /// The ring of slots of one plan.
 pub(crate) struct Slots {
     /// `RECORDING_SLOTS` x [`Params`, number].
-    staging: wgpu::Buffer,
+    pub(super) staging: wgpu::Buffer,
     /// Per slot: [number, results...] (a buffer each, so that one being read does not stop
     /// the others from being written).
-    readback: Vec<wgpu::Buffer>,
+    pub(super) readback: Vec<wgpu::Buffer>,
     /// Bytes of results after the number.
-    results_bytes: u64,
+    pub(super) results_bytes: u64,
     /// The last recording's number (0: none yet).
-    last: u32,
+    pub(super) last: u32,
 }
 
 impl Slots {
@@ -164,7 +164,7 @@ impl Slots {
 }
 
 /// Unmaps a readback buffer when dropped.
-struct Unmap<'a>(&'a wgpu::Buffer);
+pub(super) struct Unmap<'a>(&'a wgpu::Buffer);
 
 impl Drop for Unmap<'_> {
     fn drop(&mut self) {

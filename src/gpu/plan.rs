@@ -1,0 +1,379 @@
+//! A plan: the scratch buffers and launch sizes for one shape, configuration and target
+//! format.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::config::{Activation, DiceConfig, Scope};
+use crate::error::DiceError;
+use crate::params::{class_info, FinalizeParams, Params, CLASS_CHUNK};
+use crate::shaders::{Binding, Pages, MAX_PAGES};
+use crate::shape::{PredFormat, Shape, TargetKind};
+
+/// Status words (bad labels, non-finite, spare, spare), kept in sync with `STATUS_*`.
+pub(super) const STATUS_WORDS: u64 = 4;
+
+/// Scratch buffers and fixed bind groups for one shape, configuration and target format; see
+/// [`DiceContext::plan`]. The results of the last recorded call stay in its buffers:
+/// [`DicePlan::output_buffer`] (loss, dice, loss elements), [`DicePlan::sums_buffer`] (the
+/// mergeable class sums) and [`DicePlan::status_buffer`] (error counters).
+///
+/// Up to [`RECORDING_SLOTS`](crate::RECORDING_SLOTS) recordings of one plan may share a submission: each runs with
+/// its own parameters and copies its results to a readback slot of its own, which
+/// [`DicePlan::read_results`] reads through the [`Recorded`] handle the recording returned.
+pub struct DicePlan {
+    pub(super) shape: Shape,
+    pub(super) config: DiceConfig,
+    pub(super) pred_format: PredFormat,
+    pub(super) target_kind: TargetKind,
+    pub(super) params: Params,
+    pub(super) n_rows: u32,
+    pub(super) n_chunks: u32,
+    pub(super) groups: u32,
+    /// dice_gradient workgroups per sample on the scalar and on the VEC4 path (which takes
+    /// four pixels per thread and step).
+    pub(super) gradient_groups: [u32; 2],
+    pub(super) params_buf: wgpu::Buffer,
+    pub(super) partials: wgpu::Buffer,
+    pub(super) status: wgpu::Buffer,
+    pub(super) sums: wgpu::Buffer,
+    pub(super) out: wgpu::Buffer,
+    /// Each recording's parameters and results.
+    pub(super) slots: Slots,
+    pub(super) reduce_bind: wgpu::BindGroup,
+    pub(super) finalize_bind: wgpu::BindGroup,
+    pub(super) coefs: wgpu::Buffer,
+    pub(super) limits: wgpu::Limits,
+    /// The input kernels specialised for this plan's config, shape and target format.
+    pub(super) specialised: Arc<Specialised>,
+    /// The same with VEC4, where the shape and format allow it (used when the offsets do).
+    pub(super) specialised_vec4: Option<Arc<Specialised>>,
+    /// Workgroups per dispatch dimension; larger counts are grid-stride loops in the kernels.
+    pub(super) max_dim: u32,
+    /// dice_finalize workgroups: one thread per cell (per row for Generalized Dice).
+    pub(super) finalize_groups: u32,
+    /// One binding per tensor, or pages of `page_bytes`.
+    pub(super) binding_kind: Binding,
+    pub(super) page_bytes: u64,
+    /// Bound where a paged tensor has fewer pages than the layout: one for read-only pages,
+    /// one for writable ones (wgpu forbids one buffer in both roles in a dispatch).
+    pub(super) placeholder: wgpu::Buffer,
+    pub(super) placeholder_rw: wgpu::Buffer,
+    /// Bind groups over the caller's buffers, kept while the same regions come back.
+    pub(super) input_binds: Option<(InputKey, bool, InputBinds)>,
+}
+
+impl DicePlan {
+    pub(super) fn new(
+        ctx: &DiceContext,
+        shape: &Shape,
+        config: &DiceConfig,
+        pred_format: PredFormat,
+        target_kind: TargetKind,
+    ) -> Result<Self, DiceError> {
+        config.validate(shape.classes())?;
+        let limits = ctx.device.limits();
+        let too_large = |what, needed: u64, limit: u64, limit_name| {
+            if needed > limit {
+                Err(DiceError::TooLarge {
+                    what,
+                    needed,
+                    limit,
+                    limit_name,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        let max_dim = limits.max_compute_workgroups_per_dimension as u64;
+        let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
+        too_large(
+            "class count",
+            n_c as u64,
+            max_dim * CLASS_CHUNK as u64,
+            "max_compute_workgroups_per_dimension x class chunk",
+        )?;
+        // Element indices are u32 (counted from the start of a tensor's first binding).
+        too_large(
+            "elements",
+            shape.len() as u64 + 1024,
+            u32::MAX as u64,
+            "u32 element index",
+        )?;
+        // Pages: the largest power of two a binding may hold. Tensors that fit one binding each
+        // are bound flat; otherwise each tensor spans as many pages as it needs, one storage
+        // binding a page, as far as the device's storage bindings per stage allow.
+        let max_binding = limits.max_storage_buffer_binding_size.min(1 << 32);
+        let page_bytes = 1u64 << (63 - max_binding.leading_zeros());
+        let bytes = [
+            shape.len() as u64 * pred_format.element_size(),
+            target_kind.len_for(shape) as u64 * target_kind.element_size(),
+            shape.len() as u64 * 4,
+        ];
+        for (what, bytes) in ["predictions (bytes)", "targets (bytes)", "gradient (bytes)"]
+            .into_iter()
+            .zip(bytes)
+        {
+            too_large(what, bytes, limits.max_buffer_size, "max_buffer_size")?;
+        }
+        // A binding starts at the tensor's offset rounded down to the offset alignment, so it
+        // spans up to `slack` bytes more than the tensor, and never more than a buffer.
+        let slack = limits.min_storage_buffer_offset_alignment as u64 + 4;
+        let span = |bytes: u64| (bytes + slack).min(limits.max_buffer_size);
+        let binding_kind = if bytes.iter().all(|&b| span(b) <= max_binding) {
+            Binding::Flat
+        } else {
+            let pages_of = |b: u64| (span(b).div_ceil(page_bytes) as u32).max(1);
+            let scaled = |preds_bytes: u64| {
+                let of =
+                    |b: u64| pages_of((b as u128 * preds_bytes as u128 / bytes[0] as u128) as u64);
+                Pages {
+                    preds: pages_of(preds_bytes),
+                    targets: of(bytes[1]),
+                    grad: of(bytes[2]),
+                }
+            };
+            let pages = scaled(bytes[0]);
+            let storage_limit = limits.max_storage_buffers_per_shader_stage;
+            let fits = |p: Pages| {
+                p.preds.max(p.targets).max(p.grad) <= MAX_PAGES
+                    && storage_bindings(Binding::Paged(p)) <= storage_limit
+                    && binding_numbers(Binding::Paged(p)) <= limits.max_bindings_per_bind_group
+            };
+            if !fits(pages) {
+                // The largest predictions of this shape's proportions that some page count
+                // fits, for the message.
+                let largest = (1..pages.preds)
+                    .rev()
+                    .map(|k| k as u64 * page_bytes - slack)
+                    .find(|&b| fits(scaled(b)))
+                    .unwrap_or(max_binding - slack);
+                return Err(DiceError::TooLarge {
+                    what: "predictions (bytes)",
+                    needed: bytes[0],
+                    limit: largest,
+                    limit_name: "max_storage_buffers_per_shader_stage x \
+                                 max_storage_buffer_binding_size (one binding per page)",
+                });
+            }
+            Binding::Paged(pages)
+        };
+        let n_rows = if config.scope == Scope::PerSample {
+            n_b
+        } else {
+            1
+        } as u32;
+        let n_chunks = (n_c as u32).div_ceil(CLASS_CHUNK);
+        let per_sample = n_chunks.saturating_mul(n_b as u32);
+        let grid = ctx.grid;
+        let n_s32 = n_s as u32;
+        let max_dim32 = max_dim as u32;
+        let groups = Grid::per_unit(
+            grid.partial_groups,
+            per_sample,
+            n_s32,
+            grid.partial_pixels_per_thread,
+            max_dim32,
+        );
+        let gradient_groups = grid.gradient_pixels_per_thread.map(|pixels| {
+            Grid::per_unit(grid.gradient_groups, n_b as u32, n_s32, pixels, max_dim32)
+        });
+
+        let mut params = Params::for_config(config);
+        params.n_samples = n_b as u32;
+        params.n_classes = n_c as u32;
+        params.spatial = n_s as u32;
+        // Partials per (sample, class chunk): SLOTS per workgroup.
+        params.groups = groups * ctx.pipelines.slots;
+        params.page_shift = (page_bytes / 4).trailing_zeros();
+        params.n_rows = n_rows;
+
+        let spec = Spec {
+            activation: match config.activation {
+                Activation::None => ACT_NONE,
+                Activation::Softmax => ACT_SOFTMAX,
+                Activation::Sigmoid => ACT_SIGMOID,
+            },
+            target_kind: target_kind.code(),
+            pred_f16: pred_format == PredFormat::F16,
+            squared: config.squared,
+            soft_l1: config.soft_l1(),
+            n_classes: n_c as u32,
+            vec4: false,
+        };
+        // The VEC4 path: whole quads of pixels, every class in one chunk, integer labels
+        // (offsets are checked per call).
+        let vec4_ok = n_s % 4 == 0
+            && n_c as u32 <= CLASS_CHUNK
+            && matches!(
+                target_kind,
+                TargetKind::LabelsU8 | TargetKind::LabelsU16 | TargetKind::LabelsU32
+            );
+        let device = &ctx.device;
+        let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size.max(16),
+                usage: wgpu::BufferUsages::STORAGE | extra,
+                mapped_at_creation: false,
+            })
+        };
+        let cells = (n_rows as u64) * n_c as u64;
+        // Softmax over several class chunks: per-pixel normalisers after the coefficients.
+        // (They fit one binding whenever the predictions fit their pages: 8 bytes a pixel
+        // against 4 bytes for each of more than 8 classes.)
+        let coefs_size = if spec.norms() {
+            (cells + (n_b * n_s) as u64) * 2 * 4
+        } else {
+            cells * 2 * 4
+        };
+        too_large(
+            "coefficients and softmax normalisers",
+            coefs_size,
+            limits.max_storage_buffer_binding_size,
+            "max_storage_buffer_binding_size",
+        )?;
+        let partials_size = per_sample as u64 * params.groups as u64 * 3 * CLASS_CHUNK as u64 * 4;
+        too_large(
+            "partials scratch",
+            partials_size,
+            limits.max_storage_buffer_binding_size,
+            "max_storage_buffer_binding_size",
+        )?;
+        let copy = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let partials = storage(
+            "softdice partials",
+            partials_size,
+            wgpu::BufferUsages::empty(),
+        );
+        let status = storage("softdice status", STATUS_WORDS * 4, copy);
+        let sums = storage("softdice sums", cells * 3 * 4, copy);
+        let out = storage("softdice out", (1 + 2 * cells) * 4, copy);
+        let coefs = storage("softdice coefs", coefs_size, wgpu::BufferUsages::empty());
+        let slots = Slots::new(device, Self::results_bytes(cells));
+        let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("softdice params"),
+            size: std::mem::size_of::<Params>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let fin_buf = buffer_with(
+            device,
+            &ctx.queue,
+            "softdice finalize params",
+            bytemuck::bytes_of(&FinalizeParams::new(config, n_c)),
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let class_info_buf = buffer_with(
+            device,
+            &ctx.queue,
+            "softdice class info",
+            bytemuck::cast_slice(&class_info(config, n_c)),
+            wgpu::BufferUsages::STORAGE,
+        );
+        let bind = |layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]| {
+            let entries: Vec<_> = buffers
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: b.as_entire_binding(),
+                })
+                .collect();
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout,
+                entries: &entries,
+            })
+        };
+        let p = &ctx.pipelines;
+        let reduce_bind = bind(&p.dice_reduce.1, &[&params_buf, &partials, &sums]);
+        let finalize_bind = bind(
+            &p.dice_finalize.1,
+            &[
+                &params_buf,
+                &fin_buf,
+                &class_info_buf,
+                &sums,
+                &out,
+                &coefs,
+                &status,
+            ],
+        );
+        Ok(Self {
+            shape: shape.clone(),
+            config: config.clone(),
+            pred_format,
+            target_kind,
+            params,
+            n_rows,
+            n_chunks,
+            groups,
+            gradient_groups,
+            params_buf,
+            partials,
+            status,
+            sums,
+            out,
+            slots,
+            reduce_bind,
+            finalize_bind,
+            coefs,
+            limits,
+            max_dim: max_dim as u32,
+            finalize_groups: {
+                let units = if config.generalized.is_some() {
+                    n_rows as u64
+                } else {
+                    cells
+                };
+                units.div_ceil(WG as u64).clamp(1, max_dim) as u32
+            },
+            binding_kind,
+            page_bytes,
+            placeholder: storage("softdice placeholder", 16, wgpu::BufferUsages::empty()),
+            placeholder_rw: storage("softdice placeholder rw", 16, wgpu::BufferUsages::empty()),
+            specialised: p.specialised(device, binding_kind, spec),
+            specialised_vec4: vec4_ok
+                .then(|| p.specialised(device, binding_kind, Spec { vec4: true, ..spec })),
+            input_binds: None,
+        })
+    }
+
+    pub(super) fn cells(&self) -> u64 {
+        self.n_rows as u64 * self.shape.classes() as u64
+    }
+
+    /// Buffer `[loss, dice[rows][C], loss_elements[rows][C]]` (f32) of the last recorded call.
+    /// With a bad label or a non-finite input the loss is NaN.
+    pub fn output_buffer(&self) -> &wgpu::Buffer {
+        &self.out
+    }
+
+    /// Buffer `[rows][C][A, P, Y]` (f32): the class sums to merge across devices.
+    pub fn sums_buffer(&self) -> &wgpu::Buffer {
+        &self.sums
+    }
+
+    /// Buffer of four u32: labels out of range, non-finite inputs, and two spare words.
+    pub fn status_buffer(&self) -> &wgpu::Buffer {
+        &self.status
+    }
+
+    /// The shape this plan was made for.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// Pages per tensor (one each when bound flat).
+    pub(super) fn pages(&self) -> Pages {
+        match self.binding_kind {
+            Binding::Flat => Pages {
+                preds: 1,
+                targets: 1,
+                grad: 1,
+            },
+            Binding::Paged(pages) => pages,
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Reading a recording's results back to the host.
+
+use super::*;
+use crate::error::DiceError;
+use crate::output::{ClassSums, DiceOutput, Finalized};
+
+impl DicePlan {
+    /// The results a recording copies out, in order: status, output and sums (bytes).
+    pub(super) fn results(&self) -> [(&wgpu::Buffer, u64); 3] {
+        let cells = self.cells();
+        [
+            (&self.status, STATUS_WORDS * 4),
+            (&self.out, (1 + 2 * cells) * 4),
+            (&self.sums, 3 * cells * 4),
+        ]
+    }
+
+    pub(super) fn results_bytes(cells: u64) -> u64 {
+        (STATUS_WORDS + 1 + 2 * cells + 3 * cells) * 4
+    }
+
+    /// The loss, dice and sums of `recorded` (a call of this plan), or the error the GPU
+    /// counted, once the encoder it was recorded into has been submitted; blocks until the
+    /// device has run it. The gradient stays on the GPU.
+    ///
+    /// Fails with [`DiceError::StaleResults`] where the plan's readback does not hold that
+    /// recording's results: its encoder not submitted yet, or [`RECORDING_SLOTS`](crate::RECORDING_SLOTS) later
+    /// recordings of the plan reused its slot.
+    pub fn read_results(
+        &self,
+        ctx: &DiceContext,
+        recorded: Recorded,
+    ) -> Result<DiceOutput<f32>, DiceError> {
+        let bytes = pollster::block_on(self.slots.read(&ctx.device, recorded, true))?;
+        self.parse_results(&bytes)
+    }
+
+    /// [`DicePlan::read_results`] without blocking, for render loops: the future completes
+    /// once the device has run the submission and has been polled (any `Device::poll`, or a
+    /// later `Queue::submit`, drives it), and waits for nothing else in the queue.
+    pub fn read_results_async<'a>(
+        &'a self,
+        ctx: &'a DiceContext,
+        recorded: Recorded,
+    ) -> impl std::future::Future<Output = Result<DiceOutput<f32>, DiceError>> + 'a {
+        let read = self.slots.read(&ctx.device, recorded, false);
+        async move { self.parse_results(&read.await?) }
+    }
+
+    pub(super) fn parse_results(&self, bytes: &[u8]) -> Result<DiceOutput<f32>, DiceError> {
+        let cells = self.cells() as usize;
+        let status: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[..STATUS_WORDS as usize * 4]);
+        if status[0] > 0 {
+            return Err(DiceError::LabelOutOfRange {
+                count: status[0] as u64,
+                n_classes: self.shape.classes(),
+                first: None,
+            });
+        }
+        if status[1] > 0 {
+            return Err(DiceError::NonFinite {
+                what: "predictions or targets",
+                count: status[1] as u64,
+            });
+        }
+        let floats = to_f32(&bytes[STATUS_WORDS as usize * 4..]);
+        let (out, sums) = floats.split_at(1 + 2 * cells);
+        let fin = Finalized {
+            loss: out[0],
+            dice: out[1..1 + cells].to_vec(),
+            elements: out[1 + cells..].to_vec(),
+            coefs: Vec::new(),
+        };
+        let sums = ClassSums::from_cells(
+            self.n_rows as usize,
+            self.shape.classes(),
+            sums.chunks_exact(3)
+                .map(|c| [c[0] as f64, c[1] as f64, c[2] as f64])
+                .collect(),
+        )?;
+        Ok(DiceOutput::from_finalized(&self.config, fin, sums, None))
+    }
+}

@@ -1,0 +1,167 @@
+//! Recording a plan's kernels into the caller's encoder.
+
+use super::*;
+use crate::error::DiceError;
+
+impl DicePlan {
+    /// Records the loss (and, when `inputs.gradient` is set, the gradient) into the caller's
+    /// encoder over the caller's buffers: one compute pass (four or five dispatches, six with
+    /// softmax over more than 8 classes), no host round trip, no allocation once the caller's
+    /// buffers have been seen. The results stay in this plan's buffers and are copied to the
+    /// recording's readback slot (read them with [`DicePlan::read_results`] and the returned
+    /// handle); the gradient goes to `inputs.gradient`.
+    /// Buffers are checked (usage, size at the offset, alignment, word padding, device,
+    /// binding limit) before anything is recorded.
+    ///
+    /// Labels out of range and non-finite values are counted on the GPU into
+    /// [`DicePlan::status_buffer`]; then the loss is NaN and the gradient buffer is left as it
+    /// was. [`DicePlan::read_results`] turns the counts into errors.
+    pub fn record(
+        &mut self,
+        ctx: &DiceContext,
+        encoder: &mut wgpu::CommandEncoder,
+        inputs: &GpuInputs<'_>,
+    ) -> Result<Recorded, DiceError> {
+        self.record_stages(ctx, encoder, inputs, true, true)
+    }
+
+    /// The first half of [`DicePlan::record`]: only the class sums, into
+    /// [`DicePlan::sums_buffer`]. For data-parallel training: all-reduce that buffer across
+    /// devices (batch scope), write the merged sums back, then [`DicePlan::record_loss`].
+    pub fn record_sums(
+        &mut self,
+        ctx: &DiceContext,
+        encoder: &mut wgpu::CommandEncoder,
+        inputs: &GpuInputs<'_>,
+    ) -> Result<Recorded, DiceError> {
+        self.record_stages(ctx, encoder, inputs, true, false)
+    }
+
+    /// The second half of [`DicePlan::record`]: loss, dice and (with `inputs.gradient`) the
+    /// gradient from whatever [`DicePlan::sums_buffer`] holds now, such as sums merged across
+    /// devices. Reads the status counted by the last [`DicePlan::record_sums`] (and, with
+    /// softmax over more than 8 classes, the per-pixel normalisers it stored: pass the same
+    /// predictions to both).
+    pub fn record_loss(
+        &mut self,
+        ctx: &DiceContext,
+        encoder: &mut wgpu::CommandEncoder,
+        inputs: &GpuInputs<'_>,
+    ) -> Result<Recorded, DiceError> {
+        self.record_stages(ctx, encoder, inputs, false, true)
+    }
+
+    pub(super) fn record_stages(
+        &mut self,
+        ctx: &DiceContext,
+        encoder: &mut wgpu::CommandEncoder,
+        inputs: &GpuInputs<'_>,
+        sums: bool,
+        loss: bool,
+    ) -> Result<Recorded, DiceError> {
+        ctx.check_alive()?;
+        let n = self.shape.len() as u64;
+        let n_targets = self.target_kind.len_for(&self.shape) as u64;
+        let pred_size = self.pred_format.element_size();
+        let pages = self.pages();
+        let (preds, pred_offset) =
+            self.binding("predictions", inputs.preds, pred_size, n, pages.preds)?;
+        let (targets, target_offset) = self.binding(
+            "targets",
+            inputs.targets,
+            self.target_kind.element_size(),
+            n_targets,
+            pages.targets,
+        )?;
+        let grad = inputs
+            .gradient
+            .map(|g| self.binding("gradient", g, 4, n, pages.grad))
+            .transpose()?;
+
+        let mut params = self.params;
+        params.pred_offset = pred_offset;
+        params.target_offset = target_offset;
+        params.grad_offset = grad.as_ref().map_or(0, |g| g.1);
+        // VEC4 where the plan allows it and every tensor starts on a quad of elements.
+        let vec4 = self.specialised_vec4.is_some()
+            && params.pred_offset % 4 == 0
+            && params.target_offset % 4 == 0
+            && params.grad_offset % 4 == 0;
+        let pipelines = match (&self.specialised_vec4, vec4) {
+            (Some(v), true) => v.clone(),
+            _ => self.specialised.clone(),
+        };
+        let key = (preds, targets, grad.map(|g| g.0));
+        if self.input_binds.as_ref().map(|b| (&b.0, b.1)) != Some((&key, vec4)) {
+            let buffers = [("predictions", &key.0 .0), ("targets", &key.1 .0)];
+            let grad_buffer = key.2.as_ref().map(|g| ("gradient", &g.0));
+            for (what, buffer) in buffers.into_iter().chain(grad_buffer) {
+                ctx.check_owned(what, buffer)?;
+            }
+            if let Some((_, g)) = grad_buffer {
+                // wgpu cannot bind one buffer read-only and writable in the same dispatch.
+                if let Some((with, _)) = buffers.iter().find(|(_, b)| *b == g) {
+                    return Err(DiceError::SharedBuffer {
+                        what: "gradient",
+                        with,
+                    });
+                }
+            }
+            // A binding wgpu rejects is an error here, not a panic in wgpu's default handler.
+            let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let binds = self.input_bind_groups(ctx, &key, vec4);
+            if let Some(e) = pollster::block_on(scope.pop()) {
+                return Err(DiceError::Gpu(format!("binding the caller's buffers: {e}")));
+            }
+            self.input_binds = Some((key, vec4, binds));
+        }
+        let (_, _, binds) = self.input_binds.as_ref().expect("just set");
+
+        let recorded = self
+            .slots
+            .begin(&ctx.queue, encoder, &params, &self.params_buf);
+        if sums {
+            encoder.clear_buffer(&self.status, 0, None);
+        }
+        let p = &ctx.pipelines;
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("softdice"),
+            timestamp_writes: None,
+        });
+        let n_b = self.shape.batch() as u32;
+        if sums {
+            if let (Some(normaliser), Some(bind)) = (&pipelines.dice_normaliser, &binds.normaliser)
+            {
+                pass.set_pipeline(normaliser);
+                pass.set_bind_group(0, bind, &[]);
+                pass.dispatch_workgroups(self.gradient_groups[0], n_b.min(self.max_dim), 1);
+            }
+            pass.set_pipeline(&pipelines.dice_partials);
+            pass.set_bind_group(0, &binds.partials, &[]);
+            pass.dispatch_workgroups(self.groups, self.n_chunks, n_b.min(self.max_dim));
+            pass.set_pipeline(&p.dice_reduce.0);
+            pass.set_bind_group(0, &self.reduce_bind, &[]);
+            pass.dispatch_workgroups(
+                (self.shape.classes() as u32).min(self.max_dim),
+                self.n_rows.min(self.max_dim),
+                1,
+            );
+        }
+        if loss {
+            pass.set_pipeline(&p.dice_finalize.0);
+            pass.set_bind_group(0, &self.finalize_bind, &[]);
+            pass.dispatch_workgroups(self.finalize_groups, 1, 1);
+            pass.set_pipeline(&p.dice_total);
+            pass.dispatch_workgroups(1, 1, 1);
+            if let Some(gradient_bind) = &binds.gradient {
+                pass.set_pipeline(&pipelines.dice_gradient);
+                pass.set_bind_group(0, gradient_bind, &[]);
+                let groups = self.gradient_groups[vec4 as usize];
+                pass.dispatch_workgroups(groups, n_b.min(self.max_dim), 1);
+            }
+        }
+        drop(pass);
+        self.slots.finish(encoder, &recorded, &self.results());
+        Ok(recorded)
+    }
+}

@@ -1,0 +1,67 @@
+//! Launch geometry from the kind of adapter: workgroup size and how many workgroups the
+//! input kernels launch.
+
+use crate::shaders::Fold;
+
+/// Workgroup size of the partials, reduce and gradient kernels (the `WG` override).
+pub(crate) const WG: u32 = 128;
+
+/// Workgroup memory of the kernel that uses the most: fold_workgroup.wgsl's `red`, 24 floats
+/// per thread (8 classes x A, P, Y).
+pub(crate) const WORKGROUP_BYTES: u64 = 24 * WG as u64 * 4;
+
+/// How many workgroups the input kernels launch, from the kind of adapter. Each kernel aims
+/// at a total number of workgroups and gives every thread at least a minimum of pixels;
+/// larger inputs give each thread a longer run (`run_index` in shaders/inputs.wgsl).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Grid {
+    /// dice_partials workgroups to aim for over the whole input.
+    pub(super) partial_groups: u32,
+    /// Pixels each dice_partials thread takes at least.
+    pub(super) partial_pixels_per_thread: u32,
+    /// dice_gradient workgroups to aim for over the whole input.
+    pub(super) gradient_groups: u32,
+    /// Pixels each dice_gradient thread takes at least, on the scalar and on the VEC4 path.
+    pub(super) gradient_pixels_per_thread: [u32; 2],
+}
+
+impl Grid {
+    // Measured on lavapipe, 2 cores, 4x8x512^2 logits, forward+backward (ms), with the VEC4
+    // loops laid out per SIMD group (`LANES`):
+    // - subgroup fold, one partial per subgroup, no barrier: 2, 4, 8, 16 partials workgroups
+    //   in all 20.5, 20.0, 20.6, 21.2 (within noise); 4 pixels per thread (2048 workgroups)
+    //   46 ms for the forward alone: lavapipe's cost per thread start is high.
+    // - VEC4 gradient: 8 quads per thread 20.1, 128: 17.5, 512: 17.4.
+    // - the workgroup fold: 32 to 512 workgroups within noise, 2048 twice as slow (each
+    //   workgroup's barriers switch every SIMD group).
+    // - scalar paths (4x8x511^2, 1x32x64^2x32) laid out the same way: 60 -> 31 and 60 -> 50 ms
+    //   against grid-stride loops of 4 pixels per thread.
+    pub(super) fn for_adapter(info: &wgpu::AdapterInfo, fold: Fold) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+        match (info.device_type, fold) {
+            // A CPU rasteriser runs one workgroup per core at a time: a few per core (more
+            // with the workgroup fold, whose per-workgroup barriers were measured with 32).
+            (wgpu::DeviceType::Cpu, fold) => Self {
+                partial_groups: cores * if fold == Fold::Subgroup { 4 } else { 16 },
+                partial_pixels_per_thread: 64,
+                gradient_groups: 4 * cores,
+                gradient_pixels_per_thread: [64, 64],
+            },
+            // A GPU: enough workgroups to fill it many times over, a few pixels per thread.
+            _ => Self {
+                partial_groups: 8192,
+                partial_pixels_per_thread: 8,
+                gradient_groups: u32::MAX,
+                gradient_pixels_per_thread: [1, 4],
+            },
+        }
+    }
+
+    /// Workgroups per (sample, class chunk) when `units` of them share the `target`, each
+    /// thread taking at least `pixels` of the `n_s`, and at most `max_dim`.
+    pub(super) fn per_unit(target: u32, units: u32, n_s: u32, pixels: u32, max_dim: u32) -> u32 {
+        (target / units.max(1))
+            .min(n_s.div_ceil(WG * pixels))
+            .clamp(1, max_dim)
+    }
+}
