@@ -2,7 +2,7 @@
 // Prepended to each kernel's source by the host (`src/shaders.rs`), so every kernel file is
 // validated together with this one.
 
-// Kept in sync with `Params` in src/params.rs (a size test guards the layout).
+// The host's twin is `Params` in src/params.rs (tests/shaders.rs checks every offset).
 struct Params {
     n_samples: u32,     // B
     n_classes: u32,     // C
@@ -46,10 +46,10 @@ const TARGET_DENSE: u32 = 3u;
 const NO_IGNORE: u32 = 0xffffffffu;
 
 // Classes handled by one dice_partials workgroup; more classes use more chunks (dispatch y).
-// Kept in sync with `CLASS_CHUNK` in src/params.rs.
 const CLASS_CHUNK: u32 = 8u;
 
 // Status words, counted with integer atomics (exact and order-independent).
+const STATUS_WORDS: u32 = 4u;
 const STATUS_BAD_LABELS: u32 = 0u;
 const STATUS_NON_FINITE: u32 = 1u;
 

@@ -6,11 +6,12 @@
 //   row); dispatch (groups, 1, 1), grid-stride over cells or rows;
 // - `total`: one workgroup sums the loss elements in a fixed order (strided per-thread sums,
 //   then a tree) into out[0]; a counted bad input makes it NaN.
-// Bindings: 0 params, 1 fin (uniform), 2 class_info [c] = (selected, weight), 3 sums
-// [r][c][A, P, Y] (read), 4 out = [loss, dice[r][c], loss_elements[r][c]] (write), 5 coefs
-// [r][c][cA, cP] (write), 6 status (read). Workgroup size: WG (override).
+// Bindings (numbers: `softdice::shaders::bindings`): params, fin (uniform), class_info [c] =
+// (selected, weight), sums [r][c][A, P, Y] (read), out = [loss, dice[r][c],
+// loss_elements[r][c]] (write), coefs [r][c][cA, cP] (write), status (read). Workgroup size:
+// WG (override).
 
-// Kept in sync with `FinalizeParams` in src/params.rs.
+// The host's twin is `FinalizeParams` in src/params.rs (tests/shaders.rs checks it).
 struct FinalizeParams {
     smooth_nr: f32,
     smooth_dr: f32,
@@ -39,12 +40,12 @@ const GDL_SQUARE: u32 = 1u;
 const GDL_SIMPLE: u32 = 2u;
 const GDL_UNIFORM: u32 = 3u;
 
-@group(0) @binding(1) var<uniform> fin: FinalizeParams;
-@group(0) @binding(2) var<storage, read> class_info: array<vec2<f32>>;
-@group(0) @binding(3) var<storage, read> sums: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-@group(0) @binding(5) var<storage, read_write> coefs: array<f32>;
-@group(0) @binding(6) var<storage, read> status: array<u32, 4>;
+@group(0) @binding(8) var<uniform> fin: FinalizeParams;
+@group(0) @binding(9) var<storage, read> class_info: array<vec2<f32>>;
+@group(0) @binding(10) var<storage, read> sums: array<f32>;
+@group(0) @binding(11) var<storage, read_write> out: array<f32>;
+@group(0) @binding(12) var<storage, read_write> coefs: array<f32>;
+@group(0) @binding(4) var<storage, read> status: array<u32, STATUS_WORDS>;
 
 // Intersection from the A slot: A itself, or (P + Y - sum|p - y|) / 2 in the soft L1 form.
 fn intersection(a: f32, p: f32, y: f32) -> f32 {

@@ -6,19 +6,15 @@
 //
 // Dispatch: (groups, min(samples, 65535)); the threads of workgroup (g, b) take runs of pixels
 // (quads on the VEC4 path) of sample b laid out by run_index, every class of each.
-// Bindings: 0 params, 1 preds, 2 targets, 3 coefs [r][c] (cA, cP) then normalisers [b][s]
-// (read), 4 status (read),
-// 5 grad (write; pages in bindings_paged.wgsl), and the binding file's vec4 views (VEC4).
+// Bindings (numbers: `softdice::shaders::bindings`): params, preds, targets, coefs [r][c]
+// (cA, cP) then normalisers [b][s] (read), status (read), grad (write; pages in
+// bindings_paged.wgsl), and the binding file's vec4 views (VEC4).
 // Workgroup size: WG (override).
 
 // (cA, cP) per row and class, then (softmax over C > CLASS_CHUNK) the per-pixel softmax
 // normalisers.
-@group(0) @binding(3) var<storage, read> coefs: array<vec2<f32>>;
-
-fn norm_at(pixel: u32) -> vec2<f32> {
-    return coefs[params.n_rows * N_CLASSES + pixel];
-}
-@group(0) @binding(4) var<storage, read> status: array<u32, 4>;
+@group(0) @binding(12) var<storage, read> coefs: array<vec2<f32>>;
+@group(0) @binding(4) var<storage, read> status: array<u32, STATUS_WORDS>;
 
 override WG: u32 = 128u;
 

@@ -4,17 +4,14 @@
 // reads a pixel's other logits no more (one exp per element and pass).
 //
 // Dispatch: (groups, min(samples, 65535)); the threads of workgroup (g, b) take runs of
-// pixels of sample b laid out by run_index. Bindings: 0 params, 1 preds (pages in
-// bindings_paged.wgsl), 18 the plan's coefficient buffer, whose tail after the n_rows * C
-// coefficient pairs holds the normalisers [b][s] (write). Workgroup size: WG (override).
+// pixels of sample b laid out by run_index. Bindings: params, preds (pages in
+// bindings_paged.wgsl), the plan's coefficient buffer `coefs`, whose tail after the
+// n_rows * C coefficient pairs holds the normalisers [b][s] (write). Workgroup size: WG
+// (override).
 
-@group(0) @binding(18) var<storage, read_write> coefs_norms: array<vec2<f32>>;
+@group(0) @binding(12) var<storage, read_write> coefs: array<vec2<f32>>;
 
 override WG: u32 = 128u;
-
-fn norm_at(pixel: u32) -> vec2<f32> {
-    return coefs_norms[params.n_rows * N_CLASSES + pixel];
-}
 
 @compute @workgroup_size(WG)
 fn main(
@@ -30,7 +27,7 @@ fn main(
         for (var i = 0u; i < per_pixel; i++) {
             let s = run_index(wid.x, lid, per_pixel, i);
             if (s < n_s) {
-                coefs_norms[params.n_rows * N_CLASSES + b * n_s + s] = softmax_norm(pred_base, s);
+                coefs[params.n_rows * N_CLASSES + b * n_s + s] = softmax_norm(pred_base, s);
             }
         }
     }

@@ -9,21 +9,18 @@
 // Dispatch: (groups, class chunks, min(samples, 65535)). Workgroup (g, k, b) covers classes
 // [k * CLASS_CHUNK, (k + 1) * CLASS_CHUNK) of sample b; its threads take runs of pixels (quads
 // on the VEC4 path) laid out by run_index.
-// Bindings: 0 params, 1 preds, 2 targets, 3 partials (write), 4 status (atomic counters),
-// 18 the plan's coefficients and normalisers (read), and the binding file's vec4 views.
+// Bindings (numbers: `softdice::shaders::bindings`): params, preds, targets, partials
+// (write), status (atomic counters), the plan's coefficients and normalisers (read), and the
+// binding file's vec4 views.
 // Partials layout: [(b * chunks + k) * params.groups + g * SLOTS + slot][3][CLASS_CHUNK]
 // (params.groups = groups * SLOTS).
 // Workgroup size: WG (override, a power of two).
 
 @group(0) @binding(3) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(4) var<storage, read_write> status: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<storage, read_write> status: array<atomic<u32>, STATUS_WORDS>;
 // The plan's coefficient buffer, whose tail holds the per-pixel softmax normalisers (softmax
 // over C > CLASS_CHUNK).
-@group(0) @binding(18) var<storage, read> coefs_norms: array<vec2<f32>>;
-
-fn norm_at(pixel: u32) -> vec2<f32> {
-    return coefs_norms[params.n_rows * N_CLASSES + pixel];
-}
+@group(0) @binding(12) var<storage, read> coefs: array<vec2<f32>>;
 
 override WG: u32 = 128u;
 // Partials per workgroup: 1 for the workgroup fold, WG / (smallest subgroup size) for the

@@ -4,11 +4,11 @@
 //
 // Dispatch: (min(classes, 65535), min(rows, 65535)). Workgroup (c, r) reduces class c of row r, where a row is one
 // sample (per-sample scope) or the whole batch (batch scope: it folds every sample's partials).
-// Bindings: 0 params, 1 partials (read), 2 sums (write), layout [r][c][A, P, Y].
+// Bindings: params, partials (read), sums (write), layout [r][c][A, P, Y].
 // Workgroup size: WG (override, a power of two).
 
-@group(0) @binding(1) var<storage, read> partials: array<f32>;
-@group(0) @binding(2) var<storage, read_write> sums: array<f32>;
+@group(0) @binding(3) var<storage, read> partials: array<f32>;
+@group(0) @binding(10) var<storage, read_write> sums: array<f32>;
 
 override WG: u32 = 128u;
 

@@ -72,6 +72,12 @@ fn softmax_norm(pred_base: u32, s: u32) -> vec2<f32> {
     return vec2<f32>(m, 1.0 / z);
 }
 
+// The stored softmax normaliser of a pixel (b * S + s): after the n_rows * C coefficient pairs
+// in the plan's `coefs` buffer, which every input kernel binds (softmax over C > CLASS_CHUNK).
+fn norm_at(pixel: u32) -> vec2<f32> {
+    return coefs[params.n_rows * N_CLASSES + pixel];
+}
+
 // The probability of one element from its raw value and the pixel's softmax normaliser.
 fn activate(x: f32, norm: vec2<f32>) -> f32 {
     switch ACTIVATION {

@@ -1,36 +1,130 @@
-//! The uniform blocks the kernels read, twins of the WGSL structs in `shaders/`.
+//! What the host and the kernels share: the codes and sizes both use, and the uniform blocks
+//! the kernels read. Each is written once here and once in the WGSL; `tests/shaders.rs` checks
+//! every one against the WGSL with naga ([`host_constants`], [`host_structs`]).
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::config::{DiceConfig, EmptyClass, LossForm, Reduction, Scope, WeightMode};
 
-/// Classes handled by one `dice_partials` workgroup. Kept in sync with `CLASS_CHUNK` in
-/// shaders/common.wgsl.
-pub(crate) const CLASS_CHUNK: u32 = 8;
+/// Declares host constants shared with the WGSL and the list the naga test reads.
+macro_rules! shared_constants {
+    ($($(#[$doc:meta])* $name:ident = $value:expr;)*) => {
+        $($(#[$doc])* pub(crate) const $name: u32 = $value;)*
+        /// Every constant the host shares with the WGSL, by its WGSL name.
+        pub fn host_constants() -> Vec<(&'static str, u32)> {
+            vec![$((stringify!($name), $name)),*]
+        }
+    };
+}
 
-/// `ignore_label` when nothing is ignored. Kept in sync with `NO_IGNORE`.
-pub(crate) const NO_IGNORE: u32 = u32::MAX;
+shared_constants! {
+    /// Classes handled by one `dice_partials` workgroup.
+    CLASS_CHUNK = 8;
+    /// `ignore_label` when nothing is ignored.
+    NO_IGNORE = u32::MAX;
+    /// Activations (the `ACTIVATION` override).
+    ACT_NONE = 0;
+    #[allow(missing_docs)]
+    ACT_SOFTMAX = 1;
+    #[allow(missing_docs)]
+    ACT_SIGMOID = 2;
+    /// Target formats (the `TARGET_KIND` override).
+    TARGET_U32 = 0;
+    #[allow(missing_docs)]
+    TARGET_U8 = 1;
+    #[allow(missing_docs)]
+    TARGET_U16 = 2;
+    #[allow(missing_docs)]
+    TARGET_DENSE = 3;
+    /// Words of the status buffer: the counters below and spare words.
+    STATUS_WORDS = 4;
+    /// Status word counting labels out of range.
+    STATUS_BAD_LABELS = 0;
+    /// Status word counting non-finite inputs.
+    STATUS_NON_FINITE = 1;
+    /// Loss forms (`FinalizeParams::loss_form`).
+    FORM_ONE_MINUS = 0;
+    #[allow(missing_docs)]
+    FORM_NEG_LOG = 1;
+    #[allow(missing_docs)]
+    FORM_NEGATIVE = 2;
+    /// Reductions (`FinalizeParams::reduction`).
+    RED_MEAN = 0;
+    #[allow(missing_docs)]
+    RED_SUM = 1;
+    #[allow(missing_docs)]
+    RED_NONE = 2;
+    /// Generalized Dice weights (`FinalizeParams::generalized`).
+    GDL_OFF = 0;
+    #[allow(missing_docs)]
+    GDL_SQUARE = 1;
+    #[allow(missing_docs)]
+    GDL_SIMPLE = 2;
+    #[allow(missing_docs)]
+    GDL_UNIFORM = 3;
+}
 
-/// Kept in sync with `Params` in shaders/common.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
-pub(crate) struct Params {
-    pub n_samples: u32,
-    pub n_classes: u32,
-    pub spatial: u32,
-    pub groups: u32,
-    pub pred_offset: u32,
-    pub target_offset: u32,
-    pub grad_offset: u32,
-    pub ignore_label: u32,
-    pub soft_l1: u32,
-    pub batch_scope: u32,
-    pub n_rows: u32,
-    /// Always 1.0: hides Kahan's compensation from the shader compiler's algebra.
-    pub one: f32,
-    /// log2 of the 32-bit words per page when tensors are split over bindings.
-    pub page_shift: u32,
-    pub _pad: [u32; 3],
+/// Declares a `#[repr(C)]` block shared with a WGSL struct of the same name, and its field
+/// offsets for the naga test.
+macro_rules! shared_struct {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$doc])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+        pub(crate) struct $name {
+            $($(#[$fdoc])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            fn layout() -> StructLayout {
+                StructLayout {
+                    name: stringify!($name),
+                    size: std::mem::size_of::<$name>(),
+                    fields: vec![$((stringify!($field), std::mem::offset_of!($name, $field))),*],
+                }
+            }
+        }
+    };
+}
+
+/// The host's layout of a block shared with a WGSL struct of the same name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StructLayout {
+    /// The struct's name (the same in Rust and WGSL).
+    pub name: &'static str,
+    /// Its size in bytes.
+    pub size: usize,
+    /// (field, byte offset) of every field, in order.
+    pub fields: Vec<(&'static str, usize)>,
+}
+
+/// Every uniform block the host shares with the WGSL.
+pub fn host_structs() -> Vec<StructLayout> {
+    vec![Params::layout(), FinalizeParams::layout()]
+}
+
+shared_struct! {
+    /// The input kernels' parameters (`Params` in shaders/common.wgsl).
+    Params {
+        n_samples: u32,
+        n_classes: u32,
+        spatial: u32,
+        groups: u32,
+        pred_offset: u32,
+        target_offset: u32,
+        grad_offset: u32,
+        ignore_label: u32,
+        soft_l1: u32,
+        batch_scope: u32,
+        n_rows: u32,
+        /// Always 1.0: hides Kahan's compensation from the shader compiler's algebra.
+        one: f32,
+        /// log2 of the 32-bit words per page when tensors are split over bindings.
+        page_shift: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
 }
 
 impl Params {
@@ -46,22 +140,22 @@ impl Params {
     }
 }
 
-/// Kept in sync with `FinalizeParams` in shaders/dice_finalize.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
-pub(crate) struct FinalizeParams {
-    pub smooth_nr: f32,
-    pub smooth_dr: f32,
-    pub denom_clamp: f32,
-    pub log_clamp: f32,
-    pub loss_form: u32,
-    pub reduction: u32,
-    pub generalized: u32,
-    pub jaccard: u32,
-    pub zero_absent: u32,
-    pub normalize_weights: u32,
-    pub n_selected: u32,
-    pub _pad: u32,
+shared_struct! {
+    /// dice_finalize's parameters (`FinalizeParams` in shaders/dice_finalize.wgsl).
+    FinalizeParams {
+        smooth_nr: f32,
+        smooth_dr: f32,
+        denom_clamp: f32,
+        log_clamp: f32,
+        loss_form: u32,
+        reduction: u32,
+        generalized: u32,
+        jaccard: u32,
+        zero_absent: u32,
+        normalize_weights: u32,
+        n_selected: u32,
+        _pad: u32,
+    }
 }
 
 impl FinalizeParams {
@@ -73,20 +167,20 @@ impl FinalizeParams {
             denom_clamp: config.denominator_clamp,
             log_clamp: config.log_clamp,
             loss_form: match config.loss_form {
-                LossForm::OneMinusDice => 0,
-                LossForm::NegLog => 1,
-                LossForm::NegDice => 2,
+                LossForm::OneMinusDice => FORM_ONE_MINUS,
+                LossForm::NegLog => FORM_NEG_LOG,
+                LossForm::NegDice => FORM_NEGATIVE,
             },
             reduction: match config.reduction {
-                Reduction::Mean => 0,
-                Reduction::Sum => 1,
-                Reduction::None => 2,
+                Reduction::Mean => RED_MEAN,
+                Reduction::Sum => RED_SUM,
+                Reduction::None => RED_NONE,
             },
             generalized: match config.generalized {
-                None => 0,
-                Some(G::Square) => 1,
-                Some(G::Simple) => 2,
-                Some(G::Uniform) => 3,
+                None => GDL_OFF,
+                Some(G::Square) => GDL_SQUARE,
+                Some(G::Simple) => GDL_SIMPLE,
+                Some(G::Uniform) => GDL_UNIFORM,
             },
             jaccard: config.jaccard as u32,
             zero_absent: (config.empty_class == EmptyClass::ZeroLoss) as u32,
@@ -109,16 +203,4 @@ pub(crate) fn class_info(config: &DiceConfig, n_classes: usize) -> Vec<[f32; 2]>
         .enumerate()
         .map(|(c, &s)| [s as u32 as f32, config.class_weight(c)])
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layouts_match_the_wgsl_structs() {
-        // 16 four-byte fields in Params, 12 in FinalizeParams (WGSL sizes).
-        assert_eq!(std::mem::size_of::<Params>(), 64);
-        assert_eq!(std::mem::size_of::<FinalizeParams>(), 48);
-    }
 }

@@ -163,10 +163,10 @@ impl TargetKind {
 
     pub(crate) fn code(self) -> u32 {
         match self {
-            TargetKind::LabelsU32 => 0,
-            TargetKind::LabelsU8 => 1,
-            TargetKind::LabelsU16 => 2,
-            TargetKind::Dense => 3,
+            TargetKind::LabelsU32 => crate::params::TARGET_U32,
+            TargetKind::LabelsU8 => crate::params::TARGET_U8,
+            TargetKind::LabelsU16 => crate::params::TARGET_U16,
+            TargetKind::Dense => crate::params::TARGET_DENSE,
         }
     }
 }

@@ -1,29 +1,35 @@
 //! Every kernel parses and validates with naga: a broken shader fails here even where no GPU
 //! exists.
 
-use softdice::shaders::{Binding, Fold, Kernel, Pages, MAX_PAGES};
+use std::collections::HashMap;
+
+use softdice::shaders::{
+    bindings, host_constants, host_structs, Access, Binding, Fold, Kernel, Pages, MAX_PAGES,
+};
+
+const fn paged(preds: u32, targets: u32, grad: u32) -> Binding {
+    Binding::Paged(Pages {
+        preds,
+        targets,
+        grad,
+    })
+}
+
+/// Layouts as devices choose them: flat, one page for a small tensor beside several, the same
+/// count for all, and the most pages a tensor may span.
+const LAYOUTS: [Binding; 5] = [
+    Binding::Flat,
+    paged(2, 1, 2),
+    paged(4, 4, 4),
+    paged(1, 1, 2),
+    paged(MAX_PAGES, 3, MAX_PAGES),
+];
 
 #[test]
 fn every_kernel_parses_and_validates() {
-    // Paged layouts as devices choose them: one page for a small tensor beside several, the
-    // same count for all, and the most pages a tensor may span.
-    let paged = |preds, targets, grad| {
-        Binding::Paged(Pages {
-            preds,
-            targets,
-            grad,
-        })
-    };
-    let layouts = [
-        Binding::Flat,
-        paged(2, 1, 2),
-        paged(4, 4, 4),
-        paged(1, 1, 2),
-        paged(MAX_PAGES, 3, MAX_PAGES),
-    ];
     let variants = Kernel::ALL.iter().flat_map(|&k| {
         let bindings: &[Binding] = if k.reads_inputs() {
-            &layouts
+            &LAYOUTS
         } else {
             &[Binding::Flat]
         };
@@ -93,4 +99,141 @@ fn every_shader_file_is_used() {
         .collect();
     expected.sort();
     assert_eq!(files, expected);
+}
+
+/// Every kernel variant's module and its validation info.
+fn modules() -> Vec<(
+    String,
+    Kernel,
+    Binding,
+    naga::Module,
+    naga::valid::ModuleInfo,
+)> {
+    let mut out = Vec::new();
+    for kernel in Kernel::ALL {
+        let layouts: &[Binding] = if kernel.reads_inputs() {
+            &LAYOUTS
+        } else {
+            &[Binding::Flat]
+        };
+        for &binding in layouts {
+            let source = kernel.source(binding, Fold::Workgroup);
+            let module = naga::front::wgsl::parse_str(&source).unwrap();
+            let info = naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::default(),
+            )
+            .validate(&module)
+            .unwrap();
+            out.push((
+                format!("{} ({binding:?})", kernel.name()),
+                kernel,
+                binding,
+                module,
+                info,
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_binding_table_matches_its_wgsl() {
+    for (name, kernel, binding, module, info) in modules() {
+        let table = bindings(kernel, binding);
+        let declared: HashMap<u32, (&str, naga::AddressSpace)> = module
+            .global_variables
+            .iter()
+            .filter_map(|(_, var)| {
+                let b = var.binding.as_ref()?;
+                assert_eq!(b.group, 0, "{name}");
+                Some((b.binding, (var.name.as_deref().unwrap_or(""), var.space)))
+            })
+            .collect();
+        // Every table entry is declared with the same number, name and access.
+        for slot in &table {
+            let (var, space) = declared
+                .get(&slot.number())
+                .unwrap_or_else(|| panic!("{name}: {slot:?} is not declared"));
+            assert_eq!(*var, slot.name(), "{name}: binding {}", slot.number());
+            let access = match space {
+                naga::AddressSpace::Uniform => Access::Uniform,
+                naga::AddressSpace::Storage { access } => {
+                    if access.contains(naga::StorageAccess::STORE) {
+                        Access::ReadWrite
+                    } else {
+                        Access::Read
+                    }
+                }
+                other => panic!("{name}: {var} in {other:?}"),
+            };
+            assert_eq!(access, slot.access, "{name}: {var}");
+        }
+        // Every binding an entry point uses is in the table.
+        for (i, entry) in module.entry_points.iter().enumerate() {
+            let uses = info.get_entry_point(i);
+            for (handle, var) in module.global_variables.iter() {
+                let (Some(b), false) = (&var.binding, uses[handle].is_empty()) else {
+                    continue;
+                };
+                assert!(
+                    table.iter().any(|s| s.number() == b.binding),
+                    "{name}: {} uses {:?} (binding {}), missing from the table",
+                    entry.name,
+                    var.name,
+                    b.binding
+                );
+            }
+        }
+    }
+}
+
+/// The value of a WGSL module-scope `const` of type u32.
+fn wgsl_constant(module: &naga::Module, name: &str) -> Option<u32> {
+    let (_, constant) = module
+        .constants
+        .iter()
+        .find(|(_, c)| c.name.as_deref() == Some(name))?;
+    match module.global_expressions[constant.init] {
+        naga::Expression::Literal(naga::Literal::U32(v)) => Some(v),
+        ref other => panic!("{name} = {other:?} is not a u32 literal"),
+    }
+}
+
+#[test]
+fn every_shared_constant_and_struct_matches_the_wgsl() {
+    let modules = modules();
+    for (name, value) in host_constants() {
+        let found: Vec<u32> = modules
+            .iter()
+            .filter_map(|(_, _, _, module, _)| wgsl_constant(module, name))
+            .collect();
+        assert!(!found.is_empty(), "{name} is in no kernel");
+        assert!(
+            found.iter().all(|&v| v == value),
+            "{name}: host {value}, WGSL {found:?}"
+        );
+    }
+    for softdice::shaders::StructLayout { name, size, fields } in host_structs() {
+        let (_, module) = modules
+            .iter()
+            .map(|(_, _, _, m, _)| ((), m))
+            .find(|(_, m)| m.types.iter().any(|(_, t)| t.name.as_deref() == Some(name)))
+            .unwrap_or_else(|| panic!("struct {name} is in no kernel"));
+        let ty = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .unwrap()
+            .1;
+        let naga::TypeInner::Struct { members, span } = &ty.inner else {
+            panic!("{name} is not a struct")
+        };
+        assert_eq!(*span as usize, size, "{name} size");
+        let wgsl: Vec<(&str, usize)> = members
+            .iter()
+            .map(|m| (m.name.as_deref().unwrap_or(""), m.offset as usize))
+            .collect();
+        assert_eq!(wgsl, fields, "{name} fields and offsets");
+    }
 }

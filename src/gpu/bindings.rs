@@ -3,87 +3,73 @@
 
 use super::*;
 use crate::error::DiceError;
-use crate::shaders::{page_binding, Binding, Kernel, Pages, FIRST_BINDING};
+use crate::shaders::{bindings, Access, Binding, BindingSlot, Buffer, Kernel};
 use crate::shape::{PredFormat, TargetKind};
-
-/// What one binding of a kernel holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Slot {
-    Uniform,
-    Read,
-    Write,
-}
-
-/// The bindings of an input kernel (`DiceNormaliser`, `DicePartials`, `DiceGradient`) under a
-/// [`Binding`], as (number, slot): the one table from which its layout is built and its
-/// storage bindings counted. The WGSL declares the same numbers (the kernel files, and
-/// `bindings_flat.wgsl` or the generated pages of [`Binding::Paged`]).
-pub(super) fn input_bindings(kernel: Kernel, binding: Binding) -> Vec<(u32, Slot)> {
-    use Slot::{Read, Uniform, Write};
-    // The kernel's own buffers: params; partials, status and coefficients (with the softmax
-    // normalisers) at the numbers its file declares.
-    let mut table = match kernel {
-        Kernel::DiceNormaliser => vec![(0, Uniform), (18, Write)],
-        Kernel::DicePartials => vec![(0, Uniform), (3, Write), (4, Write), (18, Read)],
-        _ => vec![(0, Uniform), (3, Read), (4, Read)],
-    };
-    let (pages, views) = match binding {
-        Binding::Flat => (
-            Pages {
-                preds: 1,
-                targets: 1,
-                grad: 1,
-            },
-            true,
-        ),
-        Binding::Paged(pages) => (pages, false),
-    };
-    let first = FIRST_BINDING;
-    let mut tensors = vec![(first.preds, pages.preds, Read)];
-    if kernel != Kernel::DiceNormaliser {
-        tensors.push((first.targets, pages.targets, Read));
-    }
-    if kernel == Kernel::DiceGradient {
-        tensors.push((first.grad, pages.grad, Write));
-    }
-    for (first, n, slot) in tensors {
-        table.extend((0..n).map(|k| (page_binding(first, k), slot)));
-    }
-    // The flat VEC4 path's vec4 views of predictions, u32 labels and gradient.
-    if views {
-        match kernel {
-            Kernel::DicePartials => table.extend([(6, Read), (7, Read)]),
-            Kernel::DiceGradient => table.extend([(6, Read), (7, Read), (17, Write)]),
-            _ => {}
-        }
-    }
-    table
-}
 
 /// Storage bindings of the input kernel that uses the most under `binding`.
 pub(crate) fn storage_bindings(binding: Binding) -> u32 {
     [Kernel::DicePartials, Kernel::DiceGradient]
         .iter()
         .map(|&k| {
-            input_bindings(k, binding)
+            bindings(k, binding)
                 .iter()
-                .filter(|(_, slot)| *slot != Slot::Uniform)
+                .filter(|slot| slot.access != Access::Uniform)
                 .count() as u32
         })
         .max()
         .unwrap_or(0)
 }
 
-/// One past the largest binding number of the input kernels under `binding`
+/// One past the largest binding number of the kernels under `binding`
 /// (`max_bindings_per_bind_group` must reach it).
 pub(crate) fn binding_numbers(binding: Binding) -> u32 {
     Kernel::ALL
         .iter()
-        .filter(|k| k.reads_inputs())
-        .flat_map(|&k| input_bindings(k, binding))
-        .map(|(number, _)| number + 1)
+        .flat_map(|&k| bindings(k, binding))
+        .map(|slot| slot.number() + 1)
         .max()
         .unwrap_or(0)
+}
+
+/// The layout entry of one binding.
+pub(super) fn layout_entry(slot: &BindingSlot) -> wgpu::BindGroupLayoutEntry {
+    let ty = match slot.access {
+        Access::Uniform => wgpu::BufferBindingType::Uniform,
+        Access::Read => wgpu::BufferBindingType::Storage { read_only: true },
+        Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+    };
+    wgpu::BindGroupLayoutEntry {
+        binding: slot.number(),
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+/// The bind group of `kernel` under `binding`, each entry of its table bound to `resource`.
+pub(super) fn bind_group<'a>(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    kernel: Kernel,
+    binding: Binding,
+    resource: impl Fn(&BindingSlot) -> wgpu::BindingResource<'a>,
+) -> wgpu::BindGroup {
+    let entries: Vec<_> = bindings(kernel, binding)
+        .iter()
+        .map(|slot| wgpu::BindGroupEntry {
+            binding: slot.number(),
+            resource: resource(slot),
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(kernel.name()),
+        layout,
+        entries: &entries,
+    })
 }
 
 /// The bind groups of the input kernels over one set of the caller's buffers.
@@ -123,24 +109,6 @@ pub struct GpuInputs<'a> {
     /// Where d loss / d input is written (f32, the predictions' shape), or `None` for the
     /// forward pass only.
     pub gradient: Option<BufferRegion<'a>>,
-}
-
-pub(super) fn layout_entry((binding, slot): (u32, Slot)) -> wgpu::BindGroupLayoutEntry {
-    let ty = match slot {
-        Slot::Uniform => wgpu::BufferBindingType::Uniform,
-        Slot::Read => wgpu::BufferBindingType::Storage { read_only: true },
-        Slot::Write => wgpu::BufferBindingType::Storage { read_only: false },
-    };
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
 }
 
 /// A tensor's binding over a caller's buffer: (buffer, aligned start, size in bytes); bound
@@ -246,71 +214,47 @@ impl DicePlan {
         let page = |key, k| page(&self.placeholder, self.page_bytes, key, k);
         let (preds, targets) = (Some(preds), Some(targets));
         let paged = self.binding_kind != Binding::Flat;
-        let pages = self.pages();
         // The vec4 views: the same regions on the flat VEC4 path (u32 labels only: u8 labels
         // are read as words), placeholders otherwise (the paged VEC4 path reads pages word by
         // word).
         let vec4_views = vec4 && !paged;
         let preds4 = preds.filter(|_| vec4_views && self.pred_format == PredFormat::F32);
         let labels4 = targets.filter(|_| vec4_views && self.target_kind == TargetKind::LabelsU32);
-        // Every page of a tensor at its binding number.
-        let first = FIRST_BINDING;
-        let tensor_pages =
-            |key, first, n| (0..n).map(move |k| (page_binding(first, k), page(key, k)));
-        let mut partials = vec![
-            (0, self.params_buf.as_entire_binding()),
-            (3, self.partials.as_entire_binding()),
-            (4, self.status.as_entire_binding()),
-            (18, self.coefs.as_entire_binding()),
-        ];
-        partials.extend(tensor_pages(preds, first.preds, pages.preds));
-        partials.extend(tensor_pages(targets, first.targets, pages.targets));
-        let mut normaliser = vec![
-            (0, self.params_buf.as_entire_binding()),
-            (18, self.coefs.as_entire_binding()),
-        ];
-        normaliser.extend(tensor_pages(preds, first.preds, pages.preds));
-        if !paged {
-            partials.extend([(6, page(preds4, 0)), (7, page(labels4, 0))]);
-        }
-        let stages = ctx.pipelines.stages(&ctx.device, self.binding_kind);
-        let bind = |layout: &wgpu::BindGroupLayout,
-                    resources: Vec<(u32, wgpu::BindingResource<'_>)>| {
-            let entries: Vec<_> = resources
-                .into_iter()
-                .map(|(binding, resource)| wgpu::BindGroupEntry { binding, resource })
-                .collect();
-            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout,
-                entries: &entries,
-            })
+        // Each binding of the tables: the plan's own buffers by name, the tensors' pages.
+        let resource = |slot: &BindingSlot| {
+            if let Some(own) = self.buffers.find(slot.buffer) {
+                return own.as_entire_binding();
+            }
+            let tensor = match slot.buffer {
+                Buffer::Preds => preds,
+                Buffer::Targets => targets,
+                Buffer::Grad => grad.as_ref(),
+                Buffer::Preds4 => preds4,
+                Buffer::Targets4 => labels4,
+                _ => grad.as_ref().filter(|_| vec4_views),
+            };
+            match slot.access {
+                Access::ReadWrite => page_rw(tensor, slot.page),
+                _ => page(tensor, slot.page),
+            }
         };
-        let partials = bind(&stages.dice_partials.layout, partials);
+        let stages = ctx.pipelines.stages(&ctx.device, self.binding_kind);
+        let bind = |stage: &Stage| {
+            bind_group(
+                &ctx.device,
+                &stage.layout,
+                stage.kernel,
+                self.binding_kind,
+                resource,
+            )
+        };
+        let partials = bind(&stages.dice_partials);
         let normaliser = self
             .specialised
             .dice_normaliser
             .is_some()
-            .then(|| bind(&stages.dice_normaliser.layout, normaliser));
-        let gradient = grad.as_ref().map(|g| {
-            let g = Some(g);
-            let mut entries = vec![
-                (0, self.params_buf.as_entire_binding()),
-                (3, self.coefs.as_entire_binding()),
-                (4, self.status.as_entire_binding()),
-            ];
-            entries.extend(tensor_pages(preds, first.preds, pages.preds));
-            entries.extend(tensor_pages(targets, first.targets, pages.targets));
-            entries.extend((0..pages.grad).map(|k| (page_binding(first.grad, k), page_rw(g, k))));
-            if !paged {
-                entries.extend([
-                    (6, page(preds4, 0)),
-                    (7, page(labels4, 0)),
-                    (17, page_rw(g.filter(|_| vec4_views), 0)),
-                ]);
-            }
-            bind(&stages.dice_gradient.layout, entries)
-        });
+            .then(|| bind(&stages.dice_normaliser));
+        let gradient = grad.is_some().then(|| bind(&stages.dice_gradient));
         InputBinds {
             normaliser,
             partials,

@@ -179,7 +179,7 @@ impl DiceContext {
                 label: Some("softdice buffer check"),
                 layout: &self.pipelines.probe,
                 entries: &[wgpu::BindGroupEntry {
-                    binding: 0,
+                    binding: PROBE_SLOT.number(),
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer,
                         offset,

@@ -22,6 +22,5 @@ use adapter::check_device_limits;
 use bindings::*;
 use context::*;
 use pipelines::*;
-use plan::*;
 use slots::Slots;
 use tuning::*;

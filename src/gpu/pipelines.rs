@@ -4,8 +4,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::*;
-use crate::params::CLASS_CHUNK;
-use crate::shaders::{Binding, Fold, Kernel, Pages};
+use crate::params::{ACT_SOFTMAX, CLASS_CHUNK};
+use crate::shaders::{bindings, Access, Binding, BindingSlot, Buffer, Fold, Kernel, Pages};
+
+/// The one binding of [`DiceContext::check_owned`]'s probe: any buffer, read-only.
+pub(super) const PROBE_SLOT: BindingSlot = BindingSlot {
+    buffer: Buffer::Preds,
+    page: 0,
+    access: Access::Read,
+};
 
 /// Bind group layouts, the shader modules and the pipelines that need no specialisation;
 /// `dice_partials` and `dice_gradient` come in two bindings (flat, paged) and are specialised
@@ -42,7 +49,7 @@ pub(super) struct InputStages {
 
 impl InputStages {
     pub(super) fn new(device: &wgpu::Device, binding: Binding) -> Self {
-        let stage = |kernel| Stage::new(device, kernel, binding, &input_bindings(kernel, binding));
+        let stage = |kernel| Stage::new(device, kernel, binding);
         Self {
             dice_normaliser: stage(Kernel::DiceNormaliser),
             dice_partials: stage(Kernel::DicePartials),
@@ -81,11 +88,6 @@ impl Spec {
     }
 }
 
-// Activation codes, kept in sync with ACT_* in shaders/common.wgsl.
-pub(super) const ACT_NONE: u32 = 0;
-pub(super) const ACT_SOFTMAX: u32 = 1;
-pub(super) const ACT_SIGMOID: u32 = 2;
-
 /// The two specialised pipelines of one [`Spec`].
 pub(super) struct Specialised {
     /// Where the spec stores normalisers.
@@ -96,13 +98,8 @@ pub(super) struct Specialised {
 
 impl Stage {
     /// Layout and module of a kernel with the given bindings.
-    pub(super) fn new(
-        device: &wgpu::Device,
-        kernel: Kernel,
-        binding: Binding,
-        bindings: &[(u32, Slot)],
-    ) -> Self {
-        let entries: Vec<_> = bindings.iter().copied().map(layout_entry).collect();
+    pub(super) fn new(device: &wgpu::Device, kernel: Kernel, binding: Binding) -> Self {
+        let entries: Vec<_> = bindings(kernel, binding).iter().map(layout_entry).collect();
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some(kernel.name()),
             entries: &entries,
@@ -173,27 +170,8 @@ impl Pipelines {
             _ => WG,
         };
         let flat = Binding::Flat;
-        use Slot::{Read, Uniform, Write};
-        let reduce = Stage::new(
-            device,
-            Kernel::DiceReduce,
-            flat,
-            &[(0, Uniform), (1, Read), (2, Write)],
-        );
-        let finalize = Stage::new(
-            device,
-            Kernel::DiceFinalize,
-            flat,
-            &[
-                (0, Uniform),
-                (1, Uniform),
-                (2, Read),
-                (3, Read),
-                (4, Write),
-                (5, Write),
-                (6, Read),
-            ],
-        );
+        let reduce = Stage::new(device, Kernel::DiceReduce, flat);
+        let finalize = Stage::new(device, Kernel::DiceFinalize, flat);
         Self {
             fold,
             slots,
@@ -208,7 +186,7 @@ impl Pipelines {
             paged: Mutex::new(HashMap::new()),
             probe: device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("softdice buffer check"),
-                entries: &[layout_entry((0, Slot::Read))],
+                entries: &[layout_entry(&PROBE_SLOT)],
             }),
             specialised: Mutex::new(HashMap::new()),
         }

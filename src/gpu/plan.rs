@@ -6,12 +6,45 @@ use std::sync::Arc;
 use super::*;
 use crate::config::{Activation, DiceConfig, Scope};
 use crate::error::DiceError;
-use crate::params::{class_info, FinalizeParams, Params, CLASS_CHUNK};
-use crate::shaders::{Binding, Pages, MAX_PAGES};
+use crate::params::{
+    FinalizeParams, Params, ACT_NONE, ACT_SIGMOID, ACT_SOFTMAX, CLASS_CHUNK, STATUS_WORDS,
+};
+use crate::shaders::{Binding, BindingSlot, Buffer, Kernel, Pages, MAX_PAGES};
 use crate::shape::{PredFormat, Shape, TargetKind};
 
-/// Status words (bad labels, non-finite, spare, spare), kept in sync with `STATUS_*`.
-pub(super) const STATUS_WORDS: u64 = 4;
+/// The buffers a plan owns, by the [`Buffer`] they are bound as.
+pub(super) struct PlanBuffers {
+    pub(super) params: wgpu::Buffer,
+    pub(super) partials: wgpu::Buffer,
+    pub(super) status: wgpu::Buffer,
+    pub(super) sums: wgpu::Buffer,
+    pub(super) out: wgpu::Buffer,
+    pub(super) coefs: wgpu::Buffer,
+    pub(super) finalize_params: wgpu::Buffer,
+    pub(super) class_info: wgpu::Buffer,
+}
+
+impl PlanBuffers {
+    /// The plan's buffer bound as `buffer`, or `None` for the caller's tensors.
+    pub(super) fn find(&self, buffer: Buffer) -> Option<&wgpu::Buffer> {
+        Some(match buffer {
+            Buffer::Params => &self.params,
+            Buffer::Partials => &self.partials,
+            Buffer::Status => &self.status,
+            Buffer::Sums => &self.sums,
+            Buffer::Out => &self.out,
+            Buffer::Coefs => &self.coefs,
+            Buffer::FinalizeParams => &self.finalize_params,
+            Buffer::ClassInfo => &self.class_info,
+            Buffer::Preds
+            | Buffer::Targets
+            | Buffer::Grad
+            | Buffer::Preds4
+            | Buffer::Targets4
+            | Buffer::Grad4 => return None,
+        })
+    }
+}
 
 /// Scratch buffers and fixed bind groups for one shape, configuration and target format; see
 /// [`DiceContext::plan`]. The results of the last recorded call stay in its buffers:
@@ -33,16 +66,12 @@ pub struct DicePlan {
     /// dice_gradient workgroups per sample on the scalar and on the VEC4 path (which takes
     /// four pixels per thread and step).
     pub(super) gradient_groups: [u32; 2],
-    pub(super) params_buf: wgpu::Buffer,
-    pub(super) partials: wgpu::Buffer,
-    pub(super) status: wgpu::Buffer,
-    pub(super) sums: wgpu::Buffer,
-    pub(super) out: wgpu::Buffer,
+    /// The plan's own buffers, bound by name.
+    pub(super) buffers: PlanBuffers,
     /// Each recording's parameters and results.
     pub(super) slots: Slots,
     pub(super) reduce_bind: wgpu::BindGroup,
     pub(super) finalize_bind: wgpu::BindGroup,
-    pub(super) coefs: wgpu::Buffer,
     pub(super) limits: wgpu::Limits,
     /// The input kernels specialised for this plan's config, shape and target format.
     pub(super) specialised: Arc<Specialised>,
@@ -246,59 +275,65 @@ impl DicePlan {
             partials_size,
             wgpu::BufferUsages::empty(),
         );
-        let status = storage("softdice status", STATUS_WORDS * 4, copy);
+        let status = storage("softdice status", STATUS_WORDS as u64 * 4, copy);
         let sums = storage("softdice sums", cells * 3 * 4, copy);
         let out = storage("softdice out", (1 + 2 * cells) * 4, copy);
         let coefs = storage("softdice coefs", coefs_size, wgpu::BufferUsages::empty());
         let slots = Slots::new(device, Self::results_bytes(cells));
-        let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
+        let params_block = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("softdice params"),
             size: std::mem::size_of::<Params>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let fin_buf = buffer_with(
+        let finalize_params = buffer_with(
             device,
             &ctx.queue,
             "softdice finalize params",
             bytemuck::bytes_of(&FinalizeParams::new(config, n_c)),
             wgpu::BufferUsages::UNIFORM,
         );
-        let class_info_buf = buffer_with(
+        let class_info = buffer_with(
             device,
             &ctx.queue,
             "softdice class info",
-            bytemuck::cast_slice(&class_info(config, n_c)),
+            bytemuck::cast_slice(&crate::params::class_info(config, n_c)),
             wgpu::BufferUsages::STORAGE,
         );
-        let bind = |layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]| {
-            let entries: Vec<_> = buffers
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: b.as_entire_binding(),
-                })
-                .collect();
-            device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout,
-                entries: &entries,
-            })
+        let placeholder = storage("softdice placeholder", 16, wgpu::BufferUsages::empty());
+        let placeholder_rw = storage("softdice placeholder rw", 16, wgpu::BufferUsages::empty());
+        let buffers = PlanBuffers {
+            params: params_block,
+            partials,
+            status,
+            sums,
+            out,
+            coefs,
+            finalize_params,
+            class_info,
         };
         let p = &ctx.pipelines;
-        let reduce_bind = bind(&p.dice_reduce.1, &[&params_buf, &partials, &sums]);
-        let finalize_bind = bind(
+        // Reduce and finalize bind only the plan's buffers (the placeholder would stand for a
+        // tensor, which they never bind).
+        let own = |slot: &BindingSlot| {
+            buffers
+                .find(slot.buffer)
+                .unwrap_or(&placeholder)
+                .as_entire_binding()
+        };
+        let reduce_bind = bind_group(
+            device,
+            &p.dice_reduce.1,
+            Kernel::DiceReduce,
+            Binding::Flat,
+            own,
+        );
+        let finalize_bind = bind_group(
+            device,
             &p.dice_finalize.1,
-            &[
-                &params_buf,
-                &fin_buf,
-                &class_info_buf,
-                &sums,
-                &out,
-                &coefs,
-                &status,
-            ],
+            Kernel::DiceFinalize,
+            Binding::Flat,
+            own,
         );
         Ok(Self {
             shape: shape.clone(),
@@ -310,15 +345,10 @@ impl DicePlan {
             n_chunks,
             groups,
             gradient_groups,
-            params_buf,
-            partials,
-            status,
-            sums,
-            out,
+            buffers,
             slots,
             reduce_bind,
             finalize_bind,
-            coefs,
             limits,
             max_dim: max_dim as u32,
             finalize_groups: {
@@ -331,8 +361,8 @@ impl DicePlan {
             },
             binding_kind,
             page_bytes,
-            placeholder: storage("softdice placeholder", 16, wgpu::BufferUsages::empty()),
-            placeholder_rw: storage("softdice placeholder rw", 16, wgpu::BufferUsages::empty()),
+            placeholder,
+            placeholder_rw,
             specialised: p.specialised(device, binding_kind, spec),
             specialised_vec4: vec4_ok
                 .then(|| p.specialised(device, binding_kind, Spec { vec4: true, ..spec })),
@@ -347,17 +377,17 @@ impl DicePlan {
     /// Buffer `[loss, dice[rows][C], loss_elements[rows][C]]` (f32) of the last recorded call.
     /// With a bad label or a non-finite input the loss is NaN.
     pub fn output_buffer(&self) -> &wgpu::Buffer {
-        &self.out
+        &self.buffers.out
     }
 
     /// Buffer `[rows][C][A, P, Y]` (f32): the class sums to merge across devices.
     pub fn sums_buffer(&self) -> &wgpu::Buffer {
-        &self.sums
+        &self.buffers.sums
     }
 
     /// Buffer of four u32: labels out of range, non-finite inputs, and two spare words.
     pub fn status_buffer(&self) -> &wgpu::Buffer {
-        &self.status
+        &self.buffers.status
     }
 
     /// The shape this plan was made for.

@@ -3,20 +3,21 @@
 use super::*;
 use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput, Finalized};
+use crate::params::{STATUS_BAD_LABELS, STATUS_NON_FINITE, STATUS_WORDS};
 
 impl DicePlan {
     /// The results a recording copies out, in order: status, output and sums (bytes).
     pub(super) fn results(&self) -> [(&wgpu::Buffer, u64); 3] {
         let cells = self.cells();
         [
-            (&self.status, STATUS_WORDS * 4),
-            (&self.out, (1 + 2 * cells) * 4),
-            (&self.sums, 3 * cells * 4),
+            (&self.buffers.status, STATUS_WORDS as u64 * 4),
+            (&self.buffers.out, (1 + 2 * cells) * 4),
+            (&self.buffers.sums, 3 * cells * 4),
         ]
     }
 
     pub(super) fn results_bytes(cells: u64) -> u64 {
-        (STATUS_WORDS + 1 + 2 * cells + 3 * cells) * 4
+        (STATUS_WORDS as u64 + 1 + 2 * cells + 3 * cells) * 4
     }
 
     /// The loss, dice and sums of `recorded` (a call of this plan), or the error the GPU
@@ -50,17 +51,17 @@ impl DicePlan {
     pub(super) fn parse_results(&self, bytes: &[u8]) -> Result<DiceOutput<f32>, DiceError> {
         let cells = self.cells() as usize;
         let status: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[..STATUS_WORDS as usize * 4]);
-        if status[0] > 0 {
+        if status[STATUS_BAD_LABELS as usize] > 0 {
             return Err(DiceError::LabelOutOfRange {
-                count: status[0] as u64,
+                count: status[STATUS_BAD_LABELS as usize] as u64,
                 n_classes: self.shape.classes(),
                 first: None,
             });
         }
-        if status[1] > 0 {
+        if status[STATUS_NON_FINITE as usize] > 0 {
             return Err(DiceError::NonFinite {
                 what: "predictions or targets",
-                count: status[1] as u64,
+                count: status[STATUS_NON_FINITE as usize] as u64,
             });
         }
         let floats = to_f32(&bytes[STATUS_WORDS as usize * 4..]);

@@ -119,9 +119,9 @@ impl DicePlan {
 
         let recorded = self
             .slots
-            .begin(&ctx.queue, encoder, &params, &self.params_buf);
+            .begin(&ctx.queue, encoder, &params, &self.buffers.params);
         if sums {
-            encoder.clear_buffer(&self.status, 0, None);
+            encoder.clear_buffer(&self.buffers.status, 0, None);
         }
         let p = &ctx.pipelines;
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {

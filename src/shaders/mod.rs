@@ -1,0 +1,110 @@
+//! The WGSL sources, embedded at compile time. Each kernel is assembled from the shared
+//! prelude (`common.wgsl`), for the kernels that read the inputs a binding file
+//! (`bindings_flat.wgsl` or `bindings_paged.wgsl`) and the input readers (`inputs.wgsl`), its
+//! own file, and for `dice_partials` a fold file (`fold_subgroup.wgsl` or
+//! `fold_workgroup.wgsl`); entry point `main`.
+
+const COMMON: &str = include_str!("../../shaders/common.wgsl");
+const INPUTS: &str = include_str!("../../shaders/inputs.wgsl");
+const BINDINGS_FLAT: &str = include_str!("../../shaders/bindings_flat.wgsl");
+const BINDINGS_PAGED: &str = include_str!("../../shaders/bindings_paged.wgsl");
+const FOLD_WORKGROUP: &str = include_str!("../../shaders/fold_workgroup.wgsl");
+const FOLD_SUBGROUP: &str = include_str!("../../shaders/fold_subgroup.wgsl");
+
+mod layout;
+
+pub use crate::params::{host_constants, host_structs, StructLayout};
+use layout::paged_source;
+pub use layout::{bindings, page_binding, Access, Binding, BindingSlot, Buffer, Pages, MAX_PAGES};
+
+/// How `dice_partials` folds its threads' sums across the workgroup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fold {
+    /// Workgroup memory only: every thread's sums, folded by one thread per quantity.
+    Workgroup,
+    /// `subgroupAdd` first, then the subgroups' sums folded the same way (needs
+    /// `wgpu::Features::SUBGROUP`).
+    Subgroup,
+}
+
+impl Fold {
+    /// Subgroups where the device has them.
+    pub fn for_features(features: wgpu::Features) -> Self {
+        if features.contains(wgpu::Features::SUBGROUP) {
+            Fold::Subgroup
+        } else {
+            Fold::Workgroup
+        }
+    }
+}
+
+/// The kernels, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// Fused activation, one-hot masking and per-workgroup partial sums.
+    DicePartials,
+    /// Fixed-order fold of the partials into per-row, per-class sums.
+    DiceReduce,
+    /// Dice, loss and gradient coefficients.
+    DiceFinalize,
+    /// d loss / d input per element.
+    DiceGradient,
+    /// Per-pixel softmax normalisers, before `DicePartials` when softmax spans several class
+    /// chunks.
+    DiceNormaliser,
+}
+
+impl Kernel {
+    /// Every kernel.
+    pub const ALL: [Kernel; 5] = [
+        Kernel::DiceNormaliser,
+        Kernel::DicePartials,
+        Kernel::DiceReduce,
+        Kernel::DiceFinalize,
+        Kernel::DiceGradient,
+    ];
+
+    /// The kernel's name (its file in `shaders/` without `.wgsl`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::DicePartials => "dice_partials",
+            Kernel::DiceReduce => "dice_reduce",
+            Kernel::DiceFinalize => "dice_finalize",
+            Kernel::DiceGradient => "dice_gradient",
+            Kernel::DiceNormaliser => "dice_normaliser",
+        }
+    }
+
+    /// Whether the kernel reads the input tensors (and so comes in both [`Binding`]s).
+    pub fn reads_inputs(self) -> bool {
+        matches!(
+            self,
+            Kernel::DicePartials | Kernel::DiceGradient | Kernel::DiceNormaliser
+        )
+    }
+
+    /// The complete WGSL source of the kernel; `binding` matters only where it reads inputs,
+    /// `fold` only for [`Kernel::DicePartials`].
+    pub fn source(self, binding: Binding, fold: Fold) -> String {
+        let (reads_inputs, own) = match self {
+            Kernel::DicePartials => (true, include_str!("../../shaders/dice_partials.wgsl")),
+            Kernel::DiceReduce => (false, include_str!("../../shaders/dice_reduce.wgsl")),
+            Kernel::DiceFinalize => (false, include_str!("../../shaders/dice_finalize.wgsl")),
+            Kernel::DiceGradient => (true, include_str!("../../shaders/dice_gradient.wgsl")),
+            Kernel::DiceNormaliser => (true, include_str!("../../shaders/dice_normaliser.wgsl")),
+        };
+        if !reads_inputs {
+            return format!("{COMMON}\n{own}");
+        }
+        let bindings = match binding {
+            Binding::Flat => BINDINGS_FLAT.to_string(),
+            Binding::Paged(pages) => format!("{}\n{BINDINGS_PAGED}", paged_source(pages)),
+        };
+        let fold = match (self, fold) {
+            (Kernel::DicePartials, Fold::Workgroup) => FOLD_WORKGROUP,
+            (Kernel::DicePartials, Fold::Subgroup) => FOLD_SUBGROUP,
+            _ => "",
+        };
+        format!("{COMMON}\n{bindings}\n{INPUTS}\n{own}\n{fold}")
+    }
+}
