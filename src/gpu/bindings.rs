@@ -111,15 +111,28 @@ pub struct GpuInputs<'a> {
     pub gradient: Option<BufferRegion<'a>>,
 }
 
-/// A tensor's binding over a caller's buffer: (buffer, aligned start, size in bytes); bound
+/// A tensor's binding over a caller's buffer: the buffer and the bound byte range; bound
 /// paged, page k starts `k * page_bytes` after the start.
-pub(super) type BindingKey = (wgpu::Buffer, u64, u64);
-/// The bindings of predictions, targets and the optional gradient of one call.
-pub(super) type InputKey = (BindingKey, BindingKey, Option<BindingKey>);
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct TensorBinding {
+    pub(super) buffer: wgpu::Buffer,
+    pub(super) start: u64,
+    pub(super) size: u64,
+}
+
+/// The bindings of one call's tensors: what the plan's cached bind groups were built over.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct InputKey {
+    pub(super) preds: TensorBinding,
+    pub(super) targets: TensorBinding,
+    pub(super) grad: Option<TensorBinding>,
+    /// Whether the VEC4 pipelines (and views) are used.
+    pub(super) vec4: bool,
+}
 
 impl DicePlan {
-    /// Checks one of the caller's regions and returns the aligned binding over it (at most
-    /// `pages` pages) and the element offset inside that binding.
+    /// Checks one of the caller's regions and returns the binding over it (at most `pages`
+    /// pages) and the tensor's first element within it.
     pub(super) fn binding(
         &self,
         what: &'static str,
@@ -127,7 +140,7 @@ impl DicePlan {
         elem_size: u64,
         elements: u64,
         pages: u32,
-    ) -> Result<(BindingKey, u32), DiceError> {
+    ) -> Result<(TensorBinding, u32), DiceError> {
         let BufferRegion { buffer, offset } = region;
         if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
             return Err(DiceError::MissingUsage {
@@ -135,89 +148,61 @@ impl DicePlan {
                 missing: wgpu::BufferUsages::STORAGE,
             });
         }
-        if offset % elem_size != 0 {
-            return Err(DiceError::Misaligned {
-                what,
-                offset,
-                alignment: elem_size,
-            });
-        }
-        let needed = elements * elem_size;
-        if offset
-            .checked_add(needed)
-            .is_none_or(|end| end > buffer.size())
-        {
-            return Err(DiceError::BufferTooSmall {
-                what,
-                size: buffer.size(),
-                offset,
-                needed,
-            });
-        }
         let align = self.limits.min_storage_buffer_offset_alignment as u64;
-        let start = offset / align * align;
-        let size = (offset - start + needed).div_ceil(4) * 4;
-        if start + size > buffer.size() {
-            // Only the rounding to whole words can end past the buffer here.
-            return Err(DiceError::NotWordPadded {
-                what,
-                size: buffer.size(),
-                end: start + size,
-            });
-        }
-        let capacity = match self.binding_kind {
-            Binding::Flat => self.limits.max_storage_buffer_binding_size,
-            Binding::Paged(_) => pages as u64 * self.page_bytes,
+        let region = Region::new(what, offset, elem_size, elements, buffer.size(), align)?;
+        fits(
+            what,
+            region.size,
+            self.layout.capacity(pages),
+            "max_storage_buffer_binding_size x the plan's binding pages",
+        )?;
+        let binding = TensorBinding {
+            buffer: buffer.clone(),
+            start: region.start,
+            size: region.size,
         };
-        if size > capacity {
-            return Err(DiceError::TooLarge {
-                what,
-                needed: size,
-                limit: capacity,
-                limit_name: "max_storage_buffer_binding_size x the plan's binding pages",
-            });
-        }
-        Ok((
-            (buffer.clone(), start, size),
-            ((offset - start) / elem_size) as u32,
-        ))
+        Ok((binding, region.first))
     }
 
     /// The bind groups over the caller's buffers (cached: rebuilt only when they change).
-    pub(super) fn input_bind_groups(
-        &self,
-        ctx: &DiceContext,
-        (preds, targets, grad): &InputKey,
-        vec4: bool,
-    ) -> InputBinds {
+    pub(super) fn input_bind_groups(&self, ctx: &DiceContext, key: &InputKey) -> InputBinds {
+        let InputKey {
+            preds,
+            targets,
+            grad,
+            vec4,
+        } = key;
         // Page k of a tensor (the whole tensor when bound flat), or the placeholder past its
         // last page or for no tensor.
         fn page<'a>(
             placeholder: &'a wgpu::Buffer,
             page_bytes: u64,
-            key: Option<&'a BindingKey>,
+            tensor: Option<&'a TensorBinding>,
             k: u32,
         ) -> wgpu::BindingResource<'a> {
             let at = k as u64 * page_bytes;
-            match key {
-                Some((buffer, start, size)) if at < *size => {
-                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer,
-                        offset: start + at,
-                        size: std::num::NonZeroU64::new((size - at).min(page_bytes)),
-                    })
-                }
+            match tensor {
+                Some(TensorBinding {
+                    buffer,
+                    start,
+                    size,
+                }) if at < *size => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer,
+                    offset: start + at,
+                    size: std::num::NonZeroU64::new((size - at).min(page_bytes)),
+                }),
                 _ => placeholder.as_entire_binding(),
             }
         }
-        let page_rw = |key, k| page(&self.placeholder_rw, self.page_bytes, key, k);
-        let page = |key, k| page(&self.placeholder, self.page_bytes, key, k);
+        let page_bytes = self.layout.page_bytes;
+        let page_rw = |tensor, k| page(&self.placeholder_rw, page_bytes, tensor, k);
+        let page = |tensor, k| page(&self.placeholder, page_bytes, tensor, k);
         let (preds, targets) = (Some(preds), Some(targets));
-        let paged = self.binding_kind != Binding::Flat;
+        let paged = self.layout.binding != Binding::Flat;
         // The vec4 views: the same regions on the flat VEC4 path (u32 labels only: u8 labels
         // are read as words), placeholders otherwise (the paged VEC4 path reads pages word by
         // word).
-        let vec4_views = vec4 && !paged;
+        let vec4_views = *vec4 && !paged;
         let preds4 = preds.filter(|_| vec4_views && self.pred_format == PredFormat::F32);
         let labels4 = targets.filter(|_| vec4_views && self.target_kind == TargetKind::LabelsU32);
         // Each binding of the tables: the plan's own buffers by name, the tensors' pages.
@@ -238,13 +223,13 @@ impl DicePlan {
                 _ => page(tensor, slot.page),
             }
         };
-        let stages = ctx.pipelines.stages(&ctx.device, self.binding_kind);
+        let stages = ctx.pipelines.stages(&ctx.device, self.layout.binding);
         let bind = |stage: &Stage| {
             bind_group(
                 &ctx.device,
                 &stage.layout,
                 stage.kernel,
-                self.binding_kind,
+                self.layout.binding,
                 resource,
             )
         };

@@ -5,6 +5,7 @@
 mod adapter;
 mod bindings;
 mod context;
+mod layout;
 mod pipelines;
 mod plan;
 mod readback;
@@ -21,6 +22,7 @@ pub use slots::{Recorded, RECORDING_SLOTS};
 use adapter::check_device_limits;
 use bindings::*;
 use context::*;
+use layout::*;
 use pipelines::*;
 use slots::Slots;
 use tuning::*;

@@ -9,7 +9,7 @@ use crate::error::DiceError;
 use crate::params::{
     FinalizeParams, Params, ACT_NONE, ACT_SIGMOID, ACT_SOFTMAX, CLASS_CHUNK, STATUS_WORDS,
 };
-use crate::shaders::{Binding, BindingSlot, Buffer, Kernel, Pages, MAX_PAGES};
+use crate::shaders::{Binding, BindingSlot, Buffer, Kernel};
 use crate::shape::{PredFormat, Shape, TargetKind};
 
 /// The buffers a plan owns, by the [`Buffer`] they are bound as.
@@ -81,15 +81,14 @@ pub struct DicePlan {
     pub(super) max_dim: u32,
     /// dice_finalize workgroups: one thread per cell (per row for Generalized Dice).
     pub(super) finalize_groups: u32,
-    /// One binding per tensor, or pages of `page_bytes`.
-    pub(super) binding_kind: Binding,
-    pub(super) page_bytes: u64,
+    /// Flat, or each tensor over its pages.
+    pub(super) layout: TensorLayout,
     /// Bound where a paged tensor has fewer pages than the layout: one for read-only pages,
     /// one for writable ones (wgpu forbids one buffer in both roles in a dispatch).
     pub(super) placeholder: wgpu::Buffer,
     pub(super) placeholder_rw: wgpu::Buffer,
     /// Bind groups over the caller's buffers, kept while the same regions come back.
-    pub(super) input_binds: Option<(InputKey, bool, InputBinds)>,
+    pub(super) input_binds: Option<(InputKey, InputBinds)>,
 }
 
 impl DicePlan {
@@ -102,91 +101,29 @@ impl DicePlan {
     ) -> Result<Self, DiceError> {
         config.validate(shape.classes())?;
         let limits = ctx.device.limits();
-        let too_large = |what, needed: u64, limit: u64, limit_name| {
-            if needed > limit {
-                Err(DiceError::TooLarge {
-                    what,
-                    needed,
-                    limit,
-                    limit_name,
-                })
-            } else {
-                Ok(())
-            }
-        };
         let max_dim = limits.max_compute_workgroups_per_dimension as u64;
         let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
-        too_large(
+        fits(
             "class count",
             n_c as u64,
             max_dim * CLASS_CHUNK as u64,
             "max_compute_workgroups_per_dimension x class chunk",
         )?;
         // Element indices are u32 (counted from the start of a tensor's first binding).
-        too_large(
+        fits(
             "elements",
             shape.len() as u64 + 1024,
             u32::MAX as u64,
             "u32 element index",
         )?;
-        // Pages: the largest power of two a binding may hold. Tensors that fit one binding each
-        // are bound flat; otherwise each tensor spans as many pages as it needs, one storage
-        // binding a page, as far as the device's storage bindings per stage allow.
-        let max_binding = limits.max_storage_buffer_binding_size.min(1 << 32);
-        let page_bytes = 1u64 << (63 - max_binding.leading_zeros());
-        let bytes = [
-            shape.len() as u64 * pred_format.element_size(),
-            target_kind.len_for(shape) as u64 * target_kind.element_size(),
-            shape.len() as u64 * 4,
-        ];
-        for (what, bytes) in ["predictions (bytes)", "targets (bytes)", "gradient (bytes)"]
-            .into_iter()
-            .zip(bytes)
-        {
-            too_large(what, bytes, limits.max_buffer_size, "max_buffer_size")?;
-        }
-        // A binding starts at the tensor's offset rounded down to the offset alignment, so it
-        // spans up to `slack` bytes more than the tensor, and never more than a buffer.
-        let slack = limits.min_storage_buffer_offset_alignment as u64 + 4;
-        let span = |bytes: u64| (bytes + slack).min(limits.max_buffer_size);
-        let binding_kind = if bytes.iter().all(|&b| span(b) <= max_binding) {
-            Binding::Flat
-        } else {
-            let pages_of = |b: u64| (span(b).div_ceil(page_bytes) as u32).max(1);
-            let scaled = |preds_bytes: u64| {
-                let of =
-                    |b: u64| pages_of((b as u128 * preds_bytes as u128 / bytes[0] as u128) as u64);
-                Pages {
-                    preds: pages_of(preds_bytes),
-                    targets: of(bytes[1]),
-                    grad: of(bytes[2]),
-                }
-            };
-            let pages = scaled(bytes[0]);
-            let storage_limit = limits.max_storage_buffers_per_shader_stage;
-            let fits = |p: Pages| {
-                p.preds.max(p.targets).max(p.grad) <= MAX_PAGES
-                    && storage_bindings(Binding::Paged(p)) <= storage_limit
-                    && binding_numbers(Binding::Paged(p)) <= limits.max_bindings_per_bind_group
-            };
-            if !fits(pages) {
-                // The largest predictions of this shape's proportions that some page count
-                // fits, for the message.
-                let largest = (1..pages.preds)
-                    .rev()
-                    .map(|k| k as u64 * page_bytes - slack)
-                    .find(|&b| fits(scaled(b)))
-                    .unwrap_or(max_binding - slack);
-                return Err(DiceError::TooLarge {
-                    what: "predictions (bytes)",
-                    needed: bytes[0],
-                    limit: largest,
-                    limit_name: "max_storage_buffers_per_shader_stage x \
-                                 max_storage_buffer_binding_size (one binding per page)",
-                });
-            }
-            Binding::Paged(pages)
-        };
+        let layout = TensorLayout::choose(
+            TensorBytes {
+                preds: shape.len() as u64 * pred_format.element_size(),
+                targets: target_kind.len_for(shape) as u64 * target_kind.element_size(),
+                grad: shape.len() as u64 * 4,
+            },
+            &limits,
+        )?;
         let n_rows = if config.scope == Scope::PerSample {
             n_b
         } else {
@@ -214,7 +151,7 @@ impl DicePlan {
         params.spatial = n_s as u32;
         // Partials per (sample, class chunk): SLOTS per workgroup.
         params.groups = groups * ctx.pipelines.slots;
-        params.page_shift = (page_bytes / 4).trailing_zeros();
+        params.page_shift = layout.page_shift();
         params.n_rows = n_rows;
 
         let spec = Spec {
@@ -256,14 +193,14 @@ impl DicePlan {
         } else {
             cells * 2 * 4
         };
-        too_large(
+        fits(
             "coefficients and softmax normalisers",
             coefs_size,
             limits.max_storage_buffer_binding_size,
             "max_storage_buffer_binding_size",
         )?;
         let partials_size = per_sample as u64 * params.groups as u64 * 3 * CLASS_CHUNK as u64 * 4;
-        too_large(
+        fits(
             "partials scratch",
             partials_size,
             limits.max_storage_buffer_binding_size,
@@ -359,13 +296,12 @@ impl DicePlan {
                 };
                 units.div_ceil(WG as u64).clamp(1, max_dim) as u32
             },
-            binding_kind,
-            page_bytes,
+            layout,
             placeholder,
             placeholder_rw,
-            specialised: p.specialised(device, binding_kind, spec),
+            specialised: p.specialised(device, layout.binding, spec),
             specialised_vec4: vec4_ok
-                .then(|| p.specialised(device, binding_kind, Spec { vec4: true, ..spec })),
+                .then(|| p.specialised(device, layout.binding, Spec { vec4: true, ..spec })),
             input_binds: None,
         })
     }
@@ -393,17 +329,5 @@ impl DicePlan {
     /// The shape this plan was made for.
     pub fn shape(&self) -> &Shape {
         &self.shape
-    }
-
-    /// Pages per tensor (one each when bound flat).
-    pub(super) fn pages(&self) -> Pages {
-        match self.binding_kind {
-            Binding::Flat => Pages {
-                preds: 1,
-                targets: 1,
-                grad: 1,
-            },
-            Binding::Paged(pages) => pages,
-        }
     }
 }

@@ -3,6 +3,17 @@
 use super::*;
 use crate::error::DiceError;
 
+/// Which kernels a recording runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stages {
+    /// Sums, loss and gradient.
+    All,
+    /// The class sums only ([`DicePlan::record_sums`]).
+    Sums,
+    /// Loss and gradient from the sums buffer ([`DicePlan::record_loss`]).
+    Loss,
+}
+
 impl DicePlan {
     /// Records the loss (and, when `inputs.gradient` is set, the gradient) into the caller's
     /// encoder over the caller's buffers: one compute pass (four or five dispatches, six with
@@ -22,7 +33,7 @@ impl DicePlan {
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
     ) -> Result<Recorded, DiceError> {
-        self.record_stages(ctx, encoder, inputs, true, true)
+        self.record_stages(ctx, encoder, inputs, Stages::All)
     }
 
     /// The first half of [`DicePlan::record`]: only the class sums, into
@@ -34,7 +45,7 @@ impl DicePlan {
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
     ) -> Result<Recorded, DiceError> {
-        self.record_stages(ctx, encoder, inputs, true, false)
+        self.record_stages(ctx, encoder, inputs, Stages::Sums)
     }
 
     /// The second half of [`DicePlan::record`]: loss, dice and (with `inputs.gradient`) the
@@ -48,7 +59,7 @@ impl DicePlan {
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
     ) -> Result<Recorded, DiceError> {
-        self.record_stages(ctx, encoder, inputs, false, true)
+        self.record_stages(ctx, encoder, inputs, Stages::Loss)
     }
 
     pub(super) fn record_stages(
@@ -56,14 +67,15 @@ impl DicePlan {
         ctx: &DiceContext,
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
-        sums: bool,
-        loss: bool,
+        stages: Stages,
     ) -> Result<Recorded, DiceError> {
+        let sums = stages != Stages::Loss;
+        let loss = stages != Stages::Sums;
         ctx.check_alive()?;
         let n = self.shape.len() as u64;
         let n_targets = self.target_kind.len_for(&self.shape) as u64;
         let pred_size = self.pred_format.element_size();
-        let pages = self.pages();
+        let pages = self.layout.pages();
         let (preds, pred_offset) =
             self.binding("predictions", inputs.preds, pred_size, n, pages.preds)?;
         let (targets, target_offset) = self.binding(
@@ -81,7 +93,7 @@ impl DicePlan {
         let mut params = self.params;
         params.pred_offset = pred_offset;
         params.target_offset = target_offset;
-        params.grad_offset = grad.as_ref().map_or(0, |g| g.1);
+        params.grad_offset = grad.as_ref().map_or(0, |(_, first)| *first);
         // VEC4 where the plan allows it and every tensor starts on a quad of elements.
         let vec4 = self.specialised_vec4.is_some()
             && params.pred_offset % 4 == 0
@@ -91,31 +103,40 @@ impl DicePlan {
             (Some(v), true) => v.clone(),
             _ => self.specialised.clone(),
         };
-        let key = (preds, targets, grad.map(|g| g.0));
-        if self.input_binds.as_ref().map(|b| (&b.0, b.1)) != Some((&key, vec4)) {
-            let buffers = [("predictions", &key.0 .0), ("targets", &key.1 .0)];
-            let grad_buffer = key.2.as_ref().map(|g| ("gradient", &g.0));
-            for (what, buffer) in buffers.into_iter().chain(grad_buffer) {
-                ctx.check_owned(what, buffer)?;
-            }
-            if let Some((_, g)) = grad_buffer {
-                // wgpu cannot bind one buffer read-only and writable in the same dispatch.
-                if let Some((with, _)) = buffers.iter().find(|(_, b)| *b == g) {
-                    return Err(DiceError::SharedBuffer {
-                        what: "gradient",
-                        with,
-                    });
+        let key = InputKey {
+            preds,
+            targets,
+            grad: grad.map(|(g, _)| g),
+            vec4,
+        };
+        // Bind groups over the caller's buffers, built when they change.
+        let binds = match self.input_binds.take() {
+            Some((cached, binds)) if cached == key => binds,
+            _ => {
+                let tensors = [("predictions", &key.preds), ("targets", &key.targets)];
+                let grad = key.grad.as_ref().map(|g| ("gradient", g));
+                for (what, tensor) in tensors.into_iter().chain(grad) {
+                    ctx.check_owned(what, &tensor.buffer)?;
                 }
+                if let Some((_, g)) = grad {
+                    // wgpu cannot bind one buffer read-only and writable in the same dispatch.
+                    if let Some((with, _)) = tensors.iter().find(|(_, t)| t.buffer == g.buffer) {
+                        return Err(DiceError::SharedBuffer {
+                            what: "gradient",
+                            with,
+                        });
+                    }
+                }
+                // A binding wgpu rejects is an error here, not a panic in wgpu's default
+                // handler.
+                let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+                let binds = self.input_bind_groups(ctx, &key);
+                if let Some(e) = pollster::block_on(scope.pop()) {
+                    return Err(DiceError::Gpu(format!("binding the caller's buffers: {e}")));
+                }
+                binds
             }
-            // A binding wgpu rejects is an error here, not a panic in wgpu's default handler.
-            let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-            let binds = self.input_bind_groups(ctx, &key, vec4);
-            if let Some(e) = pollster::block_on(scope.pop()) {
-                return Err(DiceError::Gpu(format!("binding the caller's buffers: {e}")));
-            }
-            self.input_binds = Some((key, vec4, binds));
-        }
-        let (_, _, binds) = self.input_binds.as_ref().expect("just set");
+        };
 
         let recorded = self
             .slots
@@ -162,6 +183,7 @@ impl DicePlan {
         }
         drop(pass);
         self.slots.finish(encoder, &recorded, &self.results());
+        self.input_binds = Some((key, binds));
         Ok(recorded)
     }
 }

@@ -65,3 +65,19 @@ impl Grid {
             .clamp(1, max_dim)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workgroups_per_unit_share_the_target_and_keep_a_minimum_run() {
+        // The target shared by 4 units, capped where each thread would get fewer pixels than
+        // asked: 2^20 pixels / (128 threads x 8 pixels) = 1024.
+        assert_eq!(Grid::per_unit(8192, 4, 1 << 20, 8, 65535), 1024);
+        assert_eq!(Grid::per_unit(8192, 64, 1 << 20, 8, 65535), 128);
+        // Never 0, even for one pixel, and never past the dispatch limit.
+        assert_eq!(Grid::per_unit(8, 70_000, 1, 64, 65535), 1);
+        assert_eq!(Grid::per_unit(u32::MAX, 1, u32::MAX, 1, 65535), 65535);
+    }
+}
