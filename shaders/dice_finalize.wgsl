@@ -248,8 +248,6 @@ fn main(
     }
 }
 
-var<workgroup> red: array<f32, WG>;
-
 @compute @workgroup_size(WG)
 fn total(@builtin(local_invocation_index) lid: u32) {
     let n = params.n_rows * params.n_classes;
@@ -257,16 +255,9 @@ fn total(@builtin(local_invocation_index) lid: u32) {
     for (var j = lid; j < n; j += WG) {
         acc += out[1u + n + j];
     }
-    red[lid] = acc;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if (lid < stride) {
-            red[lid] += red[lid + stride];
-        }
-        workgroupBarrier();
-    }
+    let sum = tree_sum(lid, vec3<f32>(acc, 0.0, 0.0)).x;
     if (lid == 0u) {
-        out[0] = red[0] * multiplier();
+        out[0] = sum * multiplier();
         if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
             out[0] = bitcast<f32>(0x7fc00000u);
         }

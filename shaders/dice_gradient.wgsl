@@ -147,12 +147,9 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
         if (s >= n_s) {
             continue;
         }
-        var label = 0u;
-        var valid = true;
-        if (TARGET_KIND != TARGET_DENSE) {
-            label = label_at(b * n_s + s);
-            valid = label != params.ignore_label;
-        }
+        let pixel = pixel_label(b * n_s + s);
+        let label = pixel.label;
+        let valid = pixel.kept;
         if (N_CLASSES <= CLASS_CHUNK) {
             // Every class in registers: each logit read once, one exp per element.
             let probs = chunk_probs(pred_base, b * n_s + s, s, 0u);

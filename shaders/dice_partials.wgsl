@@ -115,17 +115,12 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
         if (s >= n_s) {
             continue;
         }
-        var label = 0u;
-        var valid = true;
-        if (!dense) {
-            label = label_at(b * n_s + s);
-            if (label == params.ignore_label) {
-                valid = false;
-            } else if (label >= n_c) {
-                // Counted once per pixel, by the first chunk only.
-                bad_labels += select(0u, 1u, chunk == 0u);
-                valid = false;
-            }
+        let label = pixel_label(b * n_s + s);
+        var valid = label.kept;
+        if (valid && label.label >= n_c) {
+            // Counted once per pixel, by the first chunk only.
+            bad_labels += select(0u, 1u, chunk == 0u);
+            valid = false;
         }
         let probs = chunk_probs(pred_base, b * n_s + s, s, c0);
         non_finite += probs.non_finite;
@@ -133,7 +128,7 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
         // accumulators stay in registers (indexed by constants).
         for (var k = 0u; k < CLASS_CHUNK; k++) {
             let c = c0 + k;
-            var y = select(0.0, 1.0, label == c);
+            var y = select(0.0, 1.0, label.label == c);
             var keep = valid && c < n_c;
             if (dense && c < n_c) {
                 // Dense targets are masked per element (smp multilabel/binary ignore_index).

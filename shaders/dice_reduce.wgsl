@@ -12,7 +12,6 @@
 
 override WG: u32 = 128u;
 
-var<workgroup> red: array<vec3<f32>, WG>;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -59,20 +58,11 @@ fn reduce_cell(c: u32, r: u32, lid: u32) {
         acc = next[0];
         err = next[1];
     }
-    red[lid] = acc - err;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if (lid < stride) {
-            red[lid] += red[lid + stride];
-        }
-        workgroupBarrier();
-    }
+    let sum = tree_sum(lid, acc - err);
     if (lid == 0u) {
         let out = (r * n_c + c) * 3u;
-        sums[out] = red[0].x;
-        sums[out + 1u] = red[0].y;
-        sums[out + 2u] = red[0].z;
+        sums[out] = sum.x;
+        sums[out + 1u] = sum.y;
+        sums[out + 2u] = sum.z;
     }
-    // `red` is written again by the next cell of the grid-stride loops.
-    workgroupBarrier();
 }

@@ -52,6 +52,21 @@ fn label_at(i: u32) -> u32 {
     }
 }
 
+// A pixel's label and whether it takes part (it is not the ignore label); label 0, kept, for
+// dense targets, which are masked element by element.
+struct PixelLabel {
+    label: u32,
+    kept: bool,
+}
+
+fn pixel_label(pixel: u32) -> PixelLabel {
+    if (TARGET_KIND == TARGET_DENSE) {
+        return PixelLabel(0u, true);
+    }
+    let label = label_at(pixel);
+    return PixelLabel(label, label != params.ignore_label);
+}
+
 // The dense target value of element `e` (e = (b * C + c) * S + s).
 fn dense_at(e: u32) -> f32 {
     return bitcast<f32>(target_word(params.target_offset + e));

@@ -119,6 +119,16 @@ impl Targets<'_> {
         }
     }
 
+    /// The targets as the bytes the GPU reads (u8/u16 labels packed, little-endian).
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Targets::Labels(v) => bytemuck::cast_slice(v),
+            Targets::LabelsU8(v) => v,
+            Targets::LabelsU16(v) => bytemuck::cast_slice(v),
+            Targets::Dense(v) => bytemuck::cast_slice(v),
+        }
+    }
+
     /// The label of pixel `i` (labels only).
     pub(crate) fn label(&self, i: usize) -> u32 {
         match self {

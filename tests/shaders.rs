@@ -93,6 +93,7 @@ fn every_shader_file_is_used() {
                 "bindings_paged.wgsl",
                 "fold_subgroup.wgsl",
                 "fold_workgroup.wgsl",
+                "tree.wgsl",
             ]
             .map(String::from),
         )

@@ -1,4 +1,4 @@
-//! The context: a device, its queue and the pipelines, and the host-slice API.
+//! The context: a device, its queue and the pipelines.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -6,7 +6,6 @@ use std::sync::Arc;
 use super::*;
 use crate::config::DiceConfig;
 use crate::error::DiceError;
-use crate::output::DiceOutput;
 use crate::shaders::Fold;
 use crate::shape::{PredFormat, Shape, TargetKind, Targets};
 
@@ -19,6 +18,8 @@ pub struct DiceContext {
     pub(super) grid: Grid,
     pub(super) pipelines: Pipelines,
     pub(super) lost: Arc<AtomicBool>,
+    /// The host-slice API's plans and buffers, reused across calls.
+    pub(super) host: HostCache,
 }
 
 pub(super) fn map_read(
@@ -63,16 +64,22 @@ pub(super) fn buffer_with(
         usage: usage | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
+    write_padded(queue, &buffer, bytes);
+    buffer
+}
+
+/// Writes `bytes` from the start of `buffer` through the queue, the last word zero-padded
+/// (the queue writes whole words).
+pub(super) fn write_padded(queue: &wgpu::Queue, buffer: &wgpu::Buffer, bytes: &[u8]) {
     let whole = bytes.len() / 4 * 4;
     if whole > 0 {
-        queue.write_buffer(&buffer, 0, &bytes[..whole]);
+        queue.write_buffer(buffer, 0, &bytes[..whole]);
     }
     if whole < bytes.len() {
         let mut tail = [0u8; 4];
         tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
-        queue.write_buffer(&buffer, whole as u64, &tail);
+        queue.write_buffer(buffer, whole as u64, &tail);
     }
-    buffer
 }
 
 pub(super) fn to_f32(bytes: &[u8]) -> Vec<f32> {
@@ -156,6 +163,7 @@ impl DiceContext {
             adapter_info,
             pipelines,
             lost,
+            host: HostCache::default(),
         })
     }
 
@@ -263,30 +271,6 @@ impl DiceContext {
         DicePlan::new(self, shape, config, pred_format, target_kind)
     }
 
-    /// The convenience layer: uploads host slices, runs the loss (and gradient) on the GPU,
-    /// and reads everything back. Input is validated on the host first.
-    pub fn compute(
-        &self,
-        shape: &Shape,
-        config: &DiceConfig,
-        preds: &[f32],
-        targets: Targets<'_>,
-        with_gradient: bool,
-    ) -> Result<DiceOutput<f32>, DiceError> {
-        crate::cpu::validate_inputs(shape, config, preds, targets)?;
-        self.check_alive()?;
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let result = self.compute_inner(shape, config, preds, targets, with_gradient);
-        let oom = pollster::block_on(oom.pop());
-        let validation = pollster::block_on(scope.pop());
-        if let Some(e) = oom.or(validation) {
-            return Err(DiceError::Gpu(e.to_string()));
-        }
-        self.check_alive()?;
-        result
-    }
-
     /// A storage buffer holding predictions (for the buffer-level API, tests and benches).
     pub fn upload_preds(&self, preds: &[f32]) -> wgpu::Buffer {
         let usage = wgpu::BufferUsages::STORAGE;
@@ -302,13 +286,8 @@ impl DiceContext {
     /// A storage buffer holding targets in their own format (u8/u16 labels packed into words,
     /// the last word zero-padded).
     pub fn upload_targets(&self, targets: Targets<'_>) -> wgpu::Buffer {
-        let bytes: &[u8] = match targets {
-            Targets::Labels(v) => bytemuck::cast_slice(v),
-            Targets::LabelsU8(v) => v,
-            Targets::LabelsU16(v) => bytemuck::cast_slice(v),
-            Targets::Dense(v) => bytemuck::cast_slice(v),
-        };
         let usage = wgpu::BufferUsages::STORAGE;
+        let bytes = targets.as_bytes();
         buffer_with(&self.device, &self.queue, "softdice targets", bytes, usage)
     }
 
@@ -320,48 +299,5 @@ impl DiceContext {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         })
-    }
-
-    pub(super) fn compute_inner(
-        &self,
-        shape: &Shape,
-        config: &DiceConfig,
-        preds: &[f32],
-        targets: Targets<'_>,
-        with_gradient: bool,
-    ) -> Result<DiceOutput<f32>, DiceError> {
-        let mut plan = self.plan(shape, config, targets.kind())?;
-        let pred_buf = self.upload_preds(preds);
-        let target_buf = self.upload_targets(targets);
-        let grad_bytes = (shape.len() * 4) as u64;
-        let grad = with_gradient.then(|| {
-            let buf = self.gradient_buffer(shape);
-            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("softdice gradient readback"),
-                size: grad_bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            (buf, staging)
-        });
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        let recorded = plan.record(
-            self,
-            &mut encoder,
-            &GpuInputs {
-                preds: BufferRegion::whole(&pred_buf),
-                targets: BufferRegion::whole(&target_buf),
-                gradient: grad.as_ref().map(|(b, _)| BufferRegion::whole(b)),
-            },
-        )?;
-        if let Some((buf, staging)) = &grad {
-            encoder.copy_buffer_to_buffer(buf, 0, staging, 0, grad_bytes);
-        }
-        self.queue.submit([encoder.finish()]);
-        let mut out = plan.read_results(self, recorded)?;
-        if let Some((_, staging)) = &grad {
-            out.gradient = Some(to_f32(&map_read(&self.device, staging, grad_bytes)?));
-        }
-        Ok(out)
     }
 }

@@ -5,6 +5,7 @@
 mod adapter;
 mod bindings;
 mod context;
+mod host;
 mod layout;
 mod pipelines;
 mod plan;
@@ -22,6 +23,7 @@ pub use slots::{Recorded, RECORDING_SLOTS};
 use adapter::check_device_limits;
 use bindings::*;
 use context::*;
+use host::HostCache;
 use layout::*;
 use pipelines::*;
 use slots::Slots;

@@ -1,8 +1,9 @@
 //! The WGSL sources, embedded at compile time. Each kernel is assembled from the shared
 //! prelude (`common.wgsl`), for the kernels that read the inputs a binding file
 //! (`bindings_flat.wgsl` or `bindings_paged.wgsl`) and the input readers (`inputs.wgsl`), its
-//! own file, and for `dice_partials` a fold file (`fold_subgroup.wgsl` or
-//! `fold_workgroup.wgsl`); entry point `main`.
+//! own file, for `dice_partials` a fold file (`fold_subgroup.wgsl` or `fold_workgroup.wgsl`),
+//! and for `dice_reduce` and `dice_finalize` the workgroup tree (`tree.wgsl`); entry point
+//! `main`.
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const INPUTS: &str = include_str!("../../shaders/inputs.wgsl");
@@ -10,6 +11,7 @@ const BINDINGS_FLAT: &str = include_str!("../../shaders/bindings_flat.wgsl");
 const BINDINGS_PAGED: &str = include_str!("../../shaders/bindings_paged.wgsl");
 const FOLD_WORKGROUP: &str = include_str!("../../shaders/fold_workgroup.wgsl");
 const FOLD_SUBGROUP: &str = include_str!("../../shaders/fold_subgroup.wgsl");
+const TREE: &str = include_str!("../../shaders/tree.wgsl");
 
 mod layout;
 
@@ -94,7 +96,8 @@ impl Kernel {
             Kernel::DiceNormaliser => (true, include_str!("../../shaders/dice_normaliser.wgsl")),
         };
         if !reads_inputs {
-            return format!("{COMMON}\n{own}");
+            // dice_reduce and dice_finalize: their workgroup tree.
+            return format!("{COMMON}\n{own}\n{TREE}");
         }
         let bindings = match binding {
             Binding::Flat => BINDINGS_FLAT.to_string(),

@@ -93,3 +93,30 @@ fn tensors_inside_larger_allocations() {
         "wrote past the region"
     );
 }
+
+#[test]
+fn repeated_host_calls_of_one_shape_use_each_calls_data() {
+    let Some(ctx) = ctx() else { return };
+    // The host API keeps this shape's plan and buffers: each call must still compute on its
+    // own inputs (37 u8 labels: the last word is partly padding).
+    let shape = Shape::new(&[1, 3, 37]).unwrap();
+    let config = DiceConfig {
+        activation: Activation::Softmax,
+        ..DiceConfig::default()
+    };
+    let mut rng = Rng::new(47);
+    for call in 0..3 {
+        let logits = rng.logits(shape.len(), 3.0);
+        let labels: Vec<u8> = (0..shape.pixels()).map(|_| rng.below(3) as u8).collect();
+        let targets = Targets::LabelsU8(&labels);
+        let want = cpu::compute(&shape, &config, &logits, targets, true).unwrap();
+        let got = ctx.compute(&shape, &config, &logits, targets, true).unwrap();
+        check_loss(&format!("call {call}"), got.loss, want.loss).unwrap();
+        check_grad(
+            &format!("call {call}"),
+            got.gradient.as_ref().unwrap(),
+            want.gradient.as_ref().unwrap(),
+        )
+        .unwrap();
+    }
+}

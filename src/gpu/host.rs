@@ -1,0 +1,166 @@
+//! The host-slice API: host slices in, results out. Each (shape, configuration, target kind)
+//! keeps its plan and buffers in a small cache on the context, so a repeated call uploads,
+//! runs and reads back without creating a buffer, bind group or pipeline.
+
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::config::DiceConfig;
+use crate::error::DiceError;
+use crate::output::DiceOutput;
+use crate::shape::{Shape, TargetKind, Targets};
+
+/// Shapes, configurations and target kinds whose plans the cache keeps (the oldest goes).
+const HOST_CACHE_ENTRIES: usize = 4;
+
+/// Calls whose buffers would hold more than this are not kept: their upload dominates anyway,
+/// and a context should not hold gigabytes after one large call.
+const HOST_CACHE_MAX_BYTES: u64 = 256 << 20;
+
+/// What a cached plan serves: the shape, the configuration (by its exact `Debug` text, which
+/// spells every float so that it reads back bit for bit) and the target kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct HostKey {
+    dims: Vec<usize>,
+    config: String,
+    target_kind: TargetKind,
+}
+
+/// A plan and the buffers the host-slice API uploads to and reads back from.
+struct HostSlot {
+    plan: DicePlan,
+    preds: wgpu::Buffer,
+    targets: wgpu::Buffer,
+    grad: wgpu::Buffer,
+    grad_readback: wgpu::Buffer,
+}
+
+/// The context's cache of [`HostSlot`]s, most recently made last.
+#[derive(Default)]
+pub(super) struct HostCache {
+    slots: Mutex<Vec<(HostKey, Arc<Mutex<HostSlot>>)>>,
+}
+
+impl HostCache {
+    /// The slot for this call, made on first use.
+    fn slot(
+        &self,
+        ctx: &DiceContext,
+        shape: &Shape,
+        config: &DiceConfig,
+        target_kind: TargetKind,
+    ) -> Result<Arc<Mutex<HostSlot>>, DiceError> {
+        let key = HostKey {
+            dims: shape.dims().to_vec(),
+            config: format!("{config:?}"),
+            target_kind,
+        };
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, slot)) = slots.iter().find(|(k, _)| *k == key) {
+            return Ok(slot.clone());
+        }
+        let plan = ctx.plan(shape, config, target_kind)?;
+        let grad_bytes = shape.len() as u64 * 4;
+        let target_bytes = target_kind.len_for(shape) as u64 * target_kind.element_size();
+        let device = &ctx.device;
+        let buffer = |label, size: u64, usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size.div_ceil(4).max(1) * 4,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        let slot = Arc::new(Mutex::new(HostSlot {
+            plan,
+            preds: buffer("softdice preds", grad_bytes, storage),
+            targets: buffer("softdice targets", target_bytes, storage),
+            grad: buffer(
+                "softdice gradient",
+                grad_bytes,
+                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            ),
+            grad_readback: buffer(
+                "softdice gradient readback",
+                grad_bytes,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            ),
+        }));
+        if 3 * grad_bytes + target_bytes <= HOST_CACHE_MAX_BYTES {
+            if slots.len() == HOST_CACHE_ENTRIES {
+                slots.remove(0);
+            }
+            slots.push((key, slot.clone()));
+        }
+        Ok(slot)
+    }
+}
+
+impl DiceContext {
+    /// The convenience layer: uploads host slices, runs the loss (and gradient) on the GPU,
+    /// and reads everything back. Input is validated on the host first. Repeated calls with
+    /// the same shape, configuration and target kind reuse their plan and buffers (for the last
+    /// few of them, up to 256 MiB of buffers each).
+    pub fn compute(
+        &self,
+        shape: &Shape,
+        config: &DiceConfig,
+        preds: &[f32],
+        targets: Targets<'_>,
+        with_gradient: bool,
+    ) -> Result<DiceOutput<f32>, DiceError> {
+        crate::cpu::validate_inputs(shape, config, preds, targets)?;
+        self.check_alive()?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let result = self
+            .host
+            .slot(self, shape, config, targets.kind())
+            .and_then(|slot| {
+                let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+                slot.run(self, preds, targets, with_gradient)
+            });
+        let oom = pollster::block_on(oom.pop());
+        let validation = pollster::block_on(scope.pop());
+        if let Some(e) = oom.or(validation) {
+            return Err(DiceError::Gpu(e.to_string()));
+        }
+        self.check_alive()?;
+        result
+    }
+}
+
+impl HostSlot {
+    fn run(
+        &mut self,
+        ctx: &DiceContext,
+        preds: &[f32],
+        targets: Targets<'_>,
+        with_gradient: bool,
+    ) -> Result<DiceOutput<f32>, DiceError> {
+        write_padded(&ctx.queue, &self.preds, bytemuck::cast_slice(preds));
+        write_padded(&ctx.queue, &self.targets, targets.as_bytes());
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        let recorded = self.plan.record(
+            ctx,
+            &mut encoder,
+            &GpuInputs {
+                preds: BufferRegion::whole(&self.preds),
+                targets: BufferRegion::whole(&self.targets),
+                gradient: with_gradient.then(|| BufferRegion::whole(&self.grad)),
+            },
+        )?;
+        let grad_bytes = preds.len() as u64 * 4;
+        if with_gradient {
+            encoder.copy_buffer_to_buffer(&self.grad, 0, &self.grad_readback, 0, grad_bytes);
+        }
+        ctx.queue.submit([encoder.finish()]);
+        let mut out = self.plan.read_results(ctx, recorded)?;
+        if with_gradient {
+            let bytes = map_read(&ctx.device, &self.grad_readback, grad_bytes)?;
+            out.gradient = Some(to_f32(&bytes));
+        }
+        Ok(out)
+    }
+}
