@@ -113,6 +113,61 @@ fn target_of(
     }
 }
 
+/// One pixel as the kernels take it: its sample, its row of sums, its spatial index and its
+/// softmax normaliser (where softmax is the activation).
+struct Pixel<'a> {
+    preds: &'a [f32],
+    activation: Activation,
+    n_c: usize,
+    n_s: usize,
+    b: usize,
+    row: usize,
+    s: usize,
+    norm: (f64, f64),
+}
+
+impl Pixel<'_> {
+    /// The index of class `c` of this pixel in a `[B, C, spatial...]` tensor.
+    fn element(&self, c: usize) -> usize {
+        (self.b * self.n_c + c) * self.n_s + self.s
+    }
+
+    /// The activated prediction of class `c`.
+    fn p(&self, c: usize) -> f64 {
+        activate(
+            self.activation,
+            self.preds[self.element(c)] as f64,
+            self.norm,
+        )
+    }
+}
+
+/// Every pixel, sample by sample.
+fn pixels<'a>(
+    shape: &Shape,
+    config: &DiceConfig,
+    preds: &'a [f32],
+) -> impl Iterator<Item = Pixel<'a>> {
+    let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
+    let per_sample = config.scope == crate::Scope::PerSample;
+    let activation = config.activation;
+    (0..n_b).flat_map(move |b| {
+        (0..n_s).map(move |s| Pixel {
+            preds,
+            activation,
+            n_c,
+            n_s,
+            b,
+            row: if per_sample { b } else { 0 },
+            s,
+            norm: match activation {
+                Activation::Softmax => softmax_norm(preds, b * n_c * n_s, n_c, n_s, s),
+                _ => (0.0, 1.0),
+            },
+        })
+    })
+}
+
 /// Per-row, per-class sums `(A, P, Y)` in f64: what `dice_partials` followed by `dice_reduce`
 /// compute. Inputs must have passed [`validate_inputs`].
 pub fn dice_sums(
@@ -121,40 +176,28 @@ pub fn dice_sums(
     preds: &[f32],
     targets: Targets<'_>,
 ) -> ClassSums {
-    let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
+    let (n_b, n_c) = (shape.batch(), shape.classes());
     let per_sample = config.scope == crate::Scope::PerSample;
     let mut sums = ClassSums::zeros(if per_sample { n_b } else { 1 }, n_c);
-    for b in 0..n_b {
-        let row = if per_sample { b } else { 0 };
-        let pred_base = b * n_c * n_s;
-        for s in 0..n_s {
-            let norm = match config.activation {
-                Activation::Softmax => softmax_norm(preds, pred_base, n_c, n_s, s),
-                _ => (0.0, 1.0),
+    for px in pixels(shape, config, preds) {
+        for c in 0..n_c {
+            let (y, keep) = target_of(targets, config.ignore_index, shape, px.b, c, px.s);
+            if !keep {
+                continue;
+            }
+            let p = px.p(c);
+            let cell = sums.cell_mut(px.row, c);
+            cell[0] += if config.soft_l1() {
+                (p - y).abs()
+            } else {
+                p * y
             };
-            for c in 0..n_c {
-                let (y, keep) = target_of(targets, config.ignore_index, shape, b, c, s);
-                if !keep {
-                    continue;
-                }
-                let p = activate(
-                    config.activation,
-                    preds[pred_base + c * n_s + s] as f64,
-                    norm,
-                );
-                let cell = sums.cell_mut(row, c);
-                cell[0] += if config.soft_l1() {
-                    (p - y).abs()
-                } else {
-                    p * y
-                };
-                if config.squared {
-                    cell[1] += p * p;
-                    cell[2] += y * y;
-                } else {
-                    cell[1] += p;
-                    cell[2] += y;
-                }
+            if config.squared {
+                cell[1] += p * p;
+                cell[2] += y * y;
+            } else {
+                cell[1] += p;
+                cell[2] += y;
             }
         }
     }
@@ -309,8 +352,7 @@ pub fn dice_gradient(
     targets: Targets<'_>,
     coefs: &[[f64; 2]],
 ) -> Vec<f64> {
-    let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
-    let per_sample = config.scope == crate::Scope::PerSample;
+    let n_c = shape.classes();
     let soft = config.soft_l1();
     let mut grad = vec![0.0; shape.len()];
     // d loss / d p of one element, as `element_grad` (zero where ignored).
@@ -330,38 +372,22 @@ pub fn dice_gradient(
                 y
             }
     };
-    for b in 0..n_b {
-        let row = if per_sample { b } else { 0 };
-        let pred_base = b * n_c * n_s;
-        for s in 0..n_s {
-            let norm = match config.activation {
-                Activation::Softmax => softmax_norm(preds, pred_base, n_c, n_s, s),
-                _ => (0.0, 1.0),
+    for px in pixels(shape, config, preds) {
+        let g_of = |c: usize| {
+            let t = target_of(targets, config.ignore_index, shape, px.b, c, px.s);
+            grad_p(coefs[px.row * n_c + c], px.p(c), t)
+        };
+        let dot: f64 = match config.activation {
+            Activation::Softmax => (0..n_c).map(|c| px.p(c) * g_of(c)).sum(),
+            _ => 0.0,
+        };
+        for c in 0..n_c {
+            let (p, g) = (px.p(c), g_of(c));
+            grad[px.element(c)] = match config.activation {
+                Activation::Softmax => p * (g - dot),
+                Activation::Sigmoid => g * p * (1.0 - p),
+                Activation::None => g,
             };
-            let p_of = |c: usize| {
-                activate(
-                    config.activation,
-                    preds[pred_base + c * n_s + s] as f64,
-                    norm,
-                )
-            };
-            let g_of = |c: usize| {
-                let t = target_of(targets, config.ignore_index, shape, b, c, s);
-                grad_p(coefs[row * n_c + c], p_of(c), t)
-            };
-            let dot: f64 = match config.activation {
-                Activation::Softmax => (0..n_c).map(|c| p_of(c) * g_of(c)).sum(),
-                _ => 0.0,
-            };
-            for c in 0..n_c {
-                let p = p_of(c);
-                let g = g_of(c);
-                grad[pred_base + c * n_s + s] = match config.activation {
-                    Activation::Softmax => p * (g - dot),
-                    Activation::Sigmoid => g * p * (1.0 - p),
-                    Activation::None => g,
-                };
-            }
         }
     }
     grad

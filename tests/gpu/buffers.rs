@@ -6,7 +6,6 @@ use softdice::{
 use wgpu::util::DeviceExt;
 
 use crate::common::*;
-use crate::errors::read_buffer;
 
 #[test]
 fn tensors_inside_larger_allocations() {
@@ -110,7 +109,9 @@ fn repeated_host_calls_of_one_shape_use_each_calls_data() {
         let labels: Vec<u8> = (0..shape.pixels()).map(|_| rng.below(3) as u8).collect();
         let targets = Targets::LabelsU8(&labels);
         let want = cpu::compute(&shape, &config, &logits, targets, true).unwrap();
-        let got = ctx.compute(&shape, &config, &logits, targets, true).unwrap();
+        let got = ctx
+            .compute(&shape, &config, &logits, targets, true)
+            .unwrap();
         check_loss(&format!("call {call}"), got.loss, want.loss).unwrap();
         check_grad(
             &format!("call {call}"),

@@ -5,18 +5,8 @@ use softdice::{
     cpu, Activation, BufferRegion, DiceConfig, DiceContext, DiceError, GpuInputs, Shape,
     TargetKind, Targets, RECORDING_SLOTS,
 };
-use wgpu::util::DeviceExt;
 
 use crate::common::*;
-use crate::errors::read_buffer;
-
-fn storage(device: &wgpu::Device, bytes: &[u8]) -> wgpu::Buffer {
-    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: None,
-        contents: bytes,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-    })
-}
 
 fn softmax_config() -> DiceConfig {
     DiceConfig {
@@ -35,8 +25,16 @@ fn two_recordings_of_one_plan_in_one_submission_each_give_their_own_results() {
     // the binding alignment: the offsets are parameters of each call).
     let arena = rng.logits(shape.len() + 2, 3.0);
     let labels = rng.labels(shape.pixels(), 3);
-    let preds = storage(ctx.device(), bytemuck::cast_slice(&arena));
-    let targets = storage(ctx.device(), bytemuck::cast_slice(&labels));
+    let preds = storage(
+        ctx.device(),
+        bytemuck::cast_slice(&arena),
+        wgpu::BufferUsages::COPY_SRC,
+    );
+    let targets = storage(
+        ctx.device(),
+        bytemuck::cast_slice(&labels),
+        wgpu::BufferUsages::COPY_SRC,
+    );
     let grads = [ctx.gradient_buffer(&shape), ctx.gradient_buffer(&shape)];
     let mut plan = ctx.plan(&shape, &config, TargetKind::LabelsU32).unwrap();
     let mut encoder = ctx.device().create_command_encoder(&Default::default());
@@ -77,8 +75,16 @@ fn results_not_yet_submitted_or_overwritten_are_an_error() {
     let config = DiceConfig::seed();
     let probs = vec![0.5f32; shape.len()];
     let labels = vec![1u32; shape.pixels()];
-    let preds = storage(ctx.device(), bytemuck::cast_slice(&probs));
-    let targets = storage(ctx.device(), bytemuck::cast_slice(&labels));
+    let preds = storage(
+        ctx.device(),
+        bytemuck::cast_slice(&probs),
+        wgpu::BufferUsages::COPY_SRC,
+    );
+    let targets = storage(
+        ctx.device(),
+        bytemuck::cast_slice(&labels),
+        wgpu::BufferUsages::COPY_SRC,
+    );
     let inputs = GpuInputs {
         preds: BufferRegion::whole(&preds),
         targets: BufferRegion::whole(&targets),
@@ -125,8 +131,16 @@ fn results_are_read_without_blocking() {
     let logits = rng.logits(shape.len(), 2.0);
     let labels = rng.labels(shape.pixels(), 3);
     let want = cpu::compute(&shape, &config, &logits, Targets::Labels(&labels), false).unwrap();
-    let preds = storage(ctx.device(), bytemuck::cast_slice(&logits));
-    let targets = storage(ctx.device(), bytemuck::cast_slice(&labels));
+    let preds = storage(
+        ctx.device(),
+        bytemuck::cast_slice(&logits),
+        wgpu::BufferUsages::COPY_SRC,
+    );
+    let targets = storage(
+        ctx.device(),
+        bytemuck::cast_slice(&labels),
+        wgpu::BufferUsages::COPY_SRC,
+    );
     let mut plan = ctx.plan(&shape, &config, TargetKind::LabelsU32).unwrap();
     let mut encoder = ctx.device().create_command_encoder(&Default::default());
     let inputs = GpuInputs {
@@ -163,12 +177,30 @@ fn buffers_of_another_instance_are_refused() {
     let probs = vec![0.5f32; shape.len()];
     let labels = vec![1u32; shape.pixels()];
     // Ids 0 and 1 name two of the plan's small scratch buffers in the context's instance.
-    let aliasing = storage(&device, bytemuck::cast_slice(&probs));
-    let foreign_targets = storage(&device, bytemuck::cast_slice(&labels));
+    let aliasing = storage(
+        &device,
+        bytemuck::cast_slice(&probs),
+        wgpu::BufferUsages::COPY_SRC,
+    );
+    let foreign_targets = storage(
+        &device,
+        bytemuck::cast_slice(&labels),
+        wgpu::BufferUsages::COPY_SRC,
+    );
     // Past every buffer of the context's instance.
-    let _more: Vec<_> = (0..64).map(|_| storage(&device, &[0u8; 16])).collect();
-    let nothing = storage(&device, bytemuck::cast_slice(&probs));
-    let own_preds = storage(ctx.device(), bytemuck::cast_slice(&probs));
+    let _more: Vec<_> = (0..64)
+        .map(|_| storage(&device, &[0u8; 16], wgpu::BufferUsages::COPY_SRC))
+        .collect();
+    let nothing = storage(
+        &device,
+        bytemuck::cast_slice(&probs),
+        wgpu::BufferUsages::COPY_SRC,
+    );
+    let own_preds = storage(
+        ctx.device(),
+        bytemuck::cast_slice(&probs),
+        wgpu::BufferUsages::COPY_SRC,
+    );
     let mut encoder = ctx.device().create_command_encoder(&Default::default());
     for (preds, what) in [
         (&aliasing, "predictions"),
@@ -201,7 +233,11 @@ fn buffer_problems_are_buffer_errors_that_read_as_sentences() {
     let config = DiceConfig::seed();
     let mut plan = ctx.plan(&shape, &config, TargetKind::LabelsU8).unwrap();
     let probs = vec![0.5f32; shape.len()];
-    let preds = storage(ctx.device(), bytemuck::cast_slice(&probs));
+    let preds = storage(
+        ctx.device(),
+        bytemuck::cast_slice(&probs),
+        wgpu::BufferUsages::COPY_SRC,
+    );
     // (create_buffer_init would round the size up to whole words.)
     let labels = ctx.device().create_buffer(&wgpu::BufferDescriptor {
         label: None,
@@ -209,7 +245,7 @@ fn buffer_problems_are_buffer_errors_that_read_as_sentences() {
         usage: wgpu::BufferUsages::STORAGE,
         mapped_at_creation: false,
     });
-    let padded = storage(ctx.device(), &[1u8; 68]);
+    let padded = storage(ctx.device(), &[1u8; 68], wgpu::BufferUsages::COPY_SRC);
     let mut encoder = ctx.device().create_command_encoder(&Default::default());
     let mut record = |targets, gradient| {
         plan.record(

@@ -4,7 +4,6 @@ use softdice::{
     cpu, Activation, BufferRegion, ClassSelection, DiceConfig, DiceError, GpuInputs, Shape,
     TargetKind, Targets,
 };
-use wgpu::util::DeviceExt;
 
 use crate::common::*;
 
@@ -166,15 +165,6 @@ fn host_inputs_are_checked_on_both_paths() {
     .unwrap();
 }
 
-fn storage(ctx: &softdice::DiceContext, bytes: &[u8], extra: wgpu::BufferUsages) -> wgpu::Buffer {
-    ctx.device()
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: None,
-            contents: bytes,
-            usage: wgpu::BufferUsages::STORAGE | extra,
-        })
-}
-
 #[test]
 fn labels_only_the_gpu_sees_are_counted_and_leave_the_gradient_alone() {
     let Some(ctx) = ctx() else { return };
@@ -189,18 +179,18 @@ fn labels_only_the_gpu_sees_are_counted_and_leave_the_gradient_alone() {
         ..DiceConfig::default()
     };
     let preds = storage(
-        ctx,
+        ctx.device(),
         bytemuck::cast_slice(&logits),
         wgpu::BufferUsages::empty(),
     );
     let targets = storage(
-        ctx,
+        ctx.device(),
         bytemuck::cast_slice(&labels),
         wgpu::BufferUsages::empty(),
     );
     let sentinel = vec![7.0f32; shape.len()];
     let grad = storage(
-        ctx,
+        ctx.device(),
         bytemuck::cast_slice(&sentinel),
         wgpu::BufferUsages::COPY_SRC,
     );
@@ -237,34 +227,14 @@ fn labels_only_the_gpu_sees_are_counted_and_leave_the_gradient_alone() {
     );
 }
 
-/// Reads a whole f32 buffer back (test helper).
-pub fn read_buffer(ctx: &softdice::DiceContext, buffer: &wgpu::Buffer) -> Vec<f32> {
-    let staging = ctx.device().create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: buffer.size(),
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut encoder = ctx.device().create_command_encoder(&Default::default());
-    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
-    ctx.queue().submit([encoder.finish()]);
-    staging.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
-    ctx.device()
-        .poll(wgpu::PollType::wait_indefinitely())
-        .unwrap();
-    let v = bytemuck::pod_collect_to_vec(&staging.get_mapped_range(..).unwrap());
-    staging.unmap();
-    v
-}
-
 #[test]
 fn buffers_are_checked_before_recording() {
     let Some(ctx) = ctx() else { return };
     let shape = Shape::new(&[1, 2, 8, 8]).unwrap();
     let config = DiceConfig::default();
     let mut plan = ctx.plan(&shape, &config, TargetKind::LabelsU32).unwrap();
-    let full = storage(ctx, &vec![0u8; 512], wgpu::BufferUsages::empty());
-    let small = storage(ctx, &[0u8; 64], wgpu::BufferUsages::empty());
+    let full = storage(ctx.device(), &vec![0u8; 512], wgpu::BufferUsages::empty());
+    let small = storage(ctx.device(), &[0u8; 64], wgpu::BufferUsages::empty());
     let uniform = ctx.device().create_buffer(&wgpu::BufferDescriptor {
         label: None,
         size: 512,

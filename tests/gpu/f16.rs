@@ -6,21 +6,8 @@ use softdice::{
     cpu, Activation, BufferRegion, DiceConfig, DiceError, GpuInputs, PredFormat, Scope, Shape,
     TargetKind, Targets,
 };
-use wgpu::util::DeviceExt;
 
 use crate::common::*;
-use crate::errors::read_buffer;
-
-fn storage(ctx: &softdice::DiceContext, bytes: &[u8], extra: wgpu::BufferUsages) -> wgpu::Buffer {
-    let mut padded = bytes.to_vec();
-    padded.resize(bytes.len().div_ceil(4) * 4, 0);
-    ctx.device()
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: None,
-            contents: &padded,
-            usage: wgpu::BufferUsages::STORAGE | extra,
-        })
-}
 
 fn run_f16(
     ctx: &softdice::DiceContext,
@@ -30,7 +17,7 @@ fn run_f16(
     labels: &[u32],
 ) -> Result<(softdice::DiceOutput<f32>, Vec<f32>), DiceError> {
     let preds = storage(
-        ctx,
+        ctx.device(),
         bytemuck::cast_slice(halves),
         wgpu::BufferUsages::empty(),
     );

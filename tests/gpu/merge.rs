@@ -7,7 +7,6 @@ use softdice::{
 use wgpu::util::DeviceExt;
 
 use crate::common::*;
-use crate::errors::read_buffer;
 
 #[test]
 fn merged_sums_equal_the_whole_batch() {
