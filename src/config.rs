@@ -99,14 +99,22 @@ pub enum EmptyClass {
     ZeroLoss,
 }
 
-/// The full loss configuration. Build it from [`DiceConfig::default`] (the seed notebook) or a
-/// preset, change fields, and call [`DiceConfig::validate`] (every entry point does).
+/// The full loss configuration. Build it from a preset named after the Python call it matches
+/// ([`DiceConfig::monai`], [`DiceConfig::smp_multiclass`], [`DiceConfig::nnunet`], …) or from
+/// [`DiceConfig::seed`], change fields, and call [`DiceConfig::validate`] (every entry point
+/// does).
+///
+/// **Probabilities or logits: choose [`DiceConfig::activation`].** [`DiceConfig::default`] and
+/// [`DiceConfig::seed`] take probabilities (`Activation::None`), as the seed notebook does;
+/// logits passed to them give a plausible but wrong loss. The MONAI, smp and nnU-Net presets
+/// take logits (softmax or sigmoid inside the kernels).
 ///
 /// `dice = (2 I + smooth_nr) / max(P + Y + smooth_dr, denominator_clamp)` per class, where
 /// `I = sum p y`, `P = sum p` and `Y = sum y` over the scope.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DiceConfig {
-    /// Activation fused into the kernels.
+    /// Activation fused into the kernels: `None` when the predictions are already
+    /// probabilities, `Softmax` / `Sigmoid` when they are logits.
     pub activation: Activation,
     /// How dice becomes a loss.
     pub loss_form: LossForm,
@@ -146,8 +154,9 @@ pub struct DiceConfig {
 }
 
 impl Default for DiceConfig {
-    /// The seed notebook: probabilities in, `-ln(dice)` per class over the whole batch, mean over
-    /// classes, smoothing 1e-5 in numerator and denominator.
+    /// The seed notebook ([`DiceConfig::seed`]): **probabilities in** (no activation),
+    /// `-ln(dice)` per class over the whole batch, mean over classes, smoothing 1e-5 in
+    /// numerator and denominator.
     fn default() -> Self {
         Self {
             activation: Activation::None,

@@ -14,6 +14,12 @@
 //! or sigmoid); with softmax over more than 8 classes `dice_normaliser` first stores each
 //! pixel's softmax normaliser. [`cpu`] mirrors them in f64.
 //!
+//! "The seed notebook" is the PyTorch notebook this crate started from: its
+//! `SoftDiceLoss(num_classes=C, eps=1e-5)` computes `-ln((2 Σp·y + ε) / (Σp + Σy + ε))` per
+//! class on probabilities, sums over batch and space, averages over classes, and prints
+//! `Loss: 1.8738912343978882` on its example ([`DiceConfig::seed`]; the quickstart example
+//! checks that number on the GPU).
+//!
 //! Two layers: [`DiceContext::compute`] takes host slices and returns a [`DiceOutput`];
 //! [`DicePlan::record`] records into the caller's encoder over the caller's buffers and leaves
 //! loss, dice, class sums and gradient on the GPU. The per-class sums ([`ClassSums`]) can be
@@ -60,6 +66,8 @@ pub use gpu::{
 };
 pub use output::{ClassSums, DiceOutput, Finalized};
 pub use shape::{PredFormat, Shape, TargetKind, Targets};
+/// The wgpu this crate is built on: use it to make devices and buffers of the matching version.
+pub use wgpu;
 
 // The README's examples compile and run as doctests.
 #[cfg(doctest)]

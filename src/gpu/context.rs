@@ -86,6 +86,16 @@ pub(super) fn to_f32(bytes: &[u8]) -> Vec<f32> {
     bytemuck::pod_collect_to_vec(bytes)
 }
 
+impl std::fmt::Debug for DiceContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiceContext")
+            .field("adapter", &describe_adapter(&self.adapter_info))
+            .field("fold", &self.pipelines.fold)
+            .field("lost", &self.lost.load(Ordering::SeqCst))
+            .finish_non_exhaustive()
+    }
+}
+
 impl DiceContext {
     /// Picks an adapter as [`ContextOptions::default`] does (a real GPU first, Vulkan, Metal
     /// or DX12 before GL; `WGPU_BACKEND`, `WGPU_POWER_PREF` and `WGPU_ADAPTER_NAME` honoured),

@@ -151,7 +151,7 @@ impl Region {
         buffer_size: u64,
         align: u64,
     ) -> Result<Self, DiceError> {
-        if offset % elem_size != 0 {
+        if !offset.is_multiple_of(elem_size) {
             return Err(DiceError::Misaligned {
                 what,
                 offset,

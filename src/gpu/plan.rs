@@ -51,9 +51,45 @@ impl PlanBuffers {
 /// [`DicePlan::output_buffer`] (loss, dice, loss elements), [`DicePlan::sums_buffer`] (the
 /// mergeable class sums) and [`DicePlan::status_buffer`] (error counters).
 ///
-/// Up to [`RECORDING_SLOTS`](crate::RECORDING_SLOTS) recordings of one plan may share a submission: each runs with
-/// its own parameters and copies its results to a readback slot of its own, which
-/// [`DicePlan::read_results`] reads through the [`Recorded`] handle the recording returned.
+/// Up to [`RECORDING_SLOTS`](crate::RECORDING_SLOTS) recordings of one plan may share a
+/// submission: each runs with its own parameters and copies its results to a readback slot of
+/// its own, which [`DicePlan::read_results`] reads through the [`Recorded`] handle the
+/// recording returned.
+///
+/// ```
+/// use softdice::{BufferRegion, DiceConfig, DiceContext, GpuInputs, Shape, TargetKind, Targets};
+///
+/// # fn main() -> Result<(), softdice::DiceError> {
+/// let ctx = DiceContext::new()?;
+/// let shape = Shape::new(&[1, 2, 8, 8])?;
+/// let probs = vec![0.5f32; shape.len()];
+/// let labels = vec![1u32; shape.pixels()];
+/// // Your buffers (here made by the context's helpers), on the context's device.
+/// let preds = ctx.upload_preds(&probs);
+/// let targets = ctx.upload_targets(Targets::Labels(&labels));
+/// let grad = ctx.gradient_buffer(&shape);
+///
+/// let mut plan = ctx.plan(&shape, &DiceConfig::seed(), TargetKind::LabelsU32)?;
+/// let mut encoder = ctx.device().create_command_encoder(&Default::default());
+/// let inputs = GpuInputs {
+///     preds: BufferRegion::whole(&preds),
+///     targets: BufferRegion::whole(&targets),
+///     gradient: Some(BufferRegion::whole(&grad)),
+/// };
+/// let recorded = plan.record(&ctx, &mut encoder, &inputs)?;
+/// ctx.queue().submit([encoder.finish()]);
+/// let out = plan.read_results(&ctx, recorded)?; // the gradient stays in `grad`
+/// let oracle = softdice::cpu::compute(
+///     &shape,
+///     &DiceConfig::seed(),
+///     &probs,
+///     Targets::Labels(&labels),
+///     false,
+/// )?;
+/// assert!((out.loss as f64 - oracle.loss).abs() <= 1e-5 * oracle.loss.abs());
+/// # Ok(())
+/// # }
+/// ```
 pub struct DicePlan {
     pub(super) shape: Shape,
     pub(super) config: DiceConfig,
@@ -89,6 +125,18 @@ pub struct DicePlan {
     pub(super) placeholder_rw: wgpu::Buffer,
     /// Bind groups over the caller's buffers, kept while the same regions come back.
     pub(super) input_binds: Option<(InputKey, InputBinds)>,
+}
+
+impl std::fmt::Debug for DicePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DicePlan")
+            .field("shape", &self.shape)
+            .field("config", &self.config)
+            .field("pred_format", &self.pred_format)
+            .field("target_kind", &self.target_kind)
+            .field("binding", &self.layout.binding)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DicePlan {

@@ -96,9 +96,9 @@ impl DicePlan {
         params.grad_offset = grad.as_ref().map_or(0, |(_, first)| *first);
         // VEC4 where the plan allows it and every tensor starts on a quad of elements.
         let vec4 = self.specialised_vec4.is_some()
-            && params.pred_offset % 4 == 0
-            && params.target_offset % 4 == 0
-            && params.grad_offset % 4 == 0;
+            && params.pred_offset.is_multiple_of(4)
+            && params.target_offset.is_multiple_of(4)
+            && params.grad_offset.is_multiple_of(4);
         let pipelines = match (&self.specialised_vec4, vec4) {
             (Some(v), true) => v.clone(),
             _ => self.specialised.clone(),

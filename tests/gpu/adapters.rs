@@ -12,9 +12,7 @@ fn an_adapter_name_that_matches_none_is_an_error_listing_the_adapters() {
         adapter_name: Some("no adapter is called this".into()),
         ..options()
     };
-    let err = DiceContext::with_options(&options)
-        .err()
-        .expect("no such adapter");
+    let err = DiceContext::with_options(&options).expect_err("no such adapter");
     let DiceError::NoAdapter { hint } = &err else {
         panic!("{err:?}")
     };

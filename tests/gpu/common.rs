@@ -253,8 +253,7 @@ pub fn last_axis_that_fits(ctx: &DiceContext, lead: &[usize], wanted: usize) -> 
             &softdice::DiceConfig::default(),
             softdice::TargetKind::LabelsU8,
         )
-        .err()
-        .expect("one more than max_buffer_size holds");
+        .expect_err("one more than max_buffer_size holds");
     assert_too_large(&err, "max_buffer_size");
     fits
 }

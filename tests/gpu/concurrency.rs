@@ -78,8 +78,7 @@ fn computes_then_errors_once_lost(ctx: &DiceContext) -> (Shape, Vec<f32>, Vec<u3
     );
     let err = ctx
         .plan(&shape, &config, softdice::TargetKind::LabelsU32)
-        .err()
-        .expect("no plan on a lost device");
+        .expect_err("no plan on a lost device");
     assert!(
         matches!(&err, DiceError::Gpu(m) if m.contains("lost")),
         "{err:?}"

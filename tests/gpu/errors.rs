@@ -314,9 +314,7 @@ fn a_device_below_the_kernels_needs_is_refused_naming_the_limit() {
     let (device, queue) = own_device(wgpu::Features::empty(), |_| {
         wgpu::Limits::downlevel_defaults()
     });
-    let err = softdice::DiceContext::from_device(device, queue)
-        .err()
-        .expect("refused");
+    let err = softdice::DiceContext::from_device(device, queue).expect_err("refused");
     assert_eq!(
         err,
         DiceError::DeviceUnsupported {

@@ -46,8 +46,7 @@ fn an_input_past_the_device_limits_says_how_large_it_may_be() {
             &DiceConfig::default(),
             softdice::TargetKind::LabelsU8,
         )
-        .err()
-        .expect("too large");
+        .expect_err("too large");
     match &err {
         DiceError::TooLarge { needed, limit, .. } => assert!(needed > limit, "{err}"),
         other => panic!("unexpected {other:?}"),
@@ -139,8 +138,7 @@ fn more_pages_than_storage_bindings_says_the_largest_that_fits_and_that_size_wor
     let past = Shape::new(&[1, 4, 96, 96]).unwrap();
     let err = small
         .plan(&past, &config, softdice::TargetKind::LabelsU8)
-        .err()
-        .expect("too many pages for 8 storage bindings");
+        .expect_err("too many pages for 8 storage bindings");
     assert_too_large(&err, "max_storage_buffers_per_shader_stage");
     let DiceError::TooLarge { limit, .. } = err else {
         unreachable!()
