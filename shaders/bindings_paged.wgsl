@@ -28,7 +28,10 @@ fn pred_at(e: u32) -> f32 {
 fn pred_quad(e: u32) -> vec4<f32> {
     if (PRED_F16) {
         let w = e >> 1u;
-        return vec4<f32>(f16_pair(bitcast<u32>(pred_word(w))), f16_pair(bitcast<u32>(pred_word(w + 1u))));
+        return vec4<f32>(
+            f16_pair(bitcast<u32>(pred_word(w))),
+            f16_pair(bitcast<u32>(pred_word(w + 1u))),
+        );
     }
     return pred_words4(e);
 }

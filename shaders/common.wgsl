@@ -1,6 +1,6 @@
-// Shared by every softdice kernel: the parameter block and the input readers.
-// Prepended to each kernel's source by the host (`src/shaders.rs`), so every kernel file is
-// validated together with this one.
+// Shared by every softdice kernel: the parameter block, the shared constants, Kahan's step and
+// small numeric helpers. Prepended to each kernel's source by the host (`src/shaders/mod.rs`),
+// so every kernel file is validated together with this one.
 
 // The host's twin is `Params` in src/params.rs (tests/shaders.rs checks every offset).
 struct Params {

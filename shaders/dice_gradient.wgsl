@@ -4,7 +4,7 @@
 // derivative). Ignored pixels get zero. When dice_partials counted a bad label or a non-finite
 // value, nothing is written: the caller's gradient buffer keeps its previous contents.
 //
-// Dispatch: (groups, min(samples, 65535)); the threads of workgroup (g, b) take runs of pixels
+// Dispatch: (groups, min(samples, max_dim)); the threads of workgroup (g, b) take runs of pixels
 // (quads on the VEC4 path) of sample b laid out by run_index, every class of each.
 // Bindings (numbers: `softdice::shaders::bindings`): params, preds, targets, coefs [r][c]
 // (cA, cP) then normalisers [b][s] (read), status (read), grad (write; pages in
@@ -68,7 +68,8 @@ fn main(
     if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
         return;
     }
-    // Samples past the dispatch limit (65535 per dimension) are taken in a grid-stride loop.
+    // Samples past the dispatch limit (the device's max_compute_workgroups_per_dimension)
+    // are taken in a grid-stride loop.
     for (var b = wid.y; b < params.n_samples; b += n_wg.y) {
         sample_gradient(wid.x, n_wg.x, b, lid);
     }

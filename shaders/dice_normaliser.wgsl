@@ -3,7 +3,7 @@
 // chunk and dice_gradient passes over the classes twice; with the normaliser stored, each
 // reads a pixel's other logits no more (one exp per element and pass).
 //
-// Dispatch: (groups, min(samples, 65535)); the threads of workgroup (g, b) take runs of
+// Dispatch: (groups, min(samples, max_dim)); the threads of workgroup (g, b) take runs of
 // pixels of sample b laid out by run_index. Bindings: params, preds (pages in
 // bindings_paged.wgsl), the plan's coefficient buffer `coefs`, whose tail after the
 // n_rows * C coefficient pairs holds the normalisers [b][s] (write). Workgroup size: WG
@@ -20,7 +20,8 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let n_s = params.spatial;
-    // Samples past the dispatch limit (65535 per dimension) are taken in a grid-stride loop.
+    // Samples past the dispatch limit (the device's max_compute_workgroups_per_dimension)
+    // are taken in a grid-stride loop.
     for (var b = wid.y; b < params.n_samples; b += n_wg.y) {
         let pred_base = params.pred_offset + b * N_CLASSES * n_s;
         let per_pixel = items_per_thread(n_s, n_wg.x);

@@ -6,7 +6,7 @@
 // barrier, where the device has subgroup operations; fold_workgroup.wgsl, one per workgroup,
 // otherwise). Invalid labels and non-finite inputs are counted into `status`.
 //
-// Dispatch: (groups, class chunks, min(samples, 65535)). Workgroup (g, k, b) covers classes
+// Dispatch: (groups, class chunks, min(samples, max_dim)). Workgroup (g, k, b) covers classes
 // [k * CLASS_CHUNK, (k + 1) * CLASS_CHUNK) of sample b; its threads take runs of pixels (quads
 // on the VEC4 path) laid out by run_index.
 // Bindings (numbers: `softdice::shaders::bindings`): params, preds, targets, partials
@@ -46,7 +46,8 @@ fn acc_add(acc: ptr<function, Acc>, k: u32, terms: vec3<f32>) {
 
 @compute @workgroup_size(WG)
 fn main(inv: Invocation) {
-    // Samples past the dispatch limit (65535 per dimension) are taken in a grid-stride loop.
+    // Samples past the dispatch limit (the device's max_compute_workgroups_per_dimension)
+    // are taken in a grid-stride loop.
     for (var b = inv.wid.z; b < params.n_samples; b += inv.n_wg.z) {
         sample_partials(inv.wid.x, inv.wid.y, b, inv);
     }

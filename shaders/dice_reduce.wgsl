@@ -2,8 +2,9 @@
 // row and class, in a fixed order (strided per-thread sums, then a workgroup tree): the same
 // input gives the same bits on every run. No float atomics.
 //
-// Dispatch: (min(classes, 65535), min(rows, 65535)). Workgroup (c, r) reduces class c of row r, where a row is one
-// sample (per-sample scope) or the whole batch (batch scope: it folds every sample's partials).
+// Dispatch: (min(classes, max_dim), min(rows, max_dim)). Workgroup (c, r) reduces class c of
+// row r, where a row is one sample (per-sample scope) or the whole batch (batch scope: it folds
+// every sample's partials).
 // Bindings: params, partials (read), sums (write), layout [r][c][A, P, Y].
 // Workgroup size: WG (override, a power of two).
 
@@ -19,7 +20,8 @@ fn main(
     @builtin(num_workgroups) n_wg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    // Rows and classes past the dispatch limit (65535 per dimension): grid-stride loops.
+    // Rows and classes past the dispatch limit (the device's
+    // max_compute_workgroups_per_dimension): grid-stride loops.
     for (var r = wid.y; r < params.n_rows; r += n_wg.y) {
         for (var c = wid.x; c < params.n_classes; c += n_wg.x) {
             reduce_cell(c, r, lid);

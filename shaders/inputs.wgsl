@@ -190,7 +190,8 @@ fn quad_exps(pred_base: u32, s: u32) -> QuadExps {
         let x = pred_quad(pred_base + k * params.spatial + s);
         out.e[k] = x;
         let bits = bitcast<vec4<u32>>(x) & vec4<u32>(0x7f800000u);
-        out.non_finite += dot(select(vec4<u32>(0u), vec4<u32>(1u), bits == vec4<u32>(0x7f800000u)), vec4<u32>(1u));
+        let inf_or_nan = bits == vec4<u32>(0x7f800000u);
+        out.non_finite += dot(select(vec4<u32>(0u), vec4<u32>(1u), inf_or_nan), vec4<u32>(1u));
     }
     if (ACTIVATION == ACT_SOFTMAX) {
         var m = out.e[0];

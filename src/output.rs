@@ -158,32 +158,45 @@ pub struct DiceOutput<T> {
 }
 
 impl<T: Copy + Default> DiceOutput<T> {
-    /// Assembles the output from the finalize step.
+    /// Assembles the output from the finalize step (its coefficients stay behind: they feed
+    /// the gradient only).
     pub(crate) fn from_finalized(
         config: &DiceConfig,
         fin: Finalized<T>,
         sums: ClassSums,
         gradient: Option<Vec<T>>,
     ) -> Self {
+        Self::from_parts(config, fin.loss, fin.dice, &fin.elements, sums, gradient)
+    }
+
+    /// Assembles the output from the loss, the dice and the loss elements of every cell.
+    pub(crate) fn from_parts(
+        config: &DiceConfig,
+        loss: T,
+        dice: Vec<T>,
+        elements: &[T],
+        sums: ClassSums,
+        gradient: Option<Vec<T>>,
+    ) -> Self {
         let (n_r, n_c) = (sums.rows(), sums.classes());
         let values = match config.reduction {
-            Reduction::Mean | Reduction::Sum => vec![fin.loss],
+            Reduction::Mean | Reduction::Sum => vec![loss],
             Reduction::None if config.generalized.is_some() => {
-                (0..n_r).map(|r| fin.elements[r * n_c]).collect()
+                (0..n_r).map(|r| elements[r * n_c]).collect()
             }
             Reduction::None => {
                 let selected = config.selected_classes(n_c);
                 (0..n_r)
                     .flat_map(|r| (0..n_c).map(move |c| (r, c)))
                     .filter(|&(_, c)| selected[c])
-                    .map(|(r, c)| fin.elements[r * n_c + c])
+                    .map(|(r, c)| elements[r * n_c + c])
                     .collect()
             }
         };
         Self {
-            loss: fin.loss,
+            loss,
             values,
-            dice: fin.dice,
+            dice,
             sums,
             gradient,
         }

@@ -238,3 +238,16 @@ fn every_shared_constant_and_struct_matches_the_wgsl() {
         assert_eq!(wgsl, fields, "{name} fields and offsets");
     }
 }
+
+#[test]
+fn the_floor_kernels_of_the_throughput_example_validate() {
+    let source = include_str!("../examples/floor.wgsl");
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("floor.wgsl: {}", e.emit_to_string(source)));
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::default(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("floor.wgsl: {}", e.emit_to_string(source)));
+}

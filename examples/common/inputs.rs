@@ -1,5 +1,5 @@
 //! The deterministic inputs every timing program uses (examples/throughput.rs, benches/dice.rs,
-//! benches/peers/burn), so their losses can be compared across programs: logits uniform in
+//! tools/burn_peer), so their losses can be compared across programs: logits uniform in
 //! [-3, 3) and labels uniform in [0, C), from a xorshift64 stream.
 
 /// `len` logits and `pixels` labels below `classes`.

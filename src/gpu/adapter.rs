@@ -57,10 +57,10 @@ impl ContextOptions {
         (backends, power, name)
     }
 
-    /// Picks the adapter (for callers who create the device themselves, too): among those of the chosen backends (and name), a real GPU before a
-    /// virtual one before a CPU rasteriser (a discrete GPU first under high performance, an
-    /// integrated one first under low power), and at equal kind Vulkan, Metal, DX12 or
-    /// WebGPU before GL; ties keep wgpu's order.
+    /// Picks the adapter (for callers who create the device themselves, too): among those of
+    /// the chosen backends (and name), a real GPU before a virtual one before a CPU rasteriser
+    /// (a discrete GPU first under high performance, an integrated one first under low power),
+    /// and at equal kind Vulkan, Metal, DX12 or WebGPU before GL; ties keep wgpu's order.
     pub async fn pick_adapter(&self) -> Result<(wgpu::Instance, wgpu::Adapter), DiceError> {
         let (backends, power, name) = self.resolved();
         let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::error::DiceError;
-use crate::output::{ClassSums, DiceOutput, Finalized};
+use crate::output::{ClassSums, DiceOutput};
 use crate::params::{STATUS_BAD_LABELS, STATUS_NON_FINITE, STATUS_WORDS};
 
 impl DicePlan {
@@ -25,8 +25,8 @@ impl DicePlan {
     /// device has run it. The gradient stays on the GPU.
     ///
     /// Fails with [`DiceError::StaleResults`] where the plan's readback does not hold that
-    /// recording's results: its encoder not submitted yet, or [`RECORDING_SLOTS`](crate::RECORDING_SLOTS) later
-    /// recordings of the plan reused its slot.
+    /// recording's results: its encoder not submitted yet, or
+    /// [`RECORDING_SLOTS`](crate::RECORDING_SLOTS) later recordings of the plan reused its slot.
     pub fn read_results(
         &self,
         ctx: &DiceContext,
@@ -66,12 +66,6 @@ impl DicePlan {
         }
         let floats = to_f32(&bytes[STATUS_WORDS as usize * 4..]);
         let (out, sums) = floats.split_at(1 + 2 * cells);
-        let fin = Finalized {
-            loss: out[0],
-            dice: out[1..1 + cells].to_vec(),
-            elements: out[1 + cells..].to_vec(),
-            coefs: Vec::new(),
-        };
         let sums = ClassSums::from_cells(
             self.n_rows as usize,
             self.shape.classes(),
@@ -79,6 +73,14 @@ impl DicePlan {
                 .map(|c| [c[0] as f64, c[1] as f64, c[2] as f64])
                 .collect(),
         )?;
-        Ok(DiceOutput::from_finalized(&self.config, fin, sums, None))
+        let (loss, dice, elements) = (out[0], &out[1..1 + cells], &out[1 + cells..]);
+        Ok(DiceOutput::from_parts(
+            &self.config,
+            loss,
+            dice.to_vec(),
+            elements,
+            sums,
+            None,
+        ))
     }
 }

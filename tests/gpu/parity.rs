@@ -38,7 +38,7 @@ fn heldout_profile_cases() {
     run_file("heldout_cases.json");
 }
 
-/// Option combinations the 33 cases leave out (scripts/gen_extra_fixtures.py): Generalized
+/// Option combinations the 33 cases leave out (tools/gen_extra_fixtures.py): Generalized
 /// Dice over the batch and unreduced, smp class subsets with weights and smoothing, multilabel
 /// ignore, probabilities in, 1-D inputs.
 #[test]

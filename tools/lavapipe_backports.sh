@@ -4,8 +4,8 @@
 # them under DIR, without installing anything or touching the system's apt sources. Run by
 # hand (not by CI); needs apt-get and network access to deb.debian.org.
 #
-#   scripts/lavapipe_backports.sh [DIR]        # default target/lavapipe-backports
-#   eval "$(scripts/lavapipe_backports.sh)"    # then every Vulkan program here uses it
+#   tools/lavapipe_backports.sh [DIR]        # default target/lavapipe-backports
+#   eval "$(tools/lavapipe_backports.sh)"    # then every Vulkan program here uses it
 #
 # Prints the two variables that select it: VK_ICD_FILENAMES (an ICD file naming the unpacked
 # libvulkan_lvp.so) and LD_LIBRARY_PATH (its libdrm).

@@ -4,7 +4,7 @@ combinations its 33 cases leave out. Every value is computed by PyTorch float64 
 the public MONAI / smp classes (nothing by softdice). Run by hand, not by CI:
 
     python3 -m venv venv && venv/bin/pip install torch monai segmentation-models-pytorch
-    venv/bin/python scripts/gen_extra_fixtures.py --out tests/fixtures/extra_cases.json
+    venv/bin/python tools/gen_extra_fixtures.py --out tests/fixtures/extra_cases.json
 """
 import argparse, json
 import torch

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The analysis half of scripts/lavapipe_profile.sh (which see).
+"""The analysis half of tools/lavapipe_profile.sh (which see).
 
     lavapipe_profile.py WORK
 

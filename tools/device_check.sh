@@ -2,8 +2,8 @@
 # Real-GPU rows for BENCHMARKS.md, for a session whose task is lent a device machine (see the
 # device tool's README in the tool library). Build and download here; run there in one call.
 #
-#   scripts/device_check.sh prepare   # here: devbin/throughput (release) and .gl/*.deb
-#   device run: command "scripts/device_check.sh run", carry ["devbin", ".gl"], timeout_s 480
+#   tools/device_check.sh prepare   # here: devbin/throughput (release) and .gl/*.deb
+#   device run: command "tools/device_check.sh run", carry ["devbin", ".gl"], timeout_s 480
 #
 # `run` writes one JSON line per measurement to $OUT/gpu_rows.jsonl (and prints them): the
 # issue-4 shapes and inputs of 64 MiB and more, each with --check (loss and gradient against
@@ -47,7 +47,7 @@ run)
   done
   ;;
 *)
-  echo "usage: scripts/device_check.sh prepare|run" >&2
+  echo "usage: tools/device_check.sh prepare|run" >&2
   exit 2
   ;;
 esac

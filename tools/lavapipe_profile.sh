@@ -2,7 +2,7 @@
 # Where softdice's kernels spend their time on lavapipe (llvmpipe), at the instruction level.
 # Run by hand (needs perf and gdb, and root or ptrace rights); not part of CI.
 #
-#   scripts/lavapipe_profile.sh [B,C,D1,D2[,D3]]     # default 4,8,512,512
+#   tools/lavapipe_profile.sh [B,C,D1,D2[,D3]]     # default 4,8,512,512
 #
 # It samples a `throughput` run (u8 labels, softmax, forward and forward+backward repeated)
 # with perf, dumps the process's core while it runs, disassembles the JIT code that perf
@@ -10,10 +10,10 @@
 # inside llvmpipe's per-lane memory loops: Mesa 22.3 turns every storage-buffer load and store
 # into a loop over the SIMD lanes that handles one lane, and within it one component, at a
 # time (exec-mask test, bounds check, scalar load or store). The length of the hottest such
-# loop is printed too (the analysis: scripts/lavapipe_profile.py). The kernel with atomic
+# loop is printed too (the analysis: tools/lavapipe_profile.py). The kernel with atomic
 # instructions is dice_partials (its status counters), the other dice_gradient. The driver is
 # whichever the Vulkan loader picks: set VK_ICD_FILENAMES to profile another
-# (scripts/lavapipe_backports.sh fetches a newer lavapipe without installing it).
+# (tools/lavapipe_backports.sh fetches a newer lavapipe without installing it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shape=${1:-4,8,512,512}
@@ -39,4 +39,4 @@ while read -r range _; do
     | grep -E '^ +0x' >"$work/dis.$lo" || true
 done <"$work/maps"
 
-python3 scripts/lavapipe_profile.py "$work"
+python3 tools/lavapipe_profile.py "$work"

@@ -3,9 +3,9 @@
 //! `sum_dims`, autodiff backward), timed the way `examples/throughput.rs` times softdice, on
 //! the same adapter, with softdice's loss computed in the same run as a check.
 //!
-//! `cargo run --release -- --shape 4,8,512,512 [--iters N]` (from benches/peers/burn)
+//! `cargo run --release -- --shape 4,8,512,512 [--iters N]` (from tools/burn_peer)
 
-#[path = "../../../../examples/common/inputs.rs"]
+#[path = "../../../examples/common/inputs.rs"]
 mod inputs;
 
 use std::time::Instant;

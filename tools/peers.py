@@ -5,7 +5,7 @@ Run by hand (not by CI):
 
     python3 -m venv venv && venv/bin/pip install torch monai segmentation-models-pytorch numpy
     cargo build --release --example throughput
-    venv/bin/python scripts/peers.py [--shapes 8,4,256,256 4,8,512,512 2,4,96,96,96] [--iters 5]
+    venv/bin/python tools/peers.py [--shapes 8,4,256,256 4,8,512,512 2,4,96,96,96] [--iters 5]
 
 For each shape, from logits with integer labels: forward+backward medians of
 - the seed notebook's SoftDiceLoss (softmax first; `.item()` dropped so autograd runs),
