@@ -200,12 +200,11 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
 // grad_of for a quad of pixels of class c, given their labels.
 fn quad_grad(c_a: f32, c_p: f32, p: vec4<f32>, labels: vec4<u32>, c: u32) -> vec4<f32> {
     let y = select(vec4<f32>(0.0), vec4<f32>(1.0), labels == vec4<u32>(c));
-    var g = vec4<f32>(c_p);
-    if (SQUARED) {
-        g = 2.0 * c_p * p;
-    }
-    if (SOFT_L1) {
-        return g + c_a * sign(p - y);
-    }
-    return g + c_a * y;
+    // Per component: GPUs and llvmpipe alike run vec4 arithmetic as four scalar operations.
+    return vec4<f32>(
+        grad_of(c_a, c_p, p.x, y.x),
+        grad_of(c_a, c_p, p.y, y.y),
+        grad_of(c_a, c_p, p.z, y.z),
+        grad_of(c_a, c_p, p.w, y.w),
+    );
 }

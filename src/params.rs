@@ -22,19 +22,19 @@ shared_constants! {
     CLASS_CHUNK = 8;
     /// `ignore_label` when nothing is ignored.
     NO_IGNORE = u32::MAX;
-    /// Activations (the `ACTIVATION` override).
+    /// Activation (the `ACTIVATION` override): none, the predictions are probabilities.
     ACT_NONE = 0;
-    #[allow(missing_docs)]
+    /// Activation: softmax over the class axis.
     ACT_SOFTMAX = 1;
-    #[allow(missing_docs)]
+    /// Activation: sigmoid per element.
     ACT_SIGMOID = 2;
-    /// Target formats (the `TARGET_KIND` override).
+    /// Target format (the `TARGET_KIND` override): u32 labels.
     TARGET_U32 = 0;
-    #[allow(missing_docs)]
+    /// Target format: u8 labels, four to a word.
     TARGET_U8 = 1;
-    #[allow(missing_docs)]
+    /// Target format: u16 labels, two to a word.
     TARGET_U16 = 2;
-    #[allow(missing_docs)]
+    /// Target format: dense f32 targets.
     TARGET_DENSE = 3;
     /// Words of the status buffer: the counters below and spare words.
     STATUS_WORDS = 4;
@@ -42,25 +42,25 @@ shared_constants! {
     STATUS_BAD_LABELS = 0;
     /// Status word counting non-finite inputs.
     STATUS_NON_FINITE = 1;
-    /// Loss forms (`FinalizeParams::loss_form`).
+    /// Loss form (`FinalizeParams::loss_form`): 1 - dice.
     FORM_ONE_MINUS = 0;
-    #[allow(missing_docs)]
+    /// Loss form: -ln(dice).
     FORM_NEG_LOG = 1;
-    #[allow(missing_docs)]
+    /// Loss form: -dice.
     FORM_NEGATIVE = 2;
-    /// Reductions (`FinalizeParams::reduction`).
+    /// Reduction (`FinalizeParams::reduction`): mean.
     RED_MEAN = 0;
-    #[allow(missing_docs)]
+    /// Reduction: sum.
     RED_SUM = 1;
-    #[allow(missing_docs)]
+    /// Reduction: none.
     RED_NONE = 2;
-    /// Generalized Dice weights (`FinalizeParams::generalized`).
+    /// Generalized Dice weights (`FinalizeParams::generalized`): off.
     GDL_OFF = 0;
-    #[allow(missing_docs)]
+    /// Generalized Dice weights: 1 / Y².
     GDL_SQUARE = 1;
-    #[allow(missing_docs)]
+    /// Generalized Dice weights: 1 / Y.
     GDL_SIMPLE = 2;
-    #[allow(missing_docs)]
+    /// Generalized Dice weights: uniform.
     GDL_UNIFORM = 3;
 }
 
