@@ -16,6 +16,12 @@ pub(super) const PROBE_SLOT: BindingSlot = BindingSlot {
 
 /// Bind group layouts, the shader modules and the pipelines that need no specialisation;
 /// `dice_partials` and `dice_gradient` come in two bindings (flat, paged) and are specialised
+/// A kernel that needs no specialisation: its pipeline and its bind group layout.
+pub(super) struct Fixed {
+    pub(super) pipeline: wgpu::ComputePipeline,
+    pub(super) layout: wgpu::BindGroupLayout,
+}
+
 /// per [`Spec`], compiled on first use and cached.
 pub(super) struct Pipelines {
     /// How dice_partials folds, from the device's features.
@@ -25,11 +31,10 @@ pub(super) struct Pipelines {
     pub(super) slots: u32,
     /// The VEC4 loops' `LANES` override: threads that take one contiguous run of quads
     /// together. A CPU rasteriser's SIMD width (its subgroup size) there, so each SIMD group
-    /// streams through memory in order (lavapipe, 4x8x512^2 forward+backward: 34 ms with
-    /// LANES = WG, 23 ms with 8); WG elsewhere.
+    /// streams through memory in order (a third faster on lavapipe); WG elsewhere.
     pub(super) lanes: u32,
-    pub(super) dice_reduce: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
-    pub(super) dice_finalize: (wgpu::ComputePipeline, wgpu::BindGroupLayout),
+    pub(super) dice_reduce: Fixed,
+    pub(super) dice_finalize: Fixed,
     /// dice_finalize's `total` entry point (same bind group).
     pub(super) dice_total: wgpu::ComputePipeline,
     pub(super) flat: Arc<InputStages>,
@@ -176,12 +181,15 @@ impl Pipelines {
             fold,
             slots,
             lanes,
-            dice_reduce: (reduce.pipeline(device, &[("WG", WG as f64)]), reduce.layout),
             dice_total: finalize.entry_point(device, "total", &[("WG", WG as f64)]),
-            dice_finalize: (
-                finalize.pipeline(device, &[("WG", WG as f64)]),
-                finalize.layout,
-            ),
+            dice_reduce: Fixed {
+                pipeline: reduce.pipeline(device, &[("WG", WG as f64)]),
+                layout: reduce.layout,
+            },
+            dice_finalize: Fixed {
+                pipeline: finalize.pipeline(device, &[("WG", WG as f64)]),
+                layout: finalize.layout,
+            },
             flat: Arc::new(InputStages::new(device, flat)),
             paged: Mutex::new(HashMap::new()),
             probe: device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {

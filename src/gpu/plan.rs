@@ -308,14 +308,14 @@ impl DicePlan {
         };
         let reduce_bind = bind_group(
             device,
-            &p.dice_reduce.1,
+            &p.dice_reduce.layout,
             Kernel::DiceReduce,
             Binding::Flat,
             own,
         );
         let finalize_bind = bind_group(
             device,
-            &p.dice_finalize.1,
+            &p.dice_finalize.layout,
             Kernel::DiceFinalize,
             Binding::Flat,
             own,

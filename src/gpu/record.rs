@@ -160,7 +160,7 @@ impl DicePlan {
             pass.set_pipeline(&pipelines.dice_partials);
             pass.set_bind_group(0, &binds.partials, &[]);
             pass.dispatch_workgroups(self.groups, self.n_chunks, n_b.min(self.max_dim));
-            pass.set_pipeline(&p.dice_reduce.0);
+            pass.set_pipeline(&p.dice_reduce.pipeline);
             pass.set_bind_group(0, &self.reduce_bind, &[]);
             pass.dispatch_workgroups(
                 (self.shape.classes() as u32).min(self.max_dim),
@@ -169,7 +169,7 @@ impl DicePlan {
             );
         }
         if loss {
-            pass.set_pipeline(&p.dice_finalize.0);
+            pass.set_pipeline(&p.dice_finalize.pipeline);
             pass.set_bind_group(0, &self.finalize_bind, &[]);
             pass.dispatch_workgroups(self.finalize_groups, 1, 1);
             pass.set_pipeline(&p.dice_total);

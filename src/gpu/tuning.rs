@@ -26,16 +26,12 @@ pub(super) struct Grid {
 }
 
 impl Grid {
-    // Measured on lavapipe, 2 cores, 4x8x512^2 logits, forward+backward (ms), with the VEC4
-    // loops laid out per SIMD group (`LANES`):
-    // - subgroup fold, one partial per subgroup, no barrier: 2, 4, 8, 16 partials workgroups
-    //   in all 20.5, 20.0, 20.6, 21.2 (within noise); 4 pixels per thread (2048 workgroups)
-    //   46 ms for the forward alone: lavapipe's cost per thread start is high.
-    // - VEC4 gradient: 8 quads per thread 20.1, 128: 17.5, 512: 17.4.
-    // - the workgroup fold: 32 to 512 workgroups within noise, 2048 twice as slow (each
-    //   workgroup's barriers switch every SIMD group).
-    // - scalar paths (4x8x511^2, 1x32x64^2x32) laid out the same way: 60 -> 31 and 60 -> 50 ms
-    //   against grid-stride loops of 4 pixels per thread.
+    // Chosen on lavapipe, the only adapter measured so far: a CPU rasteriser pays dearly for
+    // each thread start and runs a SIMD group through a whole loop before the next, so few
+    // workgroups with long runs per thread win (a few pixels per thread was more than twice as
+    // slow); with the subgroup fold the workgroup count hardly matters, while the workgroup
+    // fold's barriers make thousands of workgroups twice as slow. A GPU wants the opposite:
+    // many workgroups, a few pixels per thread.
     pub(super) fn for_adapter(info: &wgpu::AdapterInfo, fold: Fold) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
         match (info.device_type, fold) {
