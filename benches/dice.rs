@@ -6,8 +6,7 @@
 //!
 //! `cargo bench --bench dice` (lavapipe takes a few minutes; `-- gpu/` or `-- cpu/` to filter)
 
-#[path = "../examples/common/inputs.rs"]
-mod inputs;
+use softdice_support::inputs;
 
 use std::time::{Duration, Instant};
 

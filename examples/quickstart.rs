@@ -7,11 +7,8 @@
 //! `SoftDiceLoss(num_classes=3, eps=1e-5)` and its gradient, and prints both paths beside the
 //! value the notebook printed.
 
-#[path = "common/seed_npy.rs"]
-mod seed_npy;
-
-use seed_npy::read_npy;
 use softdice::{cpu, DiceConfig, DiceContext, DiceError, Shape, Targets};
+use softdice_support::seed_npy::read_npy;
 
 const NOTEBOOK_LOSS: f64 = 1.8738912343978882;
 

@@ -16,8 +16,7 @@
 //! vec4 copy of the predictions: the device's copy bandwidth), and the ratios `of_floor` (floor
 //! / softdice, forward+backward) and `of_copy` (softdice's GB/s over the copy's).
 
-#[path = "common/inputs.rs"]
-mod inputs;
+use softdice_support::inputs;
 
 use std::time::Instant;
 

@@ -1,9 +1,7 @@
 //! Parity with PyTorch, MONAI, smp and nnU-Net: every case of the reference fixtures, on the
 //! GPU and on the CPU oracle, through the same runner as `examples/parity`.
 
-#[path = "../../examples/parity/cases.rs"]
-#[allow(dead_code)]
-mod cases;
+use softdice_support::cases;
 
 use crate::common::*;
 

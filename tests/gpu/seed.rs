@@ -1,10 +1,7 @@
 //! The seed notebook's own check (tests/fixtures/seed_check, computed by PyTorch).
 
-#[path = "../../examples/common/seed_npy.rs"]
-mod seed_npy;
-
-use seed_npy::read_npy;
 use softdice::{cpu, Activation, DiceConfig, Shape, Targets};
+use softdice_support::seed_npy::read_npy;
 
 use crate::common::*;
 

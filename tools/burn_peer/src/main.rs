@@ -5,8 +5,7 @@
 //!
 //! `cargo run --release -- --shape 4,8,512,512 [--iters N]` (from tools/burn_peer)
 
-#[path = "../../../examples/common/inputs.rs"]
-mod inputs;
+use softdice_support::inputs;
 
 use std::time::Instant;
 

@@ -8,9 +8,7 @@
 //! cannot be mapped to a softdice config fails. Where no adapter exists only the CPU oracle
 //! runs, and the runner says so.
 
-mod cases;
-
-use cases::{run_case, Fixture};
+use softdice_support::cases::{self, run_case, Fixture};
 
 fn main() {
     let path = std::env::args().nth(1).unwrap_or_else(|| {
