@@ -1,5 +1,7 @@
 //! GPU tests, one binary (one link) with a module per topic. They run on whatever adapter
-//! wgpu finds: lavapipe in CI, where `SOFTDICE_REQUIRE_GPU=1` makes a missing adapter fatal.
+//! wgpu finds; `scripts/test.sh` runs them on Vulkan (lavapipe), on GL (llvmpipe) and under
+//! WebGPU's default limits (`SOFTDICE_TEST_LIMITS=webgpu`), with `SOFTDICE_REQUIRE_GPU=1`
+//! making a missing adapter fatal.
 
 mod accuracy;
 mod adapters;
