@@ -87,8 +87,11 @@ impl Slots {
         self.last = self.last.checked_add(1).unwrap_or(1);
         let recorded = Recorded { number: self.last };
         let at = recorded.slot() as u64 * SLOT_BYTES;
-        let mut bytes = bytemuck::bytes_of(params).to_vec();
-        bytes.extend_from_slice(&recorded.number.to_le_bytes());
+        // On the stack: a warm recording allocates nothing on the host.
+        let mut bytes = [0u8; SLOT_BYTES as usize];
+        let (block, number) = bytes.split_at_mut(SLOT_BYTES as usize - 4);
+        block.copy_from_slice(bytemuck::bytes_of(params));
+        number.copy_from_slice(&recorded.number.to_le_bytes());
         queue.write_buffer(&self.staging, at, &bytes);
         encoder.copy_buffer_to_buffer(&self.staging, at, params_buf, 0, SLOT_BYTES - 4);
         recorded
