@@ -22,32 +22,6 @@ pub struct DiceContext {
     pub(super) host: HostCache,
 }
 
-pub(super) fn map_read(
-    device: &wgpu::Device,
-    buffer: &wgpu::Buffer,
-    size: u64,
-) -> Result<Vec<u8>, DiceError> {
-    let slice = buffer.slice(..size);
-    let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        sender.send(r).ok();
-    });
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| DiceError::Gpu(format!("poll: {e}")))?;
-    match pollster::block_on(receiver.receive()) {
-        Some(Ok(())) => {}
-        Some(Err(e)) => return Err(DiceError::Gpu(format!("map: {e}"))),
-        None => return Err(DiceError::Gpu("map callback dropped".into())),
-    }
-    let bytes = slice
-        .get_mapped_range()
-        .map_err(|e| DiceError::Gpu(format!("mapped range: {e}")))?
-        .to_vec();
-    buffer.unmap();
-    Ok(bytes)
-}
-
 /// A buffer holding `bytes` (padded to a whole word), filled through the queue: unlike
 /// `create_buffer_init` it does not map, so a lost device yields an error, not a panic.
 pub(super) fn buffer_with(
@@ -190,7 +164,8 @@ impl DiceContext {
         buffer: &wgpu::Buffer,
     ) -> Result<(), DiceError> {
         let align = self.device.limits().min_storage_buffer_offset_alignment as u64;
-        let offset = (buffer.size() - 4) / align * align;
+        // (Buffers reach here at least one word long: `Region` checked them.)
+        let offset = buffer.size().saturating_sub(4) / align * align;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let bound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.device.create_bind_group(&wgpu::BindGroupDescriptor {

@@ -158,8 +158,8 @@ impl HostSlot {
         ctx.queue.submit([encoder.finish()]);
         let mut out = self.plan.read_results(ctx, recorded)?;
         if with_gradient {
-            let bytes = map_read(&ctx.device, &self.grad_readback, grad_bytes)?;
-            out.gradient = Some(to_f32(&bytes));
+            let bytes = pollster::block_on(read_mapped(&ctx.device, &self.grad_readback, true))?;
+            out.gradient = Some(to_f32(&bytes[..grad_bytes as usize]));
         }
         Ok(out)
     }

@@ -26,5 +26,5 @@ use context::*;
 use host::HostCache;
 use layout::*;
 use pipelines::*;
-use slots::Slots;
+use slots::{read_mapped, Slots};
 use tuning::*;

@@ -233,9 +233,9 @@ impl DicePlan {
             })
         };
         let cells = (n_rows as u64) * n_c as u64;
-        // Softmax over several class chunks: per-pixel normalisers after the coefficients.
-        // (They fit one binding whenever the predictions fit their pages: 8 bytes a pixel
-        // against 4 bytes for each of more than 8 classes.)
+        // Softmax over several class chunks: per-pixel normalisers after the coefficients, in
+        // one binding (8 bytes a pixel against at least 36 of predictions: past about 4.5
+        // bindings of predictions this refuses before the pages would).
         let coefs_size = if spec.norms() {
             (cells + (n_b * n_s) as u64) * 2 * 4
         } else {

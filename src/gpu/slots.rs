@@ -125,35 +125,9 @@ impl Slots {
         recorded: Recorded,
         wait: bool,
     ) -> impl Future<Output = Result<Vec<u8>, DiceError>> + 'a {
-        let buffer = &self.readback[recorded.slot()];
-        let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
-        buffer.map_async(wgpu::MapMode::Read, .., move |r| {
-            sender.send(r).ok();
-        });
-        // Unmaps however the read ends (a future dropped while the map is pending too), so
-        // the slot can be written again.
-        let guard = Unmap(buffer);
-        let polled = if wait {
-            device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map(|_| ())
-                .map_err(|e| DiceError::Gpu(format!("poll: {e}")))
-        } else {
-            Ok(())
-        };
+        let read = read_mapped(device, &self.readback[recorded.slot()], wait);
         async move {
-            polled?;
-            match receiver.receive().await {
-                Some(Ok(())) => {}
-                Some(Err(e)) => return Err(DiceError::Gpu(format!("map: {e}"))),
-                None => return Err(DiceError::Gpu("map callback dropped".into())),
-            }
-            let bytes = guard
-                .0
-                .get_mapped_range(..)
-                .map_err(|e| DiceError::Gpu(format!("mapped range: {e}")))?
-                .to_vec();
-            drop(guard);
+            let bytes = read.await?;
             let found = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
             if found != recorded.number {
                 return Err(DiceError::StaleResults {
@@ -163,6 +137,47 @@ impl Slots {
             }
             Ok(bytes[4..].to_vec())
         }
+    }
+}
+
+/// The bytes of a `MAP_READ` buffer once the device has run the work that writes it. `wait`
+/// polls the device until then; otherwise the future waits for whoever polls it (any
+/// `Device::poll`, or a later `Queue::submit`). The buffer is unmapped however the read ends
+/// (a future dropped while the map is pending too), so it can be written again.
+pub(super) fn read_mapped<'a>(
+    device: &wgpu::Device,
+    buffer: &'a wgpu::Buffer,
+    wait: bool,
+) -> impl Future<Output = Result<Vec<u8>, DiceError>> + 'a {
+    let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
+    buffer.map_async(wgpu::MapMode::Read, .., move |r| {
+        sender.send(r).ok();
+    });
+    let guard = Unmap(buffer);
+    let polled = if wait {
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| DiceError::Gpu(format!("poll: {e}")))
+    } else {
+        Ok(())
+    };
+    async move {
+        polled?;
+        match receiver.receive().await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(DiceError::Gpu(format!("map: {e}"))),
+            None => return Err(DiceError::Gpu("map callback dropped".into())),
+        }
+        let bytes = guard
+            .0
+            .get_mapped_range(..)
+            .map_err(|e| DiceError::Gpu(format!("mapped range: {e}")))?
+            .to_vec();
+        // Named, so that the block owns the guard (not only the buffer reference it holds)
+        // and unmaps here, not when this function returns.
+        drop(guard);
+        Ok(bytes)
     }
 }
 
