@@ -20,11 +20,15 @@ struct FinalizeParams {
     loss_form: u32,     // FORM_*
     reduction: u32,     // RED_*
     generalized: u32,   // GDL_*
-    jaccard: u32,       // 1: denominator 2 (P + Y - I)
     zero_absent: u32,   // 1: classes with Y == 0 give zero loss (smp)
     normalize_weights: u32, // 1: mean divides by the sum of the weights (smp class_weights)
     n_selected: u32,    // selected classes
-    _pad: u32,
+    alpha: f32,         // Tversky weight of the false positives (Dice: 1/2)
+    beta: f32,          // Tversky weight of the false negatives (Dice: 1/2)
+    loss_exponent: f32, // the reduced loss is raised to this power (1: off)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 const FORM_ONE_MINUS: u32 = 0u;
@@ -71,6 +75,12 @@ fn loss_of(d: f32) -> vec2<f32> {
             return vec2<f32>(1.0 - d, -1.0);
         }
     }
+}
+
+// Whether denom_clamp replaces a denominator: 0 turns it off (a negative denominator, from
+// an activation with negative outputs, stays as it is).
+fn clamps(den: f32) -> bool {
+    return fin.denom_clamp > 0.0 && den < fin.denom_clamp;
 }
 
 // Generalized Dice weight of a class from its ground-truth sum (may be +inf).
@@ -139,13 +149,12 @@ fn finalize_cell(r: u32, c: u32, m: f32) {
     let p = sums[at + 1u];
     let y = sums[at + 2u];
     let i = intersection(sums[at], p, y);
+    // The Tversky denominator in Dice scale, 2 (I + alpha (P - I) + beta (Y - I)).
+    let k = 1.0 - fin.alpha - fin.beta;
     let num = 2.0 * i + fin.smooth_nr;
-    var den = p + y + fin.smooth_dr;
-    if (fin.jaccard == 1u) {
-        den = 2.0 * (p + y - i) + fin.smooth_dr;
-    }
-    let clamped = den < fin.denom_clamp;
-    den = max(den, fin.denom_clamp);
+    var den = 2.0 * (k * i + fin.alpha * p + fin.beta * y) + fin.smooth_dr;
+    let clamped = clamps(den);
+    den = select(den, fin.denom_clamp, clamped);
     let d = num / den;
     out[1u + r * n_c + c] = d;
     out[1u + rc + r * n_c + c] = 0.0;
@@ -159,13 +168,9 @@ fn finalize_cell(r: u32, c: u32, m: f32) {
     }
     let w = class_info[c].y;
     out[1u + rc + r * n_c + c] = w * l.x;
-    // d dice / d I and d dice / d P (the jaccard denominator holds -2 I).
-    var dd_i = 2.0 / den;
-    var dd_p = -num / (den * den);
-    if (fin.jaccard == 1u) {
-        dd_i += 2.0 * num / (den * den);
-        dd_p *= 2.0;
-    }
+    // d dice / d I and d dice / d P; a clamped denominator is a constant.
+    var dd_i = 2.0 / den - 2.0 * k * num / (den * den);
+    var dd_p = -2.0 * fin.alpha * num / (den * den);
     if (clamped) {
         dd_p = 0.0;
         dd_i = 2.0 / den;
@@ -206,8 +211,8 @@ fn finalize_gdl_row(r: u32, m: f32) {
         numer += 2.0 * w * intersection(sums[at], p, y);
         denom += w * (p + y);
     }
-    let clamped = denom < fin.denom_clamp;
-    denom = max(denom, fin.denom_clamp);
+    let clamped = clamps(denom);
+    denom = select(denom, fin.denom_clamp, clamped);
     let l = loss_of(numer / denom);
     out[1u + rc + r * n_c] = l.x;
     let g = m * l.y;
@@ -255,11 +260,24 @@ fn total(@builtin(local_invocation_index) lid: u32) {
     for (var j = lid; j < n; j += WG) {
         acc += out[1u + n + j];
     }
-    let sum = tree_sum(lid, vec3<f32>(acc, 0.0, 0.0)).x;
+    let loss = tree_sum(lid, vec3<f32>(acc, 0.0, 0.0)).x * multiplier();
     if (lid == 0u) {
-        out[0] = sum * multiplier();
+        // pow only off 1: pow(x, 1) is exp2(log2(x)) on most drivers, neither exact nor
+        // defined for the negative losses of FORM_NEGATIVE.
+        out[0] = loss;
+        if (fin.loss_exponent != 1.0) {
+            out[0] = pow(loss, fin.loss_exponent);
+        }
         if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
             out[0] = bitcast<f32>(0x7fc00000u);
+        }
+    }
+    if (fin.loss_exponent != 1.0) {
+        // loss^gamma: every coefficient (written by `main`, read by dice_gradient after this
+        // dispatch) times d loss^gamma / d loss. `tree_sum` gave every thread the same loss.
+        let scale = fin.loss_exponent * pow(loss, fin.loss_exponent - 1.0);
+        for (var j = lid; j < 2u * n; j += WG) {
+            coefs[j] *= scale;
         }
     }
 }

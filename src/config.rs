@@ -3,6 +3,9 @@
 
 use crate::error::DiceError;
 
+/// smp's default `eps` (clamps of the score's denominator and of `log`).
+const SMP_EPS: f32 = 1e-7;
+
 /// The activation applied to the predictions inside the kernels, so that the gradient is taken
 /// with respect to the raw input (the logits).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -109,8 +112,15 @@ pub enum EmptyClass {
 /// logits passed to them give a plausible but wrong loss. The MONAI, smp and nnU-Net presets
 /// take logits (softmax or sigmoid inside the kernels).
 ///
-/// `dice = (2 I + smooth_nr) / max(P + Y + smooth_dr, denominator_clamp)` per class, where
-/// `I = sum p y`, `P = sum p` and `Y = sum y` over the scope.
+/// The score of a class is the Tversky index in Dice scale,
+/// `(2 I + smooth_nr) / max(2 (I + alpha (P - I) + beta (Y - I)) + smooth_dr, denominator_clamp)`,
+/// where `I = sum p y`, `P = sum p` and `Y = sum y` over the scope: `P - I` are the false
+/// positives and `Y - I` the false negatives. At `alpha = beta = 1/2` (the default) it is the
+/// dice `(2 I + smooth_nr) / (P + Y + smooth_dr)`; at `1, 1` the Jaccard index of MONAI
+/// `jaccard=True`. The Dice scale keeps `smooth_nr`/`smooth_dr` what Dice users pass; MONAI's and
+/// smp's `TverskyLoss` write `(I + s) / (I + alpha FP + beta FN + s)`, the same ratio with both
+/// sides halved, so their `s` is `2 s` here (the presets [`DiceConfig::monai_tversky`] and
+/// [`DiceConfig::smp_tversky`] do it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DiceConfig {
     /// Activation fused into the kernels: `None` when the predictions are already
@@ -139,10 +149,18 @@ pub struct DiceConfig {
     pub generalized: Option<GeneralizedWeight>,
     /// `P = sum p^2` and `Y = sum y^2` (MONAI `squared_pred`).
     pub squared: bool,
-    /// Jaccard: denominator `2 (P + Y - I)` (MONAI `jaccard`).
-    pub jaccard: bool,
-    /// Soft labels in the L1 form `I = (sum p + sum y - sum |p - y|) / 2` (MONAI
-    /// `soft_label=True`); the same as the plain form for one-hot targets.
+    /// Weight of the false positives `P - I` in the denominator (Tversky `alpha`): 1/2 for
+    /// Dice, 1 with `beta = 1` for Jaccard.
+    pub alpha: f32,
+    /// Weight of the false negatives `Y - I` in the denominator (Tversky `beta`).
+    pub beta: f32,
+    /// The reduced loss is raised to this power: smp `TverskyLoss(gamma=...)`, the focal
+    /// Tversky loss (1: off). Needs [`Reduction::Mean`] or [`Reduction::Sum`].
+    pub loss_exponent: f32,
+    /// The intersection in the L1 form `I = (sum p + sum y - sum |p - y|) / 2` (MONAI
+    /// `soft_label=True`, and every smp loss built on `soft_tversky_score`). It equals
+    /// `sum p y` for 0/1 targets, differs for soft targets, and its gradient is PyTorch's
+    /// subgradient of `|p - y|` (0 where `p == y` exactly).
     pub soft_label: bool,
     /// Absent-class policy.
     pub empty_class: EmptyClass,
@@ -171,7 +189,9 @@ impl Default for DiceConfig {
             weight_mode: WeightMode::Scale,
             generalized: None,
             squared: false,
-            jaccard: false,
+            alpha: 0.5,
+            beta: 0.5,
+            loss_exponent: 1.0,
             soft_label: false,
             empty_class: EmptyClass::Smooth,
             denominator_clamp: 0.0,
@@ -205,10 +225,24 @@ impl DiceConfig {
         }
     }
 
+    /// MONAI `TverskyLoss(to_onehot_y=True, softmax=True, alpha=..., beta=...)`: softmax,
+    /// `1 - tversky` per sample and class, mean; MONAI's `smooth_nr = smooth_dr = 1e-5` are
+    /// `2e-5` in this crate's Dice scale.
+    pub fn monai_tversky(alpha: f32, beta: f32) -> Self {
+        Self {
+            alpha,
+            beta,
+            smooth_nr: 2e-5,
+            smooth_dr: 2e-5,
+            ..Self::monai()
+        }
+    }
+
     /// smp `DiceLoss(mode="multiclass")`: softmax, `1 - dice` over the batch, zero loss for
-    /// absent classes, smooth 0, denominator clamped at eps = 1e-7, class weights normalized.
-    /// smp 0.6.0's `smooth=s` is `smooth_nr = smooth_dr = 2 s` here (it computes
-    /// `(2 I + 2 s) / (P + Y + 2 s)`; checked against its own numbers in the parity fixtures).
+    /// absent classes, smooth 0, eps = 1e-7, class weights normalized. smp 0.6.0 computes every
+    /// score as a Tversky index of the L1 intersection (`soft_tversky_score`, Dice at
+    /// `alpha = beta = 1/2`): `(I + s) / max((P + Y) / 2 + s, eps)`, so here `soft_label` is on
+    /// and smp's `smooth = s`, `eps` are `2 s`, `2 eps` in the Dice scale.
     pub fn smp_multiclass() -> Self {
         Self {
             activation: Activation::Softmax,
@@ -216,19 +250,43 @@ impl DiceConfig {
             scope: Scope::Batch,
             smooth_nr: 0.0,
             smooth_dr: 0.0,
+            soft_label: true,
             empty_class: EmptyClass::ZeroLoss,
-            denominator_clamp: 1e-7,
-            log_clamp: 1e-7,
+            denominator_clamp: 2.0 * SMP_EPS,
+            log_clamp: SMP_EPS,
             weight_mode: WeightMode::Normalize,
             ..Self::default()
         }
     }
 
     /// smp `DiceLoss(mode="multilabel")` (and `"binary"` with one channel): sigmoid per channel
-    /// on dense 0/1 targets, otherwise as [`DiceConfig::smp_multiclass`].
+    /// on dense targets, otherwise as [`DiceConfig::smp_multiclass`].
     pub fn smp_multilabel() -> Self {
         Self {
             activation: Activation::Sigmoid,
+            ..Self::smp_multiclass()
+        }
+    }
+
+    /// smp `TverskyLoss(mode="multiclass", alpha, beta, gamma)`: as
+    /// [`DiceConfig::smp_multiclass`] with the false positives weighted by `alpha`, the false
+    /// negatives by `beta`, and the mean over classes raised to `gamma` (the focal Tversky loss).
+    /// For `"multilabel"`/`"binary"` set `activation` to [`Activation::Sigmoid`].
+    pub fn smp_tversky(alpha: f32, beta: f32, gamma: f32) -> Self {
+        Self {
+            alpha,
+            beta,
+            loss_exponent: gamma,
+            ..Self::smp_multiclass()
+        }
+    }
+
+    /// smp `JaccardLoss(mode="multiclass")`: smp's `soft_jaccard_score` is its Tversky score at
+    /// `alpha = beta = 1` (the L1 intersection again), `(I + s) / max(P + Y - I + s, eps)`.
+    pub fn smp_jaccard() -> Self {
+        Self {
+            alpha: 1.0,
+            beta: 1.0,
             ..Self::smp_multiclass()
         }
     }
@@ -254,10 +312,32 @@ impl DiceConfig {
             ("smooth_dr", self.smooth_dr),
             ("denominator_clamp", self.denominator_clamp),
             ("log_clamp", self.log_clamp),
+            ("alpha", self.alpha),
+            ("beta", self.beta),
         ] {
             if !value.is_finite() || value < 0.0 {
                 return Err(DiceError::InvalidParameter { name, value });
             }
+        }
+        if !self.loss_exponent.is_finite() || self.loss_exponent <= 0.0 {
+            return Err(DiceError::InvalidParameter {
+                name: "loss_exponent",
+                value: self.loss_exponent,
+            });
+        }
+        if self.loss_exponent != 1.0
+            && (self.reduction == Reduction::None || self.loss_form == LossForm::NegDice)
+        {
+            return Err(DiceError::InvalidConfig(
+                "loss_exponent raises a reduced, non-negative loss: not Reduction::None, not \
+                 LossForm::NegDice"
+                    .into(),
+            ));
+        }
+        if self.generalized.is_some() && (self.alpha, self.beta) != (0.5, 0.5) {
+            return Err(DiceError::InvalidConfig(
+                "Generalized Dice has no Tversky weights; keep alpha = beta = 0.5".into(),
+            ));
         }
         if n_classes == 0 {
             return Err(DiceError::ZeroClasses);

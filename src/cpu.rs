@@ -220,6 +220,12 @@ fn loss_of(config: &DiceConfig, d: f64) -> (f64, f64) {
     }
 }
 
+/// Whether `denominator_clamp` replaces a denominator, as `clamps`: 0 turns it off (a
+/// negative denominator, from an activation with negative outputs, stays as it is).
+fn clamps(den: f64, clamp: f64) -> bool {
+    clamp > 0.0 && den < clamp
+}
+
 /// Generalized Dice weight of a class from its ground-truth sum, as `gdl_weight`.
 fn gdl_weight(w: GeneralizedWeight, y: f64) -> f64 {
     match w {
@@ -250,6 +256,9 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
         }
     };
     let weight = |c: usize| config.class_weight(c) as f64;
+    // The Tversky denominator 2 (I + alpha (P - I) + beta (Y - I)) = 2 (k I + alpha P + beta Y).
+    let (alpha, beta) = (config.alpha as f64, config.beta as f64);
+    let k = 1.0 - alpha - beta;
 
     let m = match config.reduction {
         Reduction::Mean if config.generalized.is_some() => 1.0 / n_r as f64,
@@ -268,13 +277,9 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
             let [a, p, y] = sums.cell(r, c);
             let i = intersection(a, p, y);
             let num = 2.0 * i + smooth_nr;
-            let mut den = if config.jaccard {
-                2.0 * (p + y - i) + smooth_dr
-            } else {
-                p + y + smooth_dr
-            };
-            let clamped = den < clamp;
-            den = den.max(clamp);
+            let mut den = 2.0 * (k * i + alpha * p + beta * y) + smooth_dr;
+            let clamped = clamps(den, clamp);
+            den = if clamped { clamp } else { den };
             let d = num / den;
             out.dice[r * n_c + c] = d;
             if config.generalized.is_some() || !selected[c] {
@@ -287,16 +292,15 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
             let w = weight(c);
             out.elements[r * n_c + c] = w * l.0;
             total += w * l.0;
-            let mut dd_i = 2.0 / den;
-            let mut dd_p = -num / (den * den);
-            if config.jaccard {
-                dd_i += 2.0 * num / (den * den);
-                dd_p *= 2.0;
-            }
-            if clamped {
-                dd_p = 0.0;
-                dd_i = 2.0 / den;
-            }
+            // d dice / d I and d dice / d P; a clamped denominator is a constant.
+            let (dd_i, dd_p) = if clamped {
+                (2.0 / den, 0.0)
+            } else {
+                (
+                    2.0 / den - 2.0 * k * num / (den * den),
+                    -2.0 * alpha * num / (den * den),
+                )
+            };
             let g = m * w * l.1;
             out.coefs[r * n_c + c] = coefs_of(g * dd_i, g * dd_p);
         }
@@ -323,8 +327,8 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
             numer += 2.0 * w_of(c) * intersection(a, p, y);
             denom += w_of(c) * (p + y);
         }
-        let clamped = denom < clamp;
-        denom = denom.max(clamp);
+        let clamped = clamps(denom, clamp);
+        denom = if clamped { clamp } else { denom };
         let l = loss_of(config, numer / denom);
         out.elements[r * n_c] = l.0;
         total += l.0;
@@ -340,6 +344,15 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
         }
     }
     out.loss = total * m;
+    let gamma = config.loss_exponent as f64;
+    if gamma != 1.0 {
+        // loss^gamma: every coefficient times d loss^gamma / d loss.
+        let scale = gamma * out.loss.powf(gamma - 1.0);
+        out.loss = out.loss.powf(gamma);
+        for coef in &mut out.coefs {
+            *coef = coef.map(|v| v * scale);
+        }
+    }
     out
 }
 

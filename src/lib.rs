@@ -3,9 +3,11 @@
 //!
 //! Per class `c`, with `y` the one-hot of the integer labels (built in registers, never
 //! stored): `I = sum p y`, `P = sum p`, `Y = sum y`, and
-//! `dice = (2 I + smooth_nr) / (P + Y + smooth_dr)`. The loss is `-ln(dice)`, `1 - dice` or
-//! `-dice`, reduced over classes (and samples); [`DiceConfig`] holds every option of MONAI,
-//! segmentation_models_pytorch and nnU-Net, with presets named after the Python call they match.
+//! `dice = (2 I + smooth_nr) / (P + Y + smooth_dr)` (or, with Tversky weights `alpha`, `beta`,
+//! `(2 I + smooth_nr) / (2 (I + alpha (P - I) + beta (Y - I)) + smooth_dr)`). The loss is
+//! `-ln(dice)`, `1 - dice` or `-dice`, reduced over classes (and samples); [`DiceConfig`] holds
+//! every option of MONAI, segmentation_models_pytorch and nnU-Net, with presets named after the
+//! Python call they match.
 //!
 //! The kernels run in one compute pass: `dice_partials` (activation, one-hot masking and
 //! per-subgroup or per-workgroup sums, one read of the inputs), `dice_reduce` (fixed-order

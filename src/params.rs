@@ -150,11 +150,15 @@ shared_struct! {
         loss_form: u32,
         reduction: u32,
         generalized: u32,
-        jaccard: u32,
         zero_absent: u32,
         normalize_weights: u32,
         n_selected: u32,
-        _pad: u32,
+        alpha: f32,
+        beta: f32,
+        loss_exponent: f32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
     }
 }
 
@@ -182,7 +186,6 @@ impl FinalizeParams {
                 Some(G::Simple) => GDL_SIMPLE,
                 Some(G::Uniform) => GDL_UNIFORM,
             },
-            jaccard: config.jaccard as u32,
             zero_absent: (config.empty_class == EmptyClass::ZeroLoss) as u32,
             normalize_weights: (config.weight_mode == WeightMode::Normalize) as u32,
             n_selected: config
@@ -190,7 +193,10 @@ impl FinalizeParams {
                 .iter()
                 .filter(|&&s| s)
                 .count() as u32,
-            _pad: 0,
+            alpha: config.alpha,
+            beta: config.beta,
+            loss_exponent: config.loss_exponent,
+            ..Self::default()
         }
     }
 }

@@ -6,10 +6,12 @@ the public MONAI / smp classes (nothing by softdice). Run by hand, not by CI:
     python3 -m venv venv && venv/bin/pip install torch monai segmentation-models-pytorch
     venv/bin/python tools/gen_extra_fixtures.py --out tests/fixtures/extra_cases.json
 """
-import argparse, json
+import argparse
 import torch
 import monai, monai.losses as ml
 import segmentation_models_pytorch as smp
+
+from fixturelib import Fixture
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--out", required=True)
@@ -17,29 +19,8 @@ ap.add_argument("--seed", type=int, default=3)
 args = ap.parse_args()
 g = torch.Generator().manual_seed(args.seed)
 IGNORE = 255
-inputs, cases = {}, []
-
-
-def put(name, t, dtype):
-    inputs[name] = {"shape": list(t.shape), "dtype": dtype,
-                    "data": [float(v) if dtype == "f32" else int(v) for v in t.flatten().tolist()]}
-    return name
-
-
-def tensor(name):
-    d = inputs[name]
-    t = torch.tensor(d["data"], dtype=torch.float64 if d["dtype"] == "f32" else torch.int64)
-    return t.view(d["shape"])
-
-
-def case(cid, library, call, inp, input_kind, tgt, target_kind, fn):
-    x = tensor(inp).clone().requires_grad_(True)
-    loss = fn(x, tensor(tgt))
-    loss.sum().backward()
-    cases.append({"id": cid, "library": library, "call": call, "input": inp, "input_kind": input_kind,
-                  "target": tgt, "target_kind": target_kind, "loss_shape": list(loss.shape),
-                  "loss": [float(v) for v in loss.detach().flatten().tolist()],
-                  "grad": [float(v) for v in x.grad.flatten().tolist()]})
+fx = Fixture()
+put, tensor, case = fx.put, fx.tensor, fx.case
 
 
 B, C, H, W = 2, 6, 7, 12
@@ -97,9 +78,5 @@ smp_case("smp_multilabel_ignore", dict(mode="multilabel", ignore_index=IGNORE), 
 smp_case("smp_multilabel_log_smooth", dict(mode="multilabel", log_loss=True, smooth=1.0), xm, ym, "onehot")
 smp_case("smp_1d", dict(mode="multiclass"), x1, y1, "labels")
 
-doc = {"generator": {"profile": f"extra-seed{args.seed}", "torch": torch.__version__, "monai": monai.__version__,
-                     "segmentation_models_pytorch": smp.__version__, "ignore_label": IGNORE},
-       "inputs": inputs, "cases": cases}
-with open(args.out, "w") as f:
-    json.dump(doc, f)
-print(f"{len(cases)} cases, {len(inputs)} inputs -> {args.out}")
+fx.write(args.out, {"profile": f"extra-seed{args.seed}", "torch": torch.__version__, "monai": monai.__version__,
+                    "segmentation_models_pytorch": smp.__version__, "ignore_label": IGNORE})

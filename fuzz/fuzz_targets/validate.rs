@@ -47,7 +47,9 @@ fuzz_target!(|data: &[u8]| {
         generalized: [None, Some(GeneralizedWeight::Square), Some(GeneralizedWeight::Simple)]
             [(b.byte() % 3) as usize],
         squared: b.byte() & 1 != 0,
-        jaccard: b.byte() & 1 != 0,
+        alpha: b.f32(),
+        beta: b.f32(),
+        loss_exponent: b.f32(),
         soft_label: b.byte() & 1 != 0,
         empty_class: if b.byte() & 1 != 0 { EmptyClass::ZeroLoss } else { EmptyClass::Smooth },
         denominator_clamp: b.f32(),

@@ -5,9 +5,12 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
+
+use crate::activation::HostActivation;
+use crate::pycall::{parse_call, Kwargs, Value};
 use softdice::{
-    cpu, Activation, ClassSelection, DiceConfig, DiceContext, EmptyClass, GeneralizedWeight,
-    LossForm, Reduction, Scope, Shape, Targets, WeightMode,
+    cpu, Activation, ClassSelection, DiceConfig, DiceContext, GeneralizedWeight, LossForm,
+    Reduction, Scope, Shape, Targets, WeightMode,
 };
 
 /// Loss: relative bar (with a floor for losses at zero).
@@ -44,6 +47,9 @@ pub struct Case {
     pub loss_shape: Vec<usize>,
     pub loss: Vec<f64>,
     pub grad: Vec<f64>,
+    /// The Python warnings the call raised, where the generator recorded them.
+    #[serde(default)]
+    pub warnings: Option<Vec<String>>,
 }
 
 /// One case's outcome on one path.
@@ -62,156 +68,6 @@ impl Fixture {
     pub fn load(path: &str) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
         serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))
-    }
-
-    fn ignore_label(&self) -> u32 {
-        self.generator
-            .get("ignore_label")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(255) as u32
-    }
-}
-
-/// A Python literal from a call's keyword arguments.
-#[derive(Clone, Debug, PartialEq)]
-enum Value {
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    List(Vec<f64>),
-    /// A bare name (`softmax`, `C`).
-    Ident(String),
-    None,
-}
-
-fn parse_value(text: &str) -> Result<Value, String> {
-    let t = text.trim();
-    Ok(match t {
-        "True" => Value::Bool(true),
-        "False" => Value::Bool(false),
-        "None" => Value::None,
-        _ if t.starts_with('[') && t.ends_with(']') => Value::List(
-            t[1..t.len() - 1]
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| s.trim().parse::<f64>().map_err(|e| format!("{s}: {e}")))
-                .collect::<Result<_, _>>()?,
-        ),
-        _ if (t.starts_with('\'') && t.ends_with('\''))
-            || (t.starts_with('"') && t.ends_with('"')) =>
-        {
-            Value::Str(t[1..t.len() - 1].to_string())
-        }
-        _ if t.chars().all(|c| c.is_alphanumeric() || c == '_')
-            && t.starts_with(|c: char| c.is_alphabetic() || c == '_') =>
-        {
-            Value::Ident(t.to_string())
-        }
-        _ => Value::Num(t.parse().map_err(|_| format!("cannot read value `{t}`"))?),
-    })
-}
-
-/// The name before the first `(` and the top-level arguments inside the matching `)`:
-/// positional ones under their index ("0", "1", ...), keyword ones under their name.
-fn parse_call(call: &str) -> Result<(String, Vec<(String, String)>), String> {
-    let open = call.find('(').ok_or("no argument list")?;
-    let name = call[..open]
-        .trim()
-        .rsplit('.')
-        .next()
-        .unwrap_or("")
-        .to_string();
-    let mut depth = 0;
-    let mut args = Vec::new();
-    let mut current = String::new();
-    for ch in call[open + 1..].chars() {
-        match ch {
-            '(' | '[' => depth += 1,
-            ')' | ']' if depth > 0 => depth -= 1,
-            ')' => {
-                args.push(std::mem::take(&mut current));
-                break;
-            }
-            ',' if depth == 0 => {
-                args.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
-        }
-        current.push(ch);
-    }
-    let mut out = Vec::new();
-    for (i, arg) in args
-        .iter()
-        .map(|a| a.trim())
-        .filter(|a| !a.is_empty())
-        .enumerate()
-    {
-        match arg.split_once('=') {
-            Some((k, v)) if !k.contains('(') => {
-                out.push((k.trim().to_string(), v.trim().to_string()))
-            }
-            _ => out.push((i.to_string(), arg.to_string())),
-        }
-    }
-    Ok((name, out))
-}
-
-/// Keyword arguments, consumed one by one so that an unknown one is an error, not a skip.
-struct Kwargs(Vec<(String, Value)>);
-
-impl Kwargs {
-    fn new(args: Vec<(String, String)>) -> Result<Self, String> {
-        Ok(Self(
-            args.into_iter()
-                .map(|(k, v)| parse_value(&v).map(|v| (k, v)))
-                .collect::<Result<_, _>>()?,
-        ))
-    }
-
-    fn take(&mut self, key: &str) -> Option<Value> {
-        let at = self.0.iter().position(|(k, _)| k == key)?;
-        Some(self.0.remove(at).1)
-    }
-
-    fn bool(&mut self, key: &str, default: bool) -> Result<bool, String> {
-        match self.take(key) {
-            None => Ok(default),
-            Some(Value::Bool(b)) => Ok(b),
-            Some(v) => Err(format!("{key}={v:?} is not a bool")),
-        }
-    }
-
-    fn num(&mut self, key: &str, default: f64) -> Result<f64, String> {
-        match self.take(key) {
-            None => Ok(default),
-            Some(Value::Num(n)) => Ok(n),
-            Some(v) => Err(format!("{key}={v:?} is not a number")),
-        }
-    }
-
-    fn string(&mut self, key: &str, default: &str) -> Result<String, String> {
-        match self.take(key) {
-            None => Ok(default.to_string()),
-            Some(Value::Str(s)) => Ok(s),
-            Some(v) => Err(format!("{key}={v:?} is not a string")),
-        }
-    }
-
-    fn list(&mut self, key: &str) -> Result<Option<Vec<f64>>, String> {
-        match self.take(key) {
-            None | Some(Value::None) => Ok(None),
-            Some(Value::List(l)) => Ok(Some(l)),
-            Some(Value::Num(n)) => Ok(Some(vec![n])),
-            Some(v) => Err(format!("{key}={v:?} is not a list")),
-        }
-    }
-
-    fn done(self) -> Result<(), String> {
-        match self.0.first() {
-            None => Ok(()),
-            Some((k, v)) => Err(format!("unsupported argument {k}={v:?}")),
-        }
     }
 }
 
@@ -236,9 +92,134 @@ pub struct Mapped {
     pub config: DiceConfig,
     pub preds: Vec<f32>,
     pub targets: OwnedTargets,
+    /// An activation the call names that softdice does not fuse (MONAI `other_act`): applied
+    /// around softdice's call, which then takes its output as probabilities.
+    pub act: Option<HostActivation>,
+    /// The warnings the Python call prints for this mapping (MONAI's single-channel fallbacks).
+    pub warnings: Vec<String>,
 }
 
-/// Maps one case's library call (its keyword arguments) and inputs to a softdice config.
+/// The parameters of each mapped class in signature order, for its positional arguments.
+fn signature(library: &str, name: &str) -> Vec<&'static str> {
+    // MONAI's losses open with the same five, smp's with the same seven.
+    const MONAI: [&str; 5] = [
+        "include_background",
+        "to_onehot_y",
+        "sigmoid",
+        "softmax",
+        "other_act",
+    ];
+    const SMP: [&str; 7] = [
+        "mode",
+        "classes",
+        "log_loss",
+        "from_logits",
+        "smooth",
+        "ignore_index",
+        "eps",
+    ];
+    let (head, tail): (&[&str], &[&str]) = match (library, name) {
+        ("seed", _) => (&[], &["num_classes", "eps"]),
+        ("nnunet", _) => (&[], &["apply_nonlin", "batch_dice", "do_bg", "smooth"]),
+        ("monai", "DiceLoss") => (
+            &MONAI,
+            &[
+                "squared_pred",
+                "jaccard",
+                "reduction",
+                "smooth_nr",
+                "smooth_dr",
+                "batch",
+                "weight",
+                "soft_label",
+                "ignore_index",
+            ],
+        ),
+        ("monai", "GeneralizedDiceLoss") => (
+            &MONAI,
+            &[
+                "w_type",
+                "reduction",
+                "smooth_nr",
+                "smooth_dr",
+                "batch",
+                "soft_label",
+            ],
+        ),
+        ("monai", "TverskyLoss") => (
+            &MONAI,
+            &[
+                "alpha",
+                "beta",
+                "reduction",
+                "smooth_nr",
+                "smooth_dr",
+                "batch",
+                "soft_label",
+                "ignore_index",
+            ],
+        ),
+        ("smp", "DiceLoss" | "JaccardLoss") => (&SMP, &["class_weights"]),
+        ("smp", "TverskyLoss") => (&SMP, &["alpha", "beta", "gamma", "class_weights"]),
+        _ => (&[], &[]),
+    };
+    [head, tail].concat()
+}
+
+/// A dense value standing for "ignored" where the call's ignore value is not a u32 or where
+/// MONAI's mask is spatial: 2^24 - 1, exact in f32.
+const IGNORED: u32 = (1 << 24) - 1;
+
+/// Labels as u32 with the call's ignore label: a negative ignore label (`-1`, `-100`) becomes
+/// [`IGNORED`]; any other negative label is an error.
+fn labels_with_ignore(
+    labels: &[i64],
+    ignore: Option<i64>,
+) -> Result<(Vec<u32>, Option<u32>), String> {
+    let ignore_u32 = ignore.map(|l| u32::try_from(l).unwrap_or(IGNORED));
+    let labels = labels
+        .iter()
+        .map(|&l| match u32::try_from(l) {
+            _ if Some(l) == ignore => Ok(ignore_u32.unwrap()),
+            Ok(v) if v != IGNORED || ignore_u32 == Some(IGNORED) => Ok(v),
+            _ => Err(format!("label {l} cannot be mapped")),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((labels, ignore_u32))
+}
+
+/// Dense targets with the pixels (or elements) `masked` marks set to [`IGNORED`] in every class,
+/// ignored through `ignore_index`: the kernels then leave them out of every sum, as a 0/1
+/// mask multiplied into both inputs after the activation does.
+fn mask_dense(
+    shape: &Shape,
+    dense: &mut [f32],
+    masked: impl Fn(&[f32], usize, usize, usize) -> Result<bool, String>,
+) -> Result<u32, String> {
+    if dense.contains(&(IGNORED as f32)) {
+        return Err(format!(
+            "dense targets hold {IGNORED}, the runner's ignore value"
+        ));
+    }
+    let (n_c, n_s) = (shape.classes(), shape.spatial());
+    let mut hits = Vec::new();
+    for b in 0..shape.batch() {
+        for s in 0..n_s {
+            for c in 0..n_c {
+                if masked(dense, b, c, s)? {
+                    hits.push((b * n_c + c) * n_s + s);
+                }
+            }
+        }
+    }
+    for i in hits {
+        dense[i] = IGNORED as f32;
+    }
+    Ok(IGNORED)
+}
+
+/// Maps one case's library call and inputs to a softdice config (and the host activation
+/// around it, if any).
 pub fn map_case(fixture: &Fixture, case: &Case) -> Result<Mapped, String> {
     let input = fixture
         .inputs
@@ -260,13 +241,51 @@ pub fn map_case(fixture: &Fixture, case: &Case) -> Result<Mapped, String> {
         "onehot" | "soft" => true,
         other => return Err(format!("unknown target_kind {other}")),
     };
+    let given = if dense {
+        // One channel: `[B, 1, ...]` or `[B, ...]`, the same elements.
+        let fits = target.shape == input.shape
+            || (n_c == 1 && target.data.len() == shape.len() && target.shape[0] == shape.batch());
+        if !fits {
+            return Err(format!(
+                "dense target shape {:?} != {:?}",
+                target.shape, input.shape
+            ));
+        }
+        Given::Dense(target.data.iter().map(|&v| v as f32).collect())
+    } else {
+        if target.dtype != "i64" {
+            return Err(format!("labels of dtype {}", target.dtype));
+        }
+        let labels = target
+            .data
+            .iter()
+            .map(|&v| {
+                if v.fract() == 0.0 && v.abs() < 2f64.powi(53) {
+                    Ok(v as i64)
+                } else {
+                    Err(format!("label {v} is not an integer"))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if labels.len() != shape.pixels() {
+            return Err(format!(
+                "{} labels for {} pixels",
+                labels.len(),
+                shape.pixels()
+            ));
+        }
+        Given::Labels(labels)
+    };
     let (name, args) = parse_call(&case.call)?;
-    let mut kw = Kwargs::new(args)?;
-    let config = match case.library.as_str() {
+    let mut kw = Kwargs::new(args, &signature(&case.library, &name))?;
+    let preds: Vec<f32> = input.data.iter().map(|&v| v as f32).collect();
+    let mut act = None;
+    let mut warnings = Vec::new();
+    let (config, targets) = match case.library.as_str() {
         "seed" => {
             kw.take("num_classes");
             let eps = kw.num("eps", 1e-5)? as f32;
-            DiceConfig {
+            let config = DiceConfig {
                 activation: if logits {
                     Activation::Softmax
                 } else {
@@ -275,13 +294,13 @@ pub fn map_case(fixture: &Fixture, case: &Case) -> Result<Mapped, String> {
                 smooth_nr: eps,
                 smooth_dr: eps,
                 ..DiceConfig::seed()
-            }
+            };
+            (config, given.plain()?)
         }
-        "monai" => map_monai(&name, &mut kw, n_c, logits, dense)?,
-        "smp" => map_smp(&mut kw, n_c, fixture.ignore_label())?,
+        "monai" => map_monai(&name, &mut kw, &shape, given, &mut act, &mut warnings)?,
+        "smp" => map_smp(&name, &mut kw, n_c, given)?,
         "nnunet" => {
-            // The first positional argument names the nonlinearity.
-            let activation = match kw.take("0") {
+            let activation = match kw.take("apply_nonlin") {
                 Some(Value::Ident(f)) if f == "softmax" => Activation::Softmax,
                 Some(Value::Ident(f)) if f == "sigmoid" => Activation::Sigmoid,
                 other => return Err(format!("nnU-Net nonlinearity {other:?}")),
@@ -290,20 +309,22 @@ pub fn map_case(fixture: &Fixture, case: &Case) -> Result<Mapped, String> {
             let do_bg = kw.bool("do_bg", true)?;
             let smooth = kw.num("smooth", 1.0)? as f32;
             // "with loss_mask = (labels != N)": nnU-Net's ignore label.
-            let ignore_index = case
+            let ignore = case
                 .call
                 .split("labels != ")
                 .nth(1)
                 .map(|rest| {
-                    rest.trim_end_matches(|c: char| !c.is_ascii_digit())
-                        .split(|c: char| !c.is_ascii_digit())
-                        .next()
-                        .unwrap_or("")
-                        .parse::<u32>()
+                    let digits: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_digit() || *c == '-')
+                        .collect();
+                    digits
+                        .parse::<i64>()
                         .map_err(|e| format!("loss_mask label: {e}"))
                 })
                 .transpose()?;
-            DiceConfig {
+            let (targets, ignore_index) = given.labels(ignore)?;
+            let config = DiceConfig {
                 activation,
                 scope: if batch {
                     Scope::Batch
@@ -319,46 +340,57 @@ pub fn map_case(fixture: &Fixture, case: &Case) -> Result<Mapped, String> {
                 smooth_dr: smooth,
                 ignore_index,
                 ..DiceConfig::nnunet()
-            }
+            };
+            (config, targets)
         }
         other => return Err(format!("unknown library {other}")),
     };
     kw.done()?;
-    if dense != (case.target_kind != "labels") {
-        return Err("target kind does not fit the call".into());
-    }
-    let preds: Vec<f32> = input.data.iter().map(|&v| v as f32).collect();
-    let targets = if dense {
-        if target.shape != input.shape {
-            return Err(format!(
-                "dense target shape {:?} != {:?}",
-                target.shape, input.shape
-            ));
-        }
-        OwnedTargets::Dense(target.data.iter().map(|&v| v as f32).collect())
-    } else {
-        if target.dtype != "i64" {
-            return Err(format!("labels of dtype {}", target.dtype));
-        }
-        let labels = target
-            .data
-            .iter()
-            .map(|&v| {
-                if v >= 0.0 && v <= u32::MAX as f64 && v.fract() == 0.0 {
-                    Ok(v as u32)
-                } else {
-                    Err(format!("label {v} is not a u32"))
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        OwnedTargets::Labels(labels)
-    };
     Ok(Mapped {
         shape,
         config,
         preds,
         targets,
+        act,
+        warnings,
     })
+}
+
+/// The fixture's targets before the call decides what they are.
+enum Given {
+    Labels(Vec<i64>),
+    Dense(Vec<f32>),
+}
+
+impl Given {
+    /// Labels with an ignore label, or an error for dense targets.
+    fn labels(self, ignore: Option<i64>) -> Result<(OwnedTargets, Option<u32>), String> {
+        match self {
+            Given::Labels(l) => {
+                let (labels, ignore) = labels_with_ignore(&l, ignore)?;
+                Ok((OwnedTargets::Labels(labels), ignore))
+            }
+            Given::Dense(_) => {
+                Err("the call takes integer labels, the case gives dense targets".into())
+            }
+        }
+    }
+
+    /// As given, nothing ignored.
+    fn plain(self) -> Result<OwnedTargets, String> {
+        Ok(match self {
+            Given::Labels(l) => OwnedTargets::Labels(labels_with_ignore(&l, None)?.0),
+            Given::Dense(d) => OwnedTargets::Dense(d),
+        })
+    }
+
+    /// Dense values, labels read as numbers (a one-channel call that takes labels as they are).
+    fn dense(self) -> Vec<f32> {
+        match self {
+            Given::Labels(l) => l.iter().map(|&v| v as f32).collect(),
+            Given::Dense(d) => d,
+        }
+    }
 }
 
 fn reduction(name: &str) -> Result<Reduction, String> {
@@ -370,29 +402,48 @@ fn reduction(name: &str) -> Result<Reduction, String> {
     }
 }
 
+/// MONAI's warning for a single-channel fallback, word for word.
+fn monai_warning(what: &str) -> String {
+    format!("single channel prediction, `{what}` ignored.")
+}
+
 fn map_monai(
     name: &str,
     kw: &mut Kwargs,
-    n_c: usize,
-    logits: bool,
-    dense: bool,
-) -> Result<DiceConfig, String> {
+    shape: &Shape,
+    given: Given,
+    act: &mut Option<HostActivation>,
+    warnings: &mut Vec<String>,
+) -> Result<(DiceConfig, OwnedTargets), String> {
+    let n_c = shape.classes();
+    let one_channel = n_c == 1;
     let include_background = kw.bool("include_background", true)?;
     let to_onehot_y = kw.bool("to_onehot_y", false)?;
     let sigmoid = kw.bool("sigmoid", false)?;
     let softmax = kw.bool("softmax", false)?;
-    if to_onehot_y == dense {
-        return Err("to_onehot_y must match integer label targets".into());
+    *act = match kw.take("other_act") {
+        None | Some(Value::None) => None,
+        Some(Value::Expr(e) | Value::Ident(e)) => Some(HostActivation::parse(&e)?),
+        Some(v) => return Err(format!("other_act={v:?}")),
+    };
+    if u8::from(sigmoid) + u8::from(softmax) + u8::from(act.is_some()) > 1 {
+        return Err("MONAI: more than one of sigmoid, softmax, other_act".into());
     }
-    let activation = match (sigmoid, softmax) {
-        (true, false) => Activation::Sigmoid,
+    // MONAI's single-channel fallbacks: it warns and computes on.
+    for (skipped, what) in [
+        (softmax, "softmax=True"),
+        (to_onehot_y, "to_onehot_y=True"),
+        (!include_background, "include_background=False"),
+    ] {
+        if one_channel && skipped {
+            warnings.push(monai_warning(what));
+        }
+    }
+    let activation = match (sigmoid, softmax && !one_channel) {
+        (true, _) => Activation::Sigmoid,
         (false, true) => Activation::Softmax,
         (false, false) => Activation::None,
-        _ => return Err("sigmoid and softmax both set".into()),
     };
-    if logits && activation == Activation::None {
-        return Err("logits given but no activation in the call".into());
-    }
     let mut config = DiceConfig {
         activation,
         scope: if kw.bool("batch", false)? {
@@ -403,34 +454,82 @@ fn map_monai(
         reduction: reduction(&kw.string("reduction", "mean")?)?,
         smooth_nr: kw.num("smooth_nr", 1e-5)? as f32,
         smooth_dr: kw.num("smooth_dr", 1e-5)? as f32,
-        classes: if include_background {
+        classes: if include_background || one_channel {
             ClassSelection::All
         } else {
             ClassSelection::NoBackground
         },
         soft_label: kw.bool("soft_label", false)?,
-        ignore_index: match kw.take("ignore_index") {
-            None | Some(Value::None) => None,
-            Some(Value::Num(n)) if n >= 0.0 => Some(n as u32),
-            Some(v) => return Err(format!("ignore_index={v:?}")),
-        },
         ..DiceConfig::monai()
     };
+    let ignore = if name == "GeneralizedDiceLoss" {
+        None
+    } else {
+        kw.label("ignore_index")?
+    };
+    // The target: labels one-hot encoded (more than one channel), or dense as given (labels on
+    // one channel are taken as values, as MONAI does when it skips `to_onehot_y`).
+    let (targets, ignore_index) = match (to_onehot_y && !one_channel, given) {
+        (true, given @ Given::Labels(_)) => given.labels(ignore)?,
+        (true, Given::Dense(_)) => return Err("to_onehot_y=True on dense targets".into()),
+        (false, Given::Labels(_)) if !one_channel => {
+            return Err("labels on several channels need to_onehot_y=True".into())
+        }
+        (false, given) => {
+            let mut dense = given.dense();
+            let ignore_index = match ignore {
+                None => None,
+                // MONAI's `create_ignore_mask`: label-encoded (one channel) compares the
+                // values; one-hot with a class index masks the pixels of that class, with any
+                // other value the pixels whose channels are all zero. The mask must be 0/1.
+                Some(l) => Some(mask_dense(shape, &mut dense, |d, b, _, s| {
+                    let at = |c: usize| d[(b * n_c + c) * shape.spatial() + s];
+                    let m = if one_channel {
+                        f32::from(at(0) as f64 == l as f64)
+                    } else if (0..n_c as i64).contains(&l) {
+                        at(l as usize)
+                    } else {
+                        f32::from((0..n_c).map(at).sum::<f32>() <= 0.0)
+                    };
+                    match m {
+                        0.0 => Ok(false),
+                        1.0 => Ok(true),
+                        _ => Err(format!("MONAI's ignore mask is {m} here, not 0 or 1")),
+                    }
+                })?),
+            };
+            (OwnedTargets::Dense(dense), ignore_index)
+        }
+    };
+    config.ignore_index = ignore_index;
     match name {
         "DiceLoss" => {
             config.squared = kw.bool("squared_pred", false)?;
-            config.jaccard = kw.bool("jaccard", false)?;
+            if kw.bool("jaccard", false)? {
+                (config.alpha, config.beta) = (1.0, 1.0);
+            }
+            // MONAI's weight covers the channels left after dropping the background, and is
+            // skipped where one channel is left.
+            let kept = if matches!(config.classes, ClassSelection::NoBackground) {
+                n_c - 1
+            } else {
+                n_c
+            };
             if let Some(w) = kw.list("weight")? {
-                // MONAI's weight covers the channels left after dropping the background.
                 let mut w: Vec<f32> = w.iter().map(|&v| v as f32).collect();
-                if !include_background && w.len() + 1 == n_c {
-                    w.insert(0, 0.0);
-                }
                 if w.len() == 1 {
-                    w = vec![w[0]; n_c];
+                    w = vec![w[0]; kept];
                 }
-                config.class_weights = Some(w);
-                config.weight_mode = WeightMode::Scale;
+                if w.len() != kept {
+                    return Err(format!("weight of {} for {kept} channels", w.len()));
+                }
+                if kept > 1 {
+                    if kept < n_c {
+                        w.insert(0, 0.0);
+                    }
+                    config.class_weights = Some(w);
+                    config.weight_mode = WeightMode::Scale;
+                }
             }
         }
         "GeneralizedDiceLoss" => {
@@ -441,32 +540,86 @@ fn map_monai(
                 other => return Err(format!("w_type {other}")),
             });
         }
+        "TverskyLoss" => {
+            config.alpha = kw.num("alpha", 0.5)? as f32;
+            config.beta = kw.num("beta", 0.5)? as f32;
+            // MONAI writes (I + s) / (I + alpha FP + beta FN + s): in the Dice scale, 2 s.
+            config.smooth_nr *= 2.0;
+            config.smooth_dr *= 2.0;
+        }
         other => return Err(format!("unknown MONAI loss {other}")),
     }
-    Ok(config)
+    Ok((config, targets))
 }
 
-fn map_smp(kw: &mut Kwargs, n_c: usize, _ignore_label: u32) -> Result<DiceConfig, String> {
+fn map_smp(
+    name: &str,
+    kw: &mut Kwargs,
+    n_c: usize,
+    given: Given,
+) -> Result<(DiceConfig, OwnedTargets), String> {
+    let mut base = match name {
+        "DiceLoss" => DiceConfig::smp_multiclass(),
+        "JaccardLoss" => DiceConfig::smp_jaccard(),
+        "TverskyLoss" => DiceConfig::smp_tversky(
+            kw.num("alpha", 0.5)? as f32,
+            kw.num("beta", 0.5)? as f32,
+            kw.num("gamma", 1.0)? as f32,
+        ),
+        other => return Err(format!("unknown smp loss {other}")),
+    };
     let mode = kw.string("mode", "")?;
-    let base = match mode.as_str() {
-        "multiclass" => DiceConfig::smp_multiclass(),
-        "multilabel" => DiceConfig::smp_multilabel(),
-        "binary" if n_c == 1 => DiceConfig::smp_multilabel(),
+    let multiclass = match mode.as_str() {
+        "multiclass" => true,
+        "multilabel" => false,
+        "binary" if n_c == 1 => false,
         "binary" => return Err("binary mode needs one channel".into()),
         other => return Err(format!("smp mode {other:?}")),
     };
+    if !multiclass {
+        base.activation = Activation::Sigmoid;
+    }
     let from_logits = kw.bool("from_logits", true)?;
     let smooth = kw.num("smooth", 0.0)? as f32;
     let eps = kw.num("eps", 1e-7)? as f32;
     let log_loss = kw.bool("log_loss", false)?;
     let classes = kw.list("classes")?;
     let class_weights = kw.list("class_weights")?;
-    let ignore_index = match kw.take("ignore_index") {
-        None | Some(Value::None) => None,
-        Some(Value::Num(n)) if n >= 0.0 => Some(n as u32),
-        Some(v) => return Err(format!("ignore_index={v:?}")),
+    if mode == "binary" && (classes.is_some() || class_weights.is_some()) {
+        return Err("smp: classes and class_weights are not supported with mode=binary".into());
+    }
+    let ignore = kw.label("ignore_index")?;
+    let (targets, ignore_index) = if multiclass {
+        given.labels(ignore)?
+    } else {
+        // Element-wise `y_true != ignore_index` on dense targets.
+        let Given::Dense(mut dense) = given else {
+            return Err(format!("smp mode {mode} takes dense targets"));
+        };
+        let ignore_index = match ignore {
+            Some(l) if u32::try_from(l).is_err() => {
+                dense
+                    .iter_mut()
+                    .filter(|v| **v as f64 == l as f64)
+                    .for_each(|v| *v = IGNORED as f32);
+                Some(IGNORED)
+            }
+            other => other.map(|l| l as u32),
+        };
+        (OwnedTargets::Dense(dense), ignore_index)
     };
-    Ok(DiceConfig {
+    let classes = match classes {
+        None => ClassSelection::All,
+        Some(list) => {
+            let mut list: Vec<u32> = list.iter().map(|&c| c as u32).collect();
+            list.sort_unstable();
+            if list.windows(2).any(|w| w[0] == w[1]) {
+                return Err("smp classes with repeats are not mapped".into());
+            }
+            ClassSelection::Subset(list)
+        }
+    };
+    let config = DiceConfig {
         activation: if from_logits {
             base.activation
         } else {
@@ -477,22 +630,17 @@ fn map_smp(kw: &mut Kwargs, n_c: usize, _ignore_label: u32) -> Result<DiceConfig
         } else {
             LossForm::OneMinusDice
         },
-        // smp 0.6.0 smooths as (2 I + 2 s) / (P + Y + 2 s): fitted to, and checked by, the
-        // fixture case smp_smooth (the 0.5 docs' (2 I + s) / (P + Y + s) misses it by 7e-3).
+        // smp's Tversky form (I + s) / max(I + a FP + b FN + s, eps) in the Dice scale.
         smooth_nr: 2.0 * smooth,
         smooth_dr: 2.0 * smooth,
-        denominator_clamp: eps,
+        denominator_clamp: 2.0 * eps,
         log_clamp: eps,
-        classes: match classes {
-            None => ClassSelection::All,
-            Some(list) => ClassSelection::Subset(list.iter().map(|&c| c as u32).collect()),
-        },
+        classes,
         class_weights: class_weights.map(|w| w.iter().map(|&v| v as f32).collect()),
-        weight_mode: WeightMode::Normalize,
-        empty_class: EmptyClass::ZeroLoss,
         ignore_index,
         ..base
-    })
+    };
+    Ok((config, targets))
 }
 
 fn rel_err(got: f64, want: f64) -> f64 {
@@ -515,28 +663,56 @@ pub fn run_case(fixture: &Fixture, case: &Case, ctx: Option<&DiceContext>) -> Ou
     let Mapped {
         shape,
         config,
-        preds,
+        preds: x,
         targets,
+        act,
+        warnings,
     } = &mapped;
+    for w in warnings {
+        eprintln!("{}: {} warns: {w}", case.id, case.library);
+    }
+    if let Some(want) = &case.warnings {
+        if want != warnings {
+            return fail(format!("warnings {warnings:?}, the call printed {want:?}"));
+        }
+    }
     let expected_len: usize = case.loss_shape.iter().product();
     if case.loss.len() != expected_len || case.grad.len() != shape.len() {
         return fail("fixture lengths do not match its shapes".into());
     }
+    // A host activation: softdice sees its output, the gradient goes back through it.
+    let activated = act.map(|a| a.forward(shape, x));
+    let preds: Vec<f32> = match &activated {
+        Some(p) => p.iter().map(|&v| v as f32).collect(),
+        None => x.clone(),
+    };
+    // MONAI's L1 form takes vector norms, sum |p|; softdice's takes sum p: they part where
+    // the activated predictions go negative (other_act=torch.tanh, ...).
+    let negative = config.activation == Activation::None && preds.iter().any(|&p| p < 0.0);
+    if case.library == "monai" && config.soft_label && !config.squared && negative {
+        return fail("MONAI soft_label on negative predictions (sum |p|) is not mapped".into());
+    }
+    let chain = |grad: Vec<f64>| match (act, &activated) {
+        (Some(a), Some(p)) => a.backward(shape, x, p, &grad),
+        _ => grad,
+    };
     let mut paths: Vec<(&str, Vec<f64>, Vec<f64>)> = Vec::new();
-    match cpu::compute(shape, config, preds, targets.as_targets(), true) {
-        Ok(out) => paths.push(("cpu", out.values, out.gradient.unwrap_or_default())),
+    match cpu::compute(shape, config, &preds, targets.as_targets(), true) {
+        Ok(out) => paths.push(("cpu", out.values, chain(out.gradient.unwrap_or_default()))),
         Err(e) => return fail(format!("cpu: {e}")),
     }
     if let Some(ctx) = ctx {
-        match ctx.compute(shape, config, preds, targets.as_targets(), true) {
+        match ctx.compute(shape, config, &preds, targets.as_targets(), true) {
             Ok(out) => paths.push((
                 "gpu",
                 out.values.iter().map(|&v| v as f64).collect(),
-                out.gradient
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|&v| v as f64)
-                    .collect(),
+                chain(
+                    out.gradient
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|&v| v as f64)
+                        .collect(),
+                ),
             )),
             Err(e) => return fail(format!("gpu: {e}")),
         }

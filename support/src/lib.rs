@@ -3,6 +3,8 @@
 //! ([`seed_npy`]) and the runner of the PyTorch, MONAI, smp and nnU-Net reference cases
 //! ([`cases`]). Not published.
 
+pub mod activation;
 pub mod cases;
 pub mod inputs;
+pub mod pycall;
 pub mod seed_npy;

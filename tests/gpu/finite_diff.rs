@@ -69,9 +69,12 @@ fn analytic_gradient_matches_finite_differences() {
             activation: Activation::Softmax,
             loss_form: LossForm::NegDice,
             squared: true,
-            jaccard: true,
+            alpha: 1.0,
+            beta: 1.0,
             ..base.clone()
         },
+        DiceConfig::smp_tversky(0.3, 0.7, 1.5),
+        DiceConfig::smp_jaccard(),
         DiceConfig {
             generalized: Some(GeneralizedWeight::Square),
             ..DiceConfig::monai()
@@ -92,4 +95,10 @@ fn analytic_gradient_matches_finite_differences() {
         ..DiceConfig::monai()
     };
     check_config(&soft, true);
+    // smp's focal Tversky on soft targets (L1 intersection, exponent below 1).
+    let focal = DiceConfig {
+        activation: Activation::Sigmoid,
+        ..DiceConfig::smp_tversky(0.7, 0.3, 0.75)
+    };
+    check_config(&focal, true);
 }

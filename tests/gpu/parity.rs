@@ -44,6 +44,16 @@ fn extra_option_cases() {
     run_file("extra_cases.json");
 }
 
+/// Where the peers differ from the textbook (tools/gen_fidelity_fixtures.py): smp's L1
+/// intersection on soft targets and on predictions equal to their targets, smp and MONAI
+/// Tversky (alpha, beta, gamma) and smp Jaccard, MONAI's single-channel fallbacks (with its
+/// warnings), `other_act`, tuple/tensor/scalar weights, positional arguments and MONAI's
+/// spatial ignore mask on one-hot targets.
+#[test]
+fn fidelity_cases() {
+    run_file("fidelity_cases.json");
+}
+
 #[test]
 fn a_wrong_call_is_a_failure_not_a_skip() {
     let path = format!(

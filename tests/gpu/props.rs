@@ -42,10 +42,33 @@ fn config_strategy(n_classes: usize) -> impl Strategy<Value = DiceConfig> {
             Just(GeneralizedWeight::Uniform)
         ]),
         prop::collection::vec(0.1f32..3.0, n_classes),
+        // Tversky weights away from 0, 0, where dice = 2I / (2I + smooth) sits at 1 and f32
+        // leaves no digits of -ln(dice).
+        (0.2f32..1.5, 0.2f32..1.5, 0.5f32..3.0),
     )
         .prop_map(
-            move |(activation, loss_form, scope, reduction, (nr, dr), flags, generalized, w)| {
-                let (squared, jaccard, ignore, weighted) = flags;
+            move |(
+                activation,
+                loss_form,
+                scope,
+                reduction,
+                (nr, dr),
+                flags,
+                generalized,
+                w,
+                (alpha, beta, gamma),
+            )| {
+                let (squared, tversky, ignore, weighted) = flags;
+                let tversky = tversky && generalized.is_none();
+                // The exponent needs a reduced, non-negative loss: 1 - T with T <= 1, which
+                // alpha + beta >= 1 and smooth_nr <= smooth_dr guarantee for plain sums (the
+                // denominator is then at least 2 I + smooth_dr).
+                let focal = tversky
+                    && reduction != Reduction::None
+                    && loss_form == LossForm::OneMinusDice
+                    && !squared
+                    && alpha + beta >= 1.0
+                    && nr <= dr;
                 DiceConfig {
                     activation,
                     loss_form,
@@ -54,7 +77,9 @@ fn config_strategy(n_classes: usize) -> impl Strategy<Value = DiceConfig> {
                     smooth_nr: nr,
                     smooth_dr: dr,
                     squared,
-                    jaccard: jaccard && generalized.is_none(),
+                    alpha: if tversky { alpha } else { 0.5 },
+                    beta: if tversky { beta } else { 0.5 },
+                    loss_exponent: if focal { gamma } else { 1.0 },
                     ignore_index: ignore.then_some(255),
                     generalized,
                     classes: if n_classes > 1 && weighted {
@@ -63,7 +88,7 @@ fn config_strategy(n_classes: usize) -> impl Strategy<Value = DiceConfig> {
                         ClassSelection::All
                     },
                     class_weights: weighted.then_some(w),
-                    weight_mode: if jaccard {
+                    weight_mode: if tversky {
                         WeightMode::Normalize
                     } else {
                         WeightMode::Scale
