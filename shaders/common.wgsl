@@ -19,7 +19,7 @@ struct Params {
     // `(t - s) - y` from being folded to 0 by fast-math rewrites (Mesa does fold it).
     one: f32,
     page_shift: u32,    // log2 of the words in one page (bindings_paged.wgsl)
-    _pad0: u32,
+    ce_kind: u32,       // CE_*: the fused cross-entropy term (the input kernels' CE_KIND)
     _pad1: u32,
     _pad2: u32,
 }
@@ -47,6 +47,21 @@ const NO_IGNORE: u32 = 0xffffffffu;
 
 // Classes handled by one dice_partials workgroup; more classes use more chunks (dispatch y).
 const CLASS_CHUNK: u32 = 8u;
+
+// Sums per row and class: the Dice sums (A, P, Y), then the cross-entropy sums (X1, X2).
+const SUM_TERMS: u32 = 5u;
+
+// Terms per class in a partial: the cross-entropy sums only where a term is fused (partials
+// scale with the workgroups, which tiny spatial sizes and large batches make many).
+fn partial_terms(ce_kind: u32) -> u32 {
+    return select(3u, SUM_TERMS, ce_kind != CE_OFF);
+}
+
+// The cross-entropy term of a compound loss (the CE_KIND override of the input kernels and
+// FinalizeParams::ce_kind): off, softmax over the classes, sigmoid per element.
+const CE_OFF: u32 = 0u;
+const CE_SOFTMAX: u32 = 1u;
+const CE_SIGMOID: u32 = 2u;
 
 // Status words, counted with integer atomics (exact and order-independent).
 const STATUS_WORDS: u32 = 4u;

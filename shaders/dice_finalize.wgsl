@@ -7,7 +7,7 @@
 // - `total`: one workgroup sums the loss elements in a fixed order (strided per-thread sums,
 //   then a tree) into out[0]; a counted bad input makes it NaN.
 // Bindings (numbers: `softdice::shaders::bindings`): params, fin (uniform), class_info [c] =
-// (selected, weight), sums [r][c][A, P, Y] (read), out = [loss, dice[r][c],
+// (selected, weight), sums [r][c][A, P, Y, X1, X2] (read), out = [loss, dice[r][c],
 // loss_elements[r][c]] (write), coefs [r][c][cA, cP] (write), status (read). Workgroup size:
 // WG (override).
 
@@ -102,9 +102,9 @@ fn is_inf(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
 }
 
-// Where (A, P, Y) of cell (r, c) starts in `sums`.
+// Where (A, P, Y, X1, X2) of cell (r, c) starts in `sums`.
 fn cell(r: u32, c: u32) -> u32 {
-    return (r * params.n_classes + c) * 3u;
+    return (r * params.n_classes + c) * SUM_TERMS;
 }
 
 // Stores the gradient coefficients of a cell from d loss / d I and d loss / d P.

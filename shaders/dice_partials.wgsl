@@ -12,7 +12,8 @@
 // Bindings (numbers: `softdice::shaders::bindings`): params, preds, targets, partials
 // (write), status (atomic counters), the plan's coefficients and normalisers (read), and the
 // binding file's vec4 views.
-// Partials layout: [(b * chunks + k) * params.groups + g * SLOTS + slot][3][CLASS_CHUNK]
+// Partials layout: [(b * chunks + k) * params.groups + g * SLOTS + slot][terms][CLASS_CHUNK],
+// terms = partial_terms(CE_KIND)
 // (params.groups = groups * SLOTS).
 // Workgroup size: WG (override, a power of two).
 
@@ -30,18 +31,26 @@ override SLOTS: u32 = 1u;
 // VEC4 path: quads summed plainly before each Kahan step (at most 64 terms per plain sum).
 const QUAD_BLOCK: u32 = 16u;
 
-// A thread's running (A, P, Y) per class of its chunk, Kahan-compensated: a thread may fold
-// thousands of pixels, and plain f32 sums of near-constant values drift
-// (tests/gpu/accuracy.rs).
+// A thread's running (A, P, Y) per class of its chunk, and (X1, X2, 0) where a cross-entropy
+// term is fused, Kahan-compensated: a thread may fold thousands of pixels, and plain f32 sums
+// of near-constant values drift (tests/gpu/accuracy.rs).
 struct Acc {
     sum: array<vec3<f32>, CLASS_CHUNK>,
     err: array<vec3<f32>, CLASS_CHUNK>,
+    ce: array<vec3<f32>, CLASS_CHUNK>,
+    ce_err: array<vec3<f32>, CLASS_CHUNK>,
 }
 
 fn acc_add(acc: ptr<function, Acc>, k: u32, terms: vec3<f32>) {
     let next = kahan_add((*acc).sum[k], (*acc).err[k], terms);
     (*acc).sum[k] = next[0];
     (*acc).err[k] = next[1];
+}
+
+fn acc_add_ce(acc: ptr<function, Acc>, k: u32, terms: vec3<f32>) {
+    let next = kahan_add((*acc).ce[k], (*acc).ce_err[k], terms);
+    (*acc).ce[k] = next[0];
+    (*acc).ce_err[k] = next[1];
 }
 
 @compute @workgroup_size(WG)
@@ -158,15 +167,17 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
     }
 
     var totals: array<vec3<f32>, CLASS_CHUNK>;
+    var ce_totals: array<vec3<f32>, CLASS_CHUNK>;
     for (var k = 0u; k < CLASS_CHUNK; k++) {
         totals[k] = acc.sum[k] - acc.err[k];
+        ce_totals[k] = acc.ce[k] - acc.ce_err[k];
     }
     let n_chunks = (n_c + CLASS_CHUNK - 1u) / CLASS_CHUNK;
-    write_partials(inv, totals, (b * n_chunks + chunk) * params.groups + g * SLOTS);
+    write_partials(inv, totals, ce_totals, (b * n_chunks + chunk) * params.groups + g * SLOTS);
 }
 
-// Writes quantity q of slot `slot`: (A, P, Y) of class k are q = k, CLASS_CHUNK + k,
-// 2 * CLASS_CHUNK + k.
+// Writes quantity q of slot `slot`: term t (A, P, Y, then X1, X2 where a cross-entropy term
+// is fused) of class k is q = t * CLASS_CHUNK + k.
 fn store_partial(slot: u32, q: u32, value: f32) {
-    partials[slot * 3u * CLASS_CHUNK + q] = value;
+    partials[slot * partial_terms(CE_KIND) * CLASS_CHUNK + q] = value;
 }

@@ -5,7 +5,7 @@
 // Dispatch: (min(classes, max_dim), min(rows, max_dim)). Workgroup (c, r) reduces class c of
 // row r, where a row is one sample (per-sample scope) or the whole batch (batch scope: it folds
 // every sample's partials).
-// Bindings: params, partials (read), sums (write), layout [r][c][A, P, Y].
+// Bindings: params, partials (read), sums (write), layout [r][c][A, P, Y, X1, X2].
 // Workgroup size: WG (override, a power of two).
 
 @group(0) @binding(3) var<storage, read> partials: array<f32>;
@@ -45,13 +45,18 @@ fn reduce_cell(c: u32, r: u32, lid: u32) {
         n_samples = params.n_samples;
     }
 
-    // Kahan-compensated: a thread may fold thousands of partials (one per subgroup).
+    // Kahan-compensated: a thread may fold thousands of partials (one per subgroup). The Dice
+    // sums (A, P, Y) and the cross-entropy sums (X1, X2, zero without a fused term).
     var acc = vec3<f32>(0.0);
     var err = vec3<f32>(0.0);
+    var acc_ce = vec3<f32>(0.0);
+    var err_ce = vec3<f32>(0.0);
+    let with_ce = params.ce_kind != CE_OFF;
+    let terms = partial_terms(params.ce_kind);
     for (var j = lid; j < n_samples * n_g; j += WG) {
         let b = first_sample + j / n_g;
         let g = j % n_g;
-        let slot = ((b * n_chunks + chunk) * n_g + g) * 3u * CLASS_CHUNK;
+        let slot = ((b * n_chunks + chunk) * n_g + g) * terms * CLASS_CHUNK;
         let next = kahan_add(acc, err, vec3<f32>(
             partials[slot + k],
             partials[slot + CLASS_CHUNK + k],
@@ -59,12 +64,24 @@ fn reduce_cell(c: u32, r: u32, lid: u32) {
         ));
         acc = next[0];
         err = next[1];
+        if (with_ce) {
+            let next_ce = kahan_add(acc_ce, err_ce, vec3<f32>(
+                partials[slot + 3u * CLASS_CHUNK + k],
+                partials[slot + 4u * CLASS_CHUNK + k],
+                0.0,
+            ));
+            acc_ce = next_ce[0];
+            err_ce = next_ce[1];
+        }
     }
     let sum = tree_sum(lid, acc - err);
+    let sum_ce = tree_sum(lid, acc_ce - err_ce);
     if (lid == 0u) {
-        let out = (r * n_c + c) * 3u;
+        let out = (r * n_c + c) * SUM_TERMS;
         sums[out] = sum.x;
         sums[out + 1u] = sum.y;
         sums[out + 2u] = sum.z;
+        sums[out + 3u] = sum_ce.x;
+        sums[out + 4u] = sum_ce.y;
     }
 }

@@ -18,19 +18,33 @@ struct Invocation {
 // Writes each subgroup's sum of `totals` to partial slot `first_slot` + its subgroup id; slots
 // past the subgroups there are (subgroups larger than the smallest size) are zeroed. Called in
 // uniform control flow.
-fn write_partials(inv: Invocation, totals: array<vec3<f32>, CLASS_CHUNK>, first_slot: u32) {
+fn write_partials(
+    inv: Invocation,
+    totals: array<vec3<f32>, CLASS_CHUNK>,
+    ce_totals: array<vec3<f32>, CLASS_CHUNK>,
+    first_slot: u32,
+) {
     let slot = first_slot + inv.subgroup;
     for (var k = 0u; k < CLASS_CHUNK; k++) {
         let t = subgroupAdd(totals[k]);
+        // The cross-entropy sums only where a term is fused (a constant).
+        var x = vec3<f32>(0.0);
+        if (CE_KIND != CE_OFF) {
+            x = subgroupAdd(ce_totals[k]);
+        }
         if (inv.lane == 0u) {
             store_partial(slot, k, t.x);
             store_partial(slot, CLASS_CHUNK + k, t.y);
             store_partial(slot, 2u * CLASS_CHUNK + k, t.z);
+            if (CE_KIND != CE_OFF) {
+                store_partial(slot, 3u * CLASS_CHUNK + k, x.x);
+                store_partial(slot, 4u * CLASS_CHUNK + k, x.y);
+            }
         }
     }
     if (inv.lid == 0u) {
         for (var unused = inv.n_subgroups; unused < SLOTS; unused++) {
-            for (var q = 0u; q < 3u * CLASS_CHUNK; q++) {
+            for (var q = 0u; q < partial_terms(CE_KIND) * CLASS_CHUNK; q++) {
                 store_partial(first_slot + unused, q, 0.0);
             }
         }

@@ -1,6 +1,8 @@
 // The end-of-pass fold of dice_partials without subgroup operations (SLOTS = 1): every
-// thread parks its 3 * CLASS_CHUNK totals in workgroup memory and one thread per quantity sums
-// the WG values in a fixed order (Kahan) into the workgroup's partial. Two barriers instead of a
+// thread parks its 3 * CLASS_CHUNK Dice totals in workgroup memory and one thread per quantity
+// sums the WG values in a fixed order (Kahan) into the workgroup's partial; then the same for
+// the 2 * CLASS_CHUNK cross-entropy totals where a term is fused (a second round keeps the
+// scratch within WebGPU's 16 KiB of workgroup memory). Two barriers instead of a
 // tree's log2(WG) + 1, which matters where barriers are expensive (a CPU rasteriser switches
 // every SIMD group at each one).
 // The other fold, fold_subgroup.wgsl, defines the same `Invocation` and `write_partials`.
@@ -16,15 +18,32 @@ var<workgroup> red: array<f32, 24u * WG>;
 
 // Folds every thread's `totals` over the workgroup into partial slot `slot`. Called in uniform
 // control flow; `red` may be reused when it returns.
-fn write_partials(inv: Invocation, totals: array<vec3<f32>, CLASS_CHUNK>, slot: u32) {
+fn write_partials(
+    inv: Invocation,
+    totals: array<vec3<f32>, CLASS_CHUNK>,
+    ce_totals: array<vec3<f32>, CLASS_CHUNK>,
+    slot: u32,
+) {
     let lid = inv.lid;
     for (var k = 0u; k < CLASS_CHUNK; k++) {
         red[k * WG + lid] = totals[k].x;
         red[(CLASS_CHUNK + k) * WG + lid] = totals[k].y;
         red[(2u * CLASS_CHUNK + k) * WG + lid] = totals[k].z;
     }
+    fold_round(lid, slot, 0u, 3u * CLASS_CHUNK);
+    if (CE_KIND != CE_OFF) {
+        for (var k = 0u; k < CLASS_CHUNK; k++) {
+            red[k * WG + lid] = ce_totals[k].x;
+            red[(CLASS_CHUNK + k) * WG + lid] = ce_totals[k].y;
+        }
+        fold_round(lid, slot, 3u * CLASS_CHUNK, 2u * CLASS_CHUNK);
+    }
+}
+
+// Sums the `count` quantities parked in `red` into quantities first .. first + count of `slot`.
+fn fold_round(lid: u32, slot: u32, first: u32, count: u32) {
     workgroupBarrier();
-    if (lid < 3u * CLASS_CHUNK) {
+    if (lid < count) {
         var sum = vec3<f32>(0.0);
         var err = vec3<f32>(0.0);
         for (var t = 0u; t < WG; t++) {
@@ -32,8 +51,8 @@ fn write_partials(inv: Invocation, totals: array<vec3<f32>, CLASS_CHUNK>, slot: 
             sum = next[0];
             err = next[1];
         }
-        store_partial(slot, lid, sum.x - err.x);
+        store_partial(slot, first + lid, sum.x - err.x);
     }
-    // `red` is written again by the next sample of the grid-stride loop.
+    // `red` is written again by the next round or sample.
     workgroupBarrier();
 }

@@ -10,6 +10,7 @@ override TARGET_KIND: u32 = 0u; // TARGET_*
 override SQUARED: bool = false; // P = sum p^2, Y = sum y^2
 override SOFT_L1: bool = false; // A = sum |p - y|
 override N_CLASSES: u32 = 1u;   // C
+override CE_KIND: u32 = 0u;     // CE_*: the cross-entropy term fused into the passes
 // Quads of consecutive pixels per thread with vec4 loads and stores (word by word within a
 // page when the tensors are paged). The host sets it only where C <= CLASS_CHUNK, the spatial
 // size and every offset are multiples of 4, and labels are integers (u8, u16 or u32).

@@ -274,7 +274,7 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
     let mut total = 0.0;
     for r in 0..n_r {
         for c in 0..n_c {
-            let [a, p, y] = sums.cell(r, c);
+            let [a, p, y, ..] = sums.cell(r, c);
             let i = intersection(a, p, y);
             let num = 2.0 * i + smooth_nr;
             let mut den = 2.0 * (k * i + alpha * p + beta * y) + smooth_dr;
@@ -323,7 +323,7 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
         let mut numer = smooth_nr;
         let mut denom = smooth_dr;
         for c in (0..n_c).filter(|&c| selected[c]) {
-            let [a, p, y] = sums.cell(r, c);
+            let [a, p, y, ..] = sums.cell(r, c);
             numer += 2.0 * w_of(c) * intersection(a, p, y);
             denom += w_of(c) * (p + y);
         }

@@ -66,7 +66,7 @@ pub use gpu::{
     describe_adapter, BufferRegion, ContextOptions, DeviceLimits, DiceContext, DicePlan, GpuInputs,
     Recorded, RECORDING_SLOTS,
 };
-pub use output::{ClassSums, DiceOutput, Finalized};
+pub use output::{ClassSums, DiceOutput, Finalized, SumCell};
 pub use shape::{PredFormat, Shape, TargetKind, Targets};
 /// The wgpu this crate is built on: use it to make devices and buffers of the matching version.
 pub use wgpu;

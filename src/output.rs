@@ -4,8 +4,12 @@
 use crate::config::{DiceConfig, Reduction};
 use crate::error::DiceError;
 
-/// Per-row, per-class sums `(A, P, Y)`: `A = sum p y` (or `sum |p - y|` for soft labels in the
-/// L1 form), `P = sum p` (or `p^2`), `Y = sum y` (or `y^2`). A row is the whole batch
+/// The sums of one row and class: `[A, P, Y, X1, X2]`.
+pub type SumCell = [f64; crate::params::SUM_TERMS as usize];
+
+/// Per-row, per-class sums `[A, P, Y, X1, X2]`: `A = sum p y` (or `sum |p - y|` for soft labels
+/// in the L1 form), `P = sum p` (or `p^2`), `Y = sum y` (or `y^2`), and the two sums of a fused
+/// cross-entropy term ([`crate::CrossEntropy`]; zero without one). A row is the whole batch
 /// ([`crate::Scope::Batch`]) or one sample ([`crate::Scope::PerSample`]).
 ///
 /// This is the value to merge across devices in data-parallel training: add the batch-scope
@@ -16,7 +20,7 @@ use crate::error::DiceError;
 pub struct ClassSums {
     rows: usize,
     classes: usize,
-    cells: Vec<[f64; 3]>,
+    cells: Vec<SumCell>,
 }
 
 impl ClassSums {
@@ -25,16 +29,12 @@ impl ClassSums {
         Self {
             rows,
             classes,
-            cells: vec![[0.0; 3]; rows * classes],
+            cells: vec![[0.0; crate::params::SUM_TERMS as usize]; rows * classes],
         }
     }
 
-    /// From `rows * classes` cells of `[A, P, Y]`, row-major.
-    pub fn from_cells(
-        rows: usize,
-        classes: usize,
-        cells: Vec<[f64; 3]>,
-    ) -> Result<Self, DiceError> {
+    /// From `rows * classes` cells of `[A, P, Y, X1, X2]`, row-major.
+    pub fn from_cells(rows: usize, classes: usize, cells: Vec<SumCell>) -> Result<Self, DiceError> {
         if cells.len() != rows * classes {
             return Err(DiceError::LengthMismatch {
                 what: "class sums",
@@ -59,21 +59,21 @@ impl ClassSums {
         self.classes
     }
 
-    /// `[A, P, Y]` of row `r`, class `c`.
-    pub fn cell(&self, r: usize, c: usize) -> [f64; 3] {
+    /// `[A, P, Y, X1, X2]` of row `r`, class `c`.
+    pub fn cell(&self, r: usize, c: usize) -> SumCell {
         self.cells[r * self.classes + c]
     }
 
-    pub(crate) fn cell_mut(&mut self, r: usize, c: usize) -> &mut [f64; 3] {
+    pub(crate) fn cell_mut(&mut self, r: usize, c: usize) -> &mut SumCell {
         &mut self.cells[r * self.classes + c]
     }
 
     /// All cells, row-major.
-    pub fn cells(&self) -> &[[f64; 3]] {
+    pub fn cells(&self) -> &[SumCell] {
         &self.cells
     }
 
-    /// The cells as f32 `[A, P, Y]` triples, the layout of [`crate::DicePlan::sums_buffer`]
+    /// The cells as f32 `[A, P, Y, X1, X2]`, the layout of [`crate::DicePlan::sums_buffer`]
     /// (to write merged sums back before [`crate::DicePlan::record_loss`]).
     pub fn to_f32(&self) -> Vec<f32> {
         self.cells.iter().flatten().map(|&v| v as f32).collect()
@@ -90,8 +90,8 @@ impl ClassSums {
             });
         }
         for (a, b) in self.cells.iter_mut().zip(&other.cells) {
-            for k in 0..3 {
-                a[k] += b[k];
+            for (a, b) in a.iter_mut().zip(b) {
+                *a += b;
             }
         }
         Ok(())

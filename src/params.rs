@@ -20,6 +20,14 @@ macro_rules! shared_constants {
 shared_constants! {
     /// Classes handled by one `dice_partials` workgroup.
     CLASS_CHUNK = 8;
+    /// Sums per row and class: A, P, Y (Dice), X1, X2 (cross-entropy).
+    SUM_TERMS = 5;
+    /// Cross-entropy term (`CE_KIND` override, `FinalizeParams::ce_kind`): none.
+    CE_OFF = 0;
+    /// Cross-entropy term: softmax over the classes.
+    CE_SOFTMAX = 1;
+    /// Cross-entropy term: sigmoid per element.
+    CE_SIGMOID = 2;
     /// `ignore_label` when nothing is ignored.
     NO_IGNORE = u32::MAX;
     /// Activation (the `ACTIVATION` override): none, the predictions are probabilities.
@@ -121,7 +129,7 @@ shared_struct! {
         one: f32,
         /// log2 of the 32-bit words per page when tensors are split over bindings.
         page_shift: u32,
-        _pad0: u32,
+        ce_kind: u32,
         _pad1: u32,
         _pad2: u32,
     }

@@ -7,7 +7,8 @@ use super::*;
 use crate::config::{Activation, DiceConfig, Scope};
 use crate::error::DiceError;
 use crate::params::{
-    FinalizeParams, Params, ACT_NONE, ACT_SIGMOID, ACT_SOFTMAX, CLASS_CHUNK, STATUS_WORDS,
+    FinalizeParams, Params, ACT_NONE, ACT_SIGMOID, ACT_SOFTMAX, CE_OFF, CLASS_CHUNK, STATUS_WORDS,
+    SUM_TERMS,
 };
 use crate::shaders::{Binding, BindingSlot, Buffer, Kernel};
 use crate::shape::{PredFormat, Shape, TargetKind};
@@ -247,7 +248,15 @@ impl DicePlan {
             limits.max_storage_buffer_binding_size,
             "max_storage_buffer_binding_size",
         )?;
-        let partials_size = per_sample as u64 * params.groups as u64 * 3 * CLASS_CHUNK as u64 * 4;
+        // Per slot and class: A, P, Y, and X1, X2 where a cross-entropy term is fused
+        // (`partial_terms` in the WGSL).
+        let partial_terms = if params.ce_kind == CE_OFF {
+            3
+        } else {
+            SUM_TERMS
+        };
+        let partials_size =
+            per_sample as u64 * params.groups as u64 * (partial_terms * CLASS_CHUNK) as u64 * 4;
         fits(
             "partials scratch",
             partials_size,
@@ -261,7 +270,7 @@ impl DicePlan {
             wgpu::BufferUsages::empty(),
         );
         let status = storage("softdice status", STATUS_WORDS as u64 * 4, copy);
-        let sums = storage("softdice sums", cells * 3 * 4, copy);
+        let sums = storage("softdice sums", cells * SUM_TERMS as u64 * 4, copy);
         let out = storage("softdice out", (1 + 2 * cells) * 4, copy);
         let coefs = storage("softdice coefs", coefs_size, wgpu::BufferUsages::empty());
         let slots = Slots::new(device, Self::results_bytes(cells));
@@ -364,7 +373,7 @@ impl DicePlan {
         &self.buffers.out
     }
 
-    /// Buffer `[rows][C][A, P, Y]` (f32): the class sums to merge across devices.
+    /// Buffer `[rows][C][A, P, Y, X1, X2]` (f32): the class sums to merge across devices.
     pub fn sums_buffer(&self) -> &wgpu::Buffer {
         &self.buffers.sums
     }

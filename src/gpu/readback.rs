@@ -3,7 +3,7 @@
 use super::*;
 use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput};
-use crate::params::{STATUS_BAD_LABELS, STATUS_NON_FINITE, STATUS_WORDS};
+use crate::params::{STATUS_BAD_LABELS, STATUS_NON_FINITE, STATUS_WORDS, SUM_TERMS};
 
 impl DicePlan {
     /// The results a recording copies out, in order: status, output and sums (bytes).
@@ -12,12 +12,12 @@ impl DicePlan {
         [
             (&self.buffers.status, STATUS_WORDS as u64 * 4),
             (&self.buffers.out, (1 + 2 * cells) * 4),
-            (&self.buffers.sums, 3 * cells * 4),
+            (&self.buffers.sums, SUM_TERMS as u64 * cells * 4),
         ]
     }
 
     pub(super) fn results_bytes(cells: u64) -> u64 {
-        (STATUS_WORDS as u64 + 1 + 2 * cells + 3 * cells) * 4
+        (STATUS_WORDS as u64 + 1 + 2 * cells + SUM_TERMS as u64 * cells) * 4
     }
 
     /// The loss, dice and sums of `recorded` (a call of this plan), or the error the GPU
@@ -69,8 +69,8 @@ impl DicePlan {
         let sums = ClassSums::from_cells(
             self.n_rows as usize,
             self.shape.classes(),
-            sums.chunks_exact(3)
-                .map(|c| [c[0] as f64, c[1] as f64, c[2] as f64])
+            sums.chunks_exact(SUM_TERMS as usize)
+                .map(|c| std::array::from_fn(|k| c[k] as f64))
                 .collect(),
         )?;
         let (loss, dice, elements) = (out[0], &out[1..1 + cells], &out[1 + cells..]);
