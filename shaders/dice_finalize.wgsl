@@ -26,10 +26,19 @@ struct FinalizeParams {
     alpha: f32,         // Tversky weight of the false positives (Dice: 1/2)
     beta: f32,          // Tversky weight of the false negatives (Dice: 1/2)
     loss_exponent: f32, // the reduced loss is raised to this power (1: off)
+    lambda_dice: f32,   // the Dice term's weight in the total
+    ce_kind: u32,       // CE_*: the fused cross-entropy term
+    ce_lambda: f32,     // its weight in the total
+    label_smoothing: f32, // its label smoothing (softmax)
+    ce_divisor: u32,    // CE_DIV_*: what its mean divides by
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
+
+const CE_DIV_ONE: u32 = 0u;
+const CE_DIV_LABEL_WEIGHT: u32 = 1u;
+const CE_DIV_PIXELS: u32 = 2u;
+const CE_DIV_ELEMENTS: u32 = 3u;
 
 const FORM_ONE_MINUS: u32 = 0u;
 const FORM_NEG_LOG: u32 = 1u;
@@ -45,7 +54,7 @@ const GDL_SIMPLE: u32 = 2u;
 const GDL_UNIFORM: u32 = 3u;
 
 @group(0) @binding(8) var<uniform> fin: FinalizeParams;
-@group(0) @binding(9) var<storage, read> class_info: array<vec2<f32>>;
+@group(0) @binding(9) var<storage, read> class_info: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read> sums: array<f32>;
 @group(0) @binding(11) var<storage, read_write> out: array<f32>;
 @group(0) @binding(12) var<storage, read_write> coefs: array<f32>;
@@ -253,31 +262,91 @@ fn main(
     }
 }
 
+// The cross-entropy term's (u_c, v_c) before λ_ce and the mean's divisor, as
+// `cpu::ce_finalize`: softmax ((1 - ε) w, ε w / C), sigmoid (w pw, w).
+fn ce_uv(c: u32) -> vec2<f32> {
+    let w = class_info[c].z;
+    if (fin.ce_kind == CE_SIGMOID) {
+        return vec2<f32>(w * class_info[c].w, w);
+    }
+    let eps = fin.label_smoothing;
+    return vec2<f32>((1.0 - eps) * w, eps * w / f32(params.n_classes));
+}
+
 @compute @workgroup_size(WG)
 fn total(@builtin(local_invocation_index) lid: u32) {
     let n = params.n_rows * params.n_classes;
-    var acc = 0.0;
+    // Per thread: the Dice loss elements, the cross-entropy sum and its label weight.
+    var acc = vec3<f32>(0.0);
     for (var j = lid; j < n; j += WG) {
-        acc += out[1u + n + j];
-    }
-    let loss = tree_sum(lid, vec3<f32>(acc, 0.0, 0.0)).x * multiplier();
-    if (lid == 0u) {
-        // pow only off 1: pow(x, 1) is exp2(log2(x)) on most drivers, neither exact nor
-        // defined for the negative losses of FORM_NEGATIVE.
-        out[0] = loss;
-        if (fin.loss_exponent != 1.0) {
-            out[0] = pow(loss, fin.loss_exponent);
+        acc.x += out[1u + n + j];
+        if (fin.ce_kind != CE_OFF) {
+            let c = j % params.n_classes;
+            let at = j * SUM_TERMS;
+            let uv = ce_uv(c);
+            acc.y += uv.x * sums[at + 3u] + uv.y * sums[at + 4u];
+            acc.z += class_info[c].z * sums[at + 2u];
         }
+    }
+    let t = tree_sum(lid, acc);
+    let dice_loss = t.x * multiplier();
+    // The cross-entropy mean's divisor (the pixel count follows the sums).
+    var divisor = 1.0;
+    switch fin.ce_divisor {
+        case CE_DIV_LABEL_WEIGHT: {
+            divisor = t.z;
+        }
+        case CE_DIV_PIXELS: {
+            divisor = sums[n * SUM_TERMS];
+        }
+        case CE_DIV_ELEMENTS: {
+            divisor = sums[n * SUM_TERMS] * f32(params.n_classes);
+        }
+        default: {}
+    }
+    let ce = t.y / divisor;
+    // λ_dice · loss^γ; λ_dice = 0 drops the term (0 · NaN would not vanish). pow only off 1:
+    // pow(x, 1) is exp2(log2(x)) on most drivers, neither exact nor defined for the negative
+    // losses of FORM_NEGATIVE.
+    var dice_total = 0.0;
+    var scale = 0.0;
+    if (fin.lambda_dice != 0.0) {
+        dice_total = fin.lambda_dice * dice_loss;
+        scale = fin.lambda_dice;
+        if (fin.loss_exponent != 1.0) {
+            dice_total = fin.lambda_dice * pow(dice_loss, fin.loss_exponent);
+            scale *= fin.loss_exponent * pow(dice_loss, fin.loss_exponent - 1.0);
+        }
+    }
+    if (lid == 0u) {
+        out[0] = dice_total + fin.ce_lambda * ce;
+        out[1u + 2u * n] = ce;
         if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
             out[0] = bitcast<f32>(0x7fc00000u);
         }
     }
-    if (fin.loss_exponent != 1.0) {
-        // loss^gamma: every coefficient (written by `main`, read by dice_gradient after this
-        // dispatch) times d loss^gamma / d loss. `tree_sum` gave every thread the same loss.
-        let scale = fin.loss_exponent * pow(loss, fin.loss_exponent - 1.0);
+    // The Dice coefficients (written by `main`, read by dice_gradient after this dispatch)
+    // times d total / d loss; `tree_sum` gave every thread the same loss.
+    if (scale != 1.0) {
         for (var j = lid; j < 2u * n; j += WG) {
-            coefs[j] *= scale;
+            coefs[j] = select(0.0, coefs[j] * scale, scale != 0.0);
+        }
+    }
+    // The cross-entropy coefficients (u_c, v_c) with λ_ce and the divisor, then (sum v, 0).
+    if (fin.ce_kind != CE_OFF) {
+        let k = fin.ce_lambda / divisor;
+        for (var c = lid; c < params.n_classes; c += WG) {
+            let uv = ce_uv(c) * k;
+            coefs[2u * (n + c)] = uv.x;
+            coefs[2u * (n + c) + 1u] = uv.y;
+        }
+        if (lid == 0u) {
+            var v_sum = 0.0;
+            for (var c = 0u; c < params.n_classes; c++) {
+                v_sum += ce_uv(c).y * k;
+            }
+            coefs[2u * (n + params.n_classes)] = v_sum;
+            coefs[2u * (n + params.n_classes) + 1u] = 0.0;
         }
     }
 }

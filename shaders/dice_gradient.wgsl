@@ -30,6 +30,26 @@ fn grad_of(c_a: f32, c_p: f32, p: f32, y: f32) -> f32 {
     return g + c_a * y;
 }
 
+// The target of element (c, s): the one-hot of the pixel's label, or the dense target at `e`.
+fn target_of(label: u32, c: u32, e: u32) -> f32 {
+    if (TARGET_KIND == TARGET_DENSE) {
+        return dense_at(e);
+    }
+    return select(0.0, 1.0, label == c);
+}
+
+// The cross-entropy term's d loss / d x of element (c, s) with raw input x and target y, as
+// `cpu::ce_gradient`: softmax q_c sum_k a_k - a_c with a_k = u_k y_k + v_k (`a_sum`) and
+// q = exp(x - lse); sigmoid u_c y (σ(x) - 1) + v_c (1 - y) σ(x).
+fn ce_grad(x: f32, lse: f32, y: f32, c: u32, a_sum: f32) -> f32 {
+    let k = coefs[ce_coef_base() + c];
+    if (CE_KIND == CE_SIGMOID) {
+        let s = sigmoid(x);
+        return k.x * y * (s - 1.0) + k.y * (1.0 - y) * s;
+    }
+    return exp(x - lse) * a_sum - (k.x * y + k.y);
+}
+
 // d loss / d p of element (c, s) from class c's coefficients, given the pixel's label (or the
 // dense target at `e`); zero where the element is ignored.
 fn element_grad(c_a: f32, c_p: f32, p: f32, label: u32, c: u32, e: u32) -> f32 {
@@ -162,36 +182,69 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
                 dp[c] = select(0.0, element_grad(c_a[c], c_p[c], p, label, c, e), valid);
                 dot += p * dp[c];
             }
+            // The cross-entropy term's sum_k a_k (softmax).
+            var a_sum = 0.0;
+            if (CE_KIND == CE_SOFTMAX) {
+                a_sum = coefs[ce_coef_base() + N_CLASSES].x;
+                for (var c = 0u; c < N_CLASSES; c++) {
+                    let e = b * n_c * n_s + c * n_s + s;
+                    a_sum += coefs[ce_coef_base() + c].x * target_of(label, c, e);
+                }
+            }
             for (var c = 0u; c < N_CLASSES; c++) {
-                let dx = activation_grad(probs.p[c], dp[c], dot, valid);
+                var dx = activation_grad(probs.p[c], dp[c], dot, valid);
+                if (CE_KIND != CE_OFF && valid) {
+                    let e = b * n_c * n_s + c * n_s + s;
+                    dx += ce_grad(probs.x[c], probs.lse, target_of(label, c, e), c, a_sum);
+                }
                 store_grad(grad_base + c * n_s + s, dx);
             }
             continue;
         }
         var norm = vec2<f32>(0.0, 1.0);
-        if (ACTIVATION == ACT_SOFTMAX) {
-            norm = norm_at(b * n_s + s);
+        var lse = 0.0;
+        if (ACTIVATION == ACT_SOFTMAX || CE_KIND == CE_SOFTMAX) {
+            let stored = norm_at(b * n_s + s);
+            lse = stored.x - log(stored.y);
+            if (ACTIVATION == ACT_SOFTMAX) {
+                norm = stored;
+            }
         }
-        // Softmax needs sum_k p_k g_k before any logit gradient can be written.
+        // Softmax needs sum_k p_k g_k before any logit gradient can be written; the
+        // cross-entropy term its sum_k a_k.
         var dot = 0.0;
-        if (ACTIVATION == ACT_SOFTMAX && valid) {
+        var a_sum = 0.0;
+        if (CE_KIND == CE_SOFTMAX) {
+            a_sum = coefs[ce_coef_base() + N_CLASSES].x;
+        }
+        if ((ACTIVATION == ACT_SOFTMAX || CE_KIND == CE_SOFTMAX) && valid) {
             for (var c = 0u; c < n_c; c++) {
                 let e = c * n_s + s;
-                let p = activate(pred_at(pred_base + e), norm);
-                let k = coefs[coef_base + c];
-                let dp = element_grad(k.x, k.y, p, label, c, b * n_c * n_s + e);
-                dot += p * dp;
+                if (ACTIVATION == ACT_SOFTMAX) {
+                    let p = activate(pred_at(pred_base + e), norm);
+                    let k = coefs[coef_base + c];
+                    let dp = element_grad(k.x, k.y, p, label, c, b * n_c * n_s + e);
+                    dot += p * dp;
+                }
+                if (CE_KIND == CE_SOFTMAX) {
+                    let y = target_of(label, c, b * n_c * n_s + e);
+                    a_sum += coefs[ce_coef_base() + c].x * y;
+                }
             }
         }
         for (var c = 0u; c < n_c; c++) {
             let e = c * n_s + s;
-            let p = activate(pred_at(pred_base + e), norm);
+            let x = pred_at(pred_base + e);
+            let p = activate(x, norm);
             var g = 0.0;
             if (valid) {
                 let k = coefs[coef_base + c];
                 g = element_grad(k.x, k.y, p, label, c, b * n_c * n_s + e);
             }
             g = activation_grad(p, g, dot, valid);
+            if (CE_KIND != CE_OFF && valid) {
+                g += ce_grad(x, lse, target_of(label, c, b * n_c * n_s + e), c, a_sum);
+            }
             store_grad(grad_base + e, g);
         }
     }

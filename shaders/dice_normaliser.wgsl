@@ -28,7 +28,7 @@ fn main(
         for (var i = 0u; i < per_pixel; i++) {
             let s = run_index(wid.x, lid, per_pixel, i);
             if (s < n_s) {
-                coefs[params.n_rows * N_CLASSES + b * n_s + s] = softmax_norm(pred_base, s);
+                coefs[norm_index(b * n_s + s)] = softmax_norm(pred_base, s);
             }
         }
     }

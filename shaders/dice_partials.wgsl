@@ -1,6 +1,7 @@
 // dice_partials: the fused forward pass. Reads every prediction and label once, applies the
 // activation in registers, one-hot masks each class on the fly, and accumulates per class
 //   A = sum p*y   (or sum |p - y| with soft_l1),  P = sum p (or p^2),  Y = sum y (or y^2)
+// and, with a fused cross-entropy term (CE_KIND, scalar path), X1, X2 (`ce_terms`)
 // over its pixels, then folds them in a fixed order into SLOTS partials per workgroup (the
 // fold file appended after this one: fold_subgroup.wgsl, one partial per subgroup with no
 // barrier, where the device has subgroup operations; fold_workgroup.wgsl, one per workgroup,
@@ -156,6 +157,9 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
             }
             terms = select(vec3<f32>(0.0), terms, keep);
             acc_add(&acc, k, terms);
+            if (CE_KIND != CE_OFF && keep) {
+                acc_add_ce(&acc, k, vec3<f32>(ce_terms(probs.x[k], probs.lse, y), 0.0));
+            }
         }
     }
 

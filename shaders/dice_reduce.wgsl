@@ -5,7 +5,8 @@
 // Dispatch: (min(classes, max_dim), min(rows, max_dim)). Workgroup (c, r) reduces class c of
 // row r, where a row is one sample (per-sample scope) or the whole batch (batch scope: it folds
 // every sample's partials).
-// Bindings: params, partials (read), sums (write), layout [r][c][A, P, Y, X1, X2].
+// Bindings: params, partials (read), sums (write), layout [r][c][A, P, Y, X1, X2], then the
+// pixel count.
 // Workgroup size: WG (override, a power of two).
 
 @group(0) @binding(3) var<storage, read> partials: array<f32>;
@@ -26,6 +27,12 @@ fn main(
         for (var c = wid.x; c < params.n_classes; c += n_wg.x) {
             reduce_cell(c, r, lid);
         }
+    }
+    // The pixel count after the cells: what a cross-entropy mean over dense targets divides
+    // by, kept beside the sums so that merged sums carry their merged count.
+    if (all(wid.xy == vec2<u32>(0u)) && lid == 0u) {
+        sums[params.n_rows * params.n_classes * SUM_TERMS] =
+            f32(params.n_samples) * f32(params.spatial);
     }
 }
 

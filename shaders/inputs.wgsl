@@ -88,10 +88,37 @@ fn softmax_norm(pred_base: u32, s: u32) -> vec2<f32> {
     return vec2<f32>(m, 1.0 / z);
 }
 
-// The stored softmax normaliser of a pixel (b * S + s): after the n_rows * C coefficient pairs
-// in the plan's `coefs` buffer, which every input kernel binds (softmax over C > CLASS_CHUNK).
+// Where the cross-entropy coefficients (u_c, v_c) start in the plan's `coefs` buffer: after the
+// n_rows * C Dice coefficient pairs; (sum v, 0) follows them.
+fn ce_coef_base() -> u32 {
+    return params.n_rows * N_CLASSES;
+}
+
+// Where pixel (b * S + s)'s softmax normaliser sits in `coefs`: after the coefficients.
+fn norm_index(pixel: u32) -> u32 {
+    return ce_coef_base() + N_CLASSES + 1u + pixel;
+}
+
+// The stored softmax normaliser of a pixel (b * S + s), in the plan's `coefs` buffer, which
+// every input kernel binds (softmax over C > CLASS_CHUNK).
 fn norm_at(pixel: u32) -> vec2<f32> {
-    return coefs[params.n_rows * N_CLASSES + pixel];
+    return coefs[norm_index(pixel)];
+}
+
+// ln σ(x), stable on both sides (WGSL has no log1p; 1 + e rounds only where e < 2^-24, an
+// absolute error below 6e-8).
+fn log_sigmoid(x: f32) -> f32 {
+    return min(x, 0.0) - log(1.0 + exp(-abs(x)));
+}
+
+// The cross-entropy sums' terms (X1, X2) of one kept element with raw input x and target y, as
+// `cpu::Pixel::ce_terms`: softmax (y (lse - x), lse - x) with the pixel's log-sum-exp `lse`;
+// sigmoid (-y ln σ(x), -(1 - y) ln(1 - σ(x))).
+fn ce_terms(x: f32, lse: f32, y: f32) -> vec2<f32> {
+    if (CE_KIND == CE_SIGMOID) {
+        return vec2<f32>(-y * log_sigmoid(x), -(1.0 - y) * log_sigmoid(-x));
+    }
+    return vec2<f32>(y * (lse - x), lse - x);
 }
 
 // The probability of one element from its raw value and the pixel's softmax normaliser.
@@ -109,10 +136,14 @@ fn activate(x: f32, norm: vec2<f32>) -> f32 {
     }
 }
 
-// The logits (or probabilities) of one class chunk of a pixel and how many are not finite.
+// The logits (or probabilities) of one class chunk of a pixel and how many are not finite;
+// with a cross-entropy term also the raw inputs and (softmax) the log-sum-exp of the pixel's
+// raw inputs.
 struct ChunkProbs {
     p: array<f32, CLASS_CHUNK>,
     non_finite: u32,
+    x: array<f32, CLASS_CHUNK>,
+    lse: f32,
 }
 
 // Probabilities of classes [c0, c0 + CLASS_CHUNK) of pixel (pred_base, s); zero past the last
@@ -126,29 +157,45 @@ fn chunk_probs(pred_base: u32, pixel: u32, s: u32, c0: u32) -> ChunkProbs {
             let x = pred_at(pred_base + (c0 + k) * params.spatial + s);
             out.p[k] = x;
             out.non_finite += select(1u, 0u, is_finite(x));
+            if (CE_KIND != CE_OFF) {
+                out.x[k] = x;
+            }
         }
     }
-    if (ACTIVATION == ACT_SOFTMAX && N_CLASSES <= CLASS_CHUNK) {
+    let softmax_ce = CE_KIND == CE_SOFTMAX;
+    if ((ACTIVATION == ACT_SOFTMAX || softmax_ce) && N_CLASSES <= CLASS_CHUNK) {
         var m = out.p[0];
         for (var k = 1u; k < N_CLASSES; k++) {
             m = max(m, out.p[k]);
         }
         var z = 0.0;
+        var e: array<f32, CLASS_CHUNK>;
         for (var k = 0u; k < N_CLASSES; k++) {
-            out.p[k] = exp(out.p[k] - m);
-            z += out.p[k];
+            e[k] = exp(out.p[k] - m);
+            z += e[k];
         }
-        let inv = 1.0 / z;
-        for (var k = 0u; k < N_CLASSES; k++) {
-            out.p[k] *= inv;
+        if (softmax_ce) {
+            out.lse = m + log(z);
         }
-        return out;
+        if (ACTIVATION == ACT_SOFTMAX) {
+            let inv = 1.0 / z;
+            for (var k = 0u; k < N_CLASSES; k++) {
+                out.p[k] = e[k] * inv;
+            }
+            return out;
+        }
     }
     var norm = vec2<f32>(0.0, 1.0);
-    if (ACTIVATION == ACT_SOFTMAX) {
+    if (ACTIVATION == ACT_SOFTMAX || (softmax_ce && N_CLASSES > CLASS_CHUNK)) {
         // Softmax over more classes than one chunk: the normaliser dice_normaliser stored
         // (`norm_at` is defined by each kernel over its binding).
         norm = norm_at(pixel);
+        if (softmax_ce) {
+            out.lse = norm.x - log(norm.y);
+        }
+    }
+    if (ACTIVATION != ACT_SOFTMAX) {
+        norm = vec2<f32>(0.0, 1.0);
     }
     for (var k = 0u; k < CLASS_CHUNK; k++) {
         if (c0 + k < N_CLASSES) {

@@ -1,7 +1,9 @@
 //! What to compute: the loss configuration, its validation and the presets that name the Python
 //! call each one matches.
 
+use crate::cross_entropy::CrossEntropy;
 use crate::error::DiceError;
+use crate::shape::TargetKind;
 
 /// smp's default `eps` (clamps of the score's denominator and of `log`).
 const SMP_EPS: f32 = 1e-7;
@@ -169,6 +171,11 @@ pub struct DiceConfig {
     pub denominator_clamp: f32,
     /// [`LossForm::NegLog`] takes `-ln(max(dice, log_clamp))` (smp `log_loss`); 0 turns it off.
     pub log_clamp: f32,
+    /// `λ_dice`, the Dice term's weight in the total (1; MONAI `lambda_dice`, nnU-Net
+    /// `weight_dice`).
+    pub lambda_dice: f32,
+    /// A cross-entropy term added to the loss in the same passes (`None`: Dice alone).
+    pub cross_entropy: Option<CrossEntropy>,
 }
 
 impl Default for DiceConfig {
@@ -196,6 +203,8 @@ impl Default for DiceConfig {
             empty_class: EmptyClass::Smooth,
             denominator_clamp: 0.0,
             log_clamp: 0.0,
+            lambda_dice: 1.0,
+            cross_entropy: None,
         }
     }
 }
@@ -314,6 +323,7 @@ impl DiceConfig {
             ("log_clamp", self.log_clamp),
             ("alpha", self.alpha),
             ("beta", self.beta),
+            ("lambda_dice", self.lambda_dice),
         ] {
             if !value.is_finite() || value < 0.0 {
                 return Err(DiceError::InvalidParameter { name, value });
@@ -341,6 +351,9 @@ impl DiceConfig {
         }
         if n_classes == 0 {
             return Err(DiceError::ZeroClasses);
+        }
+        if let Some(ce) = &self.cross_entropy {
+            ce.validate(n_classes, self.reduction)?;
         }
         if let Some(w) = &self.class_weights {
             if w.len() != n_classes {
@@ -391,6 +404,22 @@ impl DiceConfig {
             }
         }
         Ok(())
+    }
+
+    /// Checks what depends on the target format: a cross-entropy term leaves ignored pixels
+    /// out only for integer labels (PyTorch's probability targets have no `ignore_index`, and
+    /// the sigmoid term's mean would need a count of kept elements).
+    pub(crate) fn validate_targets(&self, kind: TargetKind) -> Result<(), DiceError> {
+        use crate::cross_entropy::CrossEntropyKind as K;
+        match (&self.cross_entropy, self.ignore_index) {
+            (Some(ce), Some(_)) if ce.kind == K::Sigmoid || kind == TargetKind::Dense => {
+                Err(DiceError::InvalidConfig(
+                    "ignore_index with a cross-entropy term needs softmax and integer labels"
+                        .into(),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether each of `n_classes` classes enters the loss.

@@ -7,9 +7,10 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::config::{Activation, DiceConfig, EmptyClass, GeneralizedWeight, LossForm, Reduction};
+use crate::cross_entropy::CrossEntropyKind;
 use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput, Finalized};
-use crate::shape::{Shape, Targets};
+use crate::shape::{Shape, TargetKind, Targets};
 
 /// Validates everything the host can see: shape, config, lengths, labels and finiteness.
 pub fn validate_inputs(
@@ -19,6 +20,7 @@ pub fn validate_inputs(
     targets: Targets<'_>,
 ) -> Result<(), DiceError> {
     config.validate(shape.classes())?;
+    config.validate_targets(targets.kind())?;
     if preds.len() != shape.len() {
         return Err(DiceError::LengthMismatch {
             what: "predictions",
@@ -69,6 +71,11 @@ pub fn validate_inputs(
         }
     }
     Ok(())
+}
+
+/// `ln σ(x)`, stable on both sides, as `log_sigmoid`.
+fn log_sigmoid(x: f64) -> f64 {
+    x.min(0.0) - (-x.abs()).exp().ln_1p()
 }
 
 /// Softmax normaliser of one pixel: (max logit, 1 / sum exp(x - max)), as `softmax_norm`.
@@ -124,12 +131,29 @@ struct Pixel<'a> {
     row: usize,
     s: usize,
     norm: (f64, f64),
+    /// `ln Σ exp x` of the raw logits, for a softmax cross-entropy term.
+    lse: f64,
 }
 
 impl Pixel<'_> {
     /// The index of class `c` of this pixel in a `[B, C, spatial...]` tensor.
     fn element(&self, c: usize) -> usize {
         (self.b * self.n_c + c) * self.n_s + self.s
+    }
+
+    /// The raw input of class `c`.
+    fn x(&self, c: usize) -> f64 {
+        self.preds[self.element(c)] as f64
+    }
+
+    /// The cross-entropy sums' terms `(X1, X2)` of class `c` with target `y`, as `ce_terms`:
+    /// softmax `(y (lse - x), lse - x)`, sigmoid `(-y ln σ(x), -(1 - y) ln(1 - σ(x)))`.
+    fn ce_terms(&self, kind: CrossEntropyKind, c: usize, y: f64) -> [f64; 2] {
+        let x = self.x(c);
+        match kind {
+            CrossEntropyKind::Softmax => [y * (self.lse - x), self.lse - x],
+            CrossEntropyKind::Sigmoid => [-y * log_sigmoid(x), -(1.0 - y) * log_sigmoid(-x)],
+        }
     }
 
     /// The activated prediction of class `c`.
@@ -151,19 +175,31 @@ fn pixels<'a>(
     let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
     let per_sample = config.scope == crate::Scope::PerSample;
     let activation = config.activation;
+    let ce_softmax = config
+        .cross_entropy
+        .as_ref()
+        .is_some_and(|ce| ce.kind == CrossEntropyKind::Softmax);
     (0..n_b).flat_map(move |b| {
-        (0..n_s).map(move |s| Pixel {
-            preds,
-            activation,
-            n_c,
-            n_s,
-            b,
-            row: if per_sample { b } else { 0 },
-            s,
-            norm: match activation {
-                Activation::Softmax => softmax_norm(preds, b * n_c * n_s, n_c, n_s, s),
-                _ => (0.0, 1.0),
-            },
+        (0..n_s).map(move |s| {
+            let raw = if activation == Activation::Softmax || ce_softmax {
+                softmax_norm(preds, b * n_c * n_s, n_c, n_s, s)
+            } else {
+                (0.0, 1.0)
+            };
+            Pixel {
+                preds,
+                activation,
+                n_c,
+                n_s,
+                b,
+                row: if per_sample { b } else { 0 },
+                s,
+                norm: match activation {
+                    Activation::Softmax => raw,
+                    _ => (0.0, 1.0),
+                },
+                lse: if ce_softmax { raw.0 - raw.1.ln() } else { 0.0 },
+            }
         })
     })
 }
@@ -179,6 +215,7 @@ pub fn dice_sums(
     let (n_b, n_c) = (shape.batch(), shape.classes());
     let per_sample = config.scope == crate::Scope::PerSample;
     let mut sums = ClassSums::zeros(if per_sample { n_b } else { 1 }, n_c);
+    sums.set_pixels(shape.pixels() as f64, targets.kind() != TargetKind::Dense);
     for px in pixels(shape, config, preds) {
         for c in 0..n_c {
             let (y, keep) = target_of(targets, config.ignore_index, shape, px.b, c, px.s);
@@ -186,6 +223,10 @@ pub fn dice_sums(
                 continue;
             }
             let p = px.p(c);
+            let ce = config
+                .cross_entropy
+                .as_ref()
+                .map(|ce| px.ce_terms(ce.kind, c, y));
             let cell = sums.cell_mut(px.row, c);
             cell[0] += if config.soft_l1() {
                 (p - y).abs()
@@ -198,6 +239,10 @@ pub fn dice_sums(
             } else {
                 cell[1] += p;
                 cell[2] += y;
+            }
+            if let Some([x1, x2]) = ce {
+                cell[3] += x1;
+                cell[4] += x2;
             }
         }
     }
@@ -343,17 +388,72 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
             out.coefs[r * n_c + c] = coefs_of(g * 2.0 * w / denom, g * dd_p);
         }
     }
-    out.loss = total * m;
-    let gamma = config.loss_exponent as f64;
-    if gamma != 1.0 {
-        // loss^gamma: every coefficient times d loss^gamma / d loss.
-        let scale = gamma * out.loss.powf(gamma - 1.0);
-        out.loss = out.loss.powf(gamma);
+    // λ_dice · loss^γ: every coefficient times its derivative. λ_dice = 0 drops the term
+    // (a Dice of the raw input may be NaN; 0 · NaN would not vanish).
+    let dice_loss = total * m;
+    let (gamma, lambda) = (config.loss_exponent as f64, config.lambda_dice as f64);
+    let scale = if lambda == 0.0 {
+        0.0
+    } else {
+        lambda * gamma * dice_loss.powf(gamma - 1.0)
+    };
+    if scale != 1.0 {
         for coef in &mut out.coefs {
-            *coef = coef.map(|v| v * scale);
+            *coef = coef.map(|v| if scale == 0.0 { 0.0 } else { v * scale });
         }
     }
+    out.loss = match (lambda, gamma) {
+        (0.0, _) => 0.0,
+        (_, 1.0) => lambda * dice_loss,
+        _ => lambda * dice_loss.powf(gamma),
+    };
+    if let Some(ce) = &config.cross_entropy {
+        let (value, coefs) = ce_finalize(config, ce, sums);
+        out.loss += ce.lambda as f64 * value;
+        out.cross_entropy = value;
+        out.ce_coefs = coefs;
+    }
     out
+}
+
+/// The cross-entropy term's value and its gradient coefficients: `(u_c, v_c)` per class, then
+/// `(Σ v, 0)`, as `total` computes them. Its pixel loss is `Σ_c (u_c X1_c + v_c X2_c)` up to
+/// the mean's divisor and `λ_ce`; softmax: `u = (1 - ε) w`, `v = ε w / C`; sigmoid:
+/// `u = w pw`, `v = w`.
+fn ce_finalize(
+    config: &DiceConfig,
+    ce: &crate::CrossEntropy,
+    sums: &ClassSums,
+) -> (f64, Vec<[f64; 2]>) {
+    let n_c = sums.classes();
+    let eps = ce.label_smoothing as f64;
+    let uv = |c: usize| {
+        let w = ce.class_weight(c) as f64;
+        match ce.kind {
+            CrossEntropyKind::Softmax => [(1.0 - eps) * w, eps * w / n_c as f64],
+            CrossEntropyKind::Sigmoid => [w * ce.pos_weight_of(c) as f64, w],
+        }
+    };
+    let (mut sum, mut label_weight) = (0.0, 0.0);
+    for r in 0..sums.rows() {
+        for c in 0..n_c {
+            let [_, _, y, x1, x2] = sums.cell(r, c);
+            let [u, v] = uv(c);
+            sum += u * x1 + v * x2;
+            label_weight += ce.class_weight(c) as f64 * y;
+        }
+    }
+    let divisor = match (config.reduction, ce.kind, sums.labels) {
+        (Reduction::Sum, ..) => 1.0,
+        (_, CrossEntropyKind::Softmax, true) => label_weight,
+        (_, CrossEntropyKind::Softmax, false) => sums.pixels(),
+        (_, CrossEntropyKind::Sigmoid, _) => sums.pixels() * n_c as f64,
+    };
+    let lambda = ce.lambda as f64 / divisor;
+    let mut coefs: Vec<[f64; 2]> = (0..n_c).map(|c| uv(c).map(|k| k * lambda)).collect();
+    let v_sum = coefs.iter().map(|k| k[1]).sum();
+    coefs.push([v_sum, 0.0]);
+    (sum / divisor, coefs)
 }
 
 /// d loss / d input of every element from the finalized coefficients: what `dice_gradient`
@@ -363,8 +463,9 @@ pub fn dice_gradient(
     config: &DiceConfig,
     preds: &[f32],
     targets: Targets<'_>,
-    coefs: &[[f64; 2]],
+    fin: &Finalized<f64>,
 ) -> Vec<f64> {
+    let coefs = &fin.coefs;
     let n_c = shape.classes();
     let soft = config.soft_l1();
     let mut grad = vec![0.0; shape.len()];
@@ -402,8 +503,45 @@ pub fn dice_gradient(
                 Activation::None => g,
             };
         }
+        if let Some(ce) = &config.cross_entropy {
+            let target = |c| target_of(targets, config.ignore_index, shape, px.b, c, px.s);
+            if !target(0).1 {
+                continue;
+            }
+            ce_gradient(ce.kind, &px, &fin.ce_coefs, target, &mut grad);
+        }
     }
     grad
+}
+
+/// Adds the cross-entropy term's d loss / d x of one kept pixel, as `ce_grad`: softmax
+/// `q_c Σ_k a_k - a_c` with `a_k = u_k y_k + v_k` and `q = softmax(x)`; sigmoid
+/// `u_c y (σ(x) - 1) + v_c (1 - y) σ(x)`.
+fn ce_gradient(
+    kind: CrossEntropyKind,
+    px: &Pixel<'_>,
+    ce_coefs: &[[f64; 2]],
+    target: impl Fn(usize) -> (f64, bool),
+    grad: &mut [f64],
+) {
+    let n_c = px.n_c;
+    let a = |c: usize| ce_coefs[c][0] * target(c).0 + ce_coefs[c][1];
+    match kind {
+        CrossEntropyKind::Softmax => {
+            let a_sum: f64 = (0..n_c).map(a).sum();
+            for c in 0..n_c {
+                let q = (px.x(c) - px.lse).exp();
+                grad[px.element(c)] += q * a_sum - a(c);
+            }
+        }
+        CrossEntropyKind::Sigmoid => {
+            for c in 0..n_c {
+                let (y, s) = (target(c).0, 1.0 / (1.0 + (-px.x(c)).exp()));
+                let [u, v] = ce_coefs[c];
+                grad[px.element(c)] += u * y * (s - 1.0) + v * (1.0 - y) * s;
+            }
+        }
+    }
 }
 
 /// The whole computation on the CPU in f64: validation, sums, loss and (optionally) gradient.
@@ -417,6 +555,6 @@ pub fn compute(
     validate_inputs(shape, config, preds, targets)?;
     let sums = dice_sums(shape, config, preds, targets);
     let fin = dice_finalize(config, &sums);
-    let gradient = with_gradient.then(|| dice_gradient(shape, config, preds, targets, &fin.coefs));
+    let gradient = with_gradient.then(|| dice_gradient(shape, config, preds, targets, &fin));
     Ok(DiceOutput::from_finalized(config, fin, sums, gradient))
 }

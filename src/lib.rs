@@ -50,6 +50,7 @@
 
 mod config;
 pub mod cpu;
+mod cross_entropy;
 mod error;
 mod gpu;
 mod output;
@@ -61,6 +62,7 @@ pub use config::{
     Activation, ClassSelection, DiceConfig, EmptyClass, GeneralizedWeight, LossForm, Reduction,
     Scope, WeightMode,
 };
+pub use cross_entropy::{CrossEntropy, CrossEntropyKind};
 pub use error::DiceError;
 pub use gpu::{
     describe_adapter, BufferRegion, ContextOptions, DeviceLimits, DiceContext, DicePlan, GpuInputs,

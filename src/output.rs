@@ -21,6 +21,11 @@ pub struct ClassSums {
     rows: usize,
     classes: usize,
     cells: Vec<SumCell>,
+    /// Pixels summed (`B · spatial`): the divisor of a cross-entropy mean over dense targets.
+    pixels: f64,
+    /// Whether the targets were integer labels (a softmax cross-entropy mean then divides by
+    /// the weighted label count, `Σ w_c Y_c`).
+    pub(crate) labels: bool,
 }
 
 impl ClassSums {
@@ -30,6 +35,8 @@ impl ClassSums {
             rows,
             classes,
             cells: vec![[0.0; crate::params::SUM_TERMS as usize]; rows * classes],
+            pixels: 0.0,
+            labels: true,
         }
     }
 
@@ -46,7 +53,21 @@ impl ClassSums {
             rows,
             classes,
             cells,
+            pixels: 0.0,
+            labels: true,
         })
+    }
+
+    /// The pixels the sums cover (`B · spatial`, added up by [`ClassSums::merge`]).
+    pub fn pixels(&self) -> f64 {
+        self.pixels
+    }
+
+    /// Sets the pixels the sums cover and whether the targets were integer labels (what a
+    /// cross-entropy term's mean divides by).
+    pub fn set_pixels(&mut self, pixels: f64, labels: bool) {
+        self.pixels = pixels;
+        self.labels = labels;
     }
 
     /// Rows (1 for batch scope, B for per-sample scope).
@@ -73,10 +94,12 @@ impl ClassSums {
         &self.cells
     }
 
-    /// The cells as f32 `[A, P, Y, X1, X2]`, the layout of [`crate::DicePlan::sums_buffer`]
+    /// The cells as f32 `[A, P, Y, X1, X2]`, then the pixel count: the layout of
+    /// [`crate::DicePlan::sums_buffer`]
     /// (to write merged sums back before [`crate::DicePlan::record_loss`]).
     pub fn to_f32(&self) -> Vec<f32> {
-        self.cells.iter().flatten().map(|&v| v as f32).collect()
+        let cells = self.cells.iter().flatten().map(|&v| v as f32);
+        cells.chain([self.pixels as f32]).collect()
     }
 
     /// Adds another device's sums of the same rows and classes (batch scope: each device
@@ -94,6 +117,7 @@ impl ClassSums {
                 *a += b;
             }
         }
+        self.pixels += other.pixels;
         Ok(())
     }
 
@@ -109,6 +133,7 @@ impl ClassSums {
         }
         self.rows += other.rows;
         self.cells.extend_from_slice(&other.cells);
+        self.pixels += other.pixels;
         Ok(())
     }
 }
@@ -125,6 +150,11 @@ pub struct Finalized<T> {
     pub elements: Vec<T>,
     /// `[d loss / d A, d loss / d P]` of every cell.
     pub coefs: Vec<[T; 2]>,
+    /// The cross-entropy term's value (before `λ_ce`; zero without a term).
+    pub cross_entropy: T,
+    /// The cross-entropy term's gradient coefficients `(u_c, v_c)` per class, then `(Σ v, 0)`
+    /// (empty without a term).
+    pub ce_coefs: Vec<[T; 2]>,
 }
 
 impl<T: Copy + Default> Finalized<T> {
@@ -135,6 +165,8 @@ impl<T: Copy + Default> Finalized<T> {
             dice: vec![T::default(); n],
             elements: vec![T::default(); n],
             coefs: vec![[T::default(); 2]; n],
+            cross_entropy: T::default(),
+            ce_coefs: Vec::new(),
         }
     }
 }
@@ -143,8 +175,11 @@ impl<T: Copy + Default> Finalized<T> {
 /// the CPU reference.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DiceOutput<T> {
-    /// The loss (for [`Reduction::None`], the sum of [`DiceOutput::values`]).
+    /// The loss (for [`Reduction::None`], the sum of [`DiceOutput::values`]): with a
+    /// cross-entropy term, `λ_dice · dice loss + λ_ce · cross-entropy`.
     pub loss: T,
+    /// The cross-entropy term's value (before `λ_ce`), where the config has one.
+    pub cross_entropy: Option<T>,
     /// The loss as the Python call returns it: one value for `Mean`/`Sum`; for `None`, one per
     /// row and selected class (`[B, C']` per sample, `[C']` over the batch), or one per row for
     /// Generalized Dice.
@@ -166,13 +201,23 @@ impl<T: Copy + Default> DiceOutput<T> {
         sums: ClassSums,
         gradient: Option<Vec<T>>,
     ) -> Self {
-        Self::from_parts(config, fin.loss, fin.dice, &fin.elements, sums, gradient)
+        let ce = config.cross_entropy.is_some().then_some(fin.cross_entropy);
+        Self::from_parts(
+            config,
+            fin.loss,
+            ce,
+            fin.dice,
+            &fin.elements,
+            sums,
+            gradient,
+        )
     }
 
     /// Assembles the output from the loss, the dice and the loss elements of every cell.
     pub(crate) fn from_parts(
         config: &DiceConfig,
         loss: T,
+        cross_entropy: Option<T>,
         dice: Vec<T>,
         elements: &[T],
         sums: ClassSums,
@@ -195,6 +240,7 @@ impl<T: Copy + Default> DiceOutput<T> {
         };
         Self {
             loss,
+            cross_entropy,
             values,
             dice,
             sums,

@@ -5,6 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::config::{DiceConfig, EmptyClass, LossForm, Reduction, Scope, WeightMode};
+use crate::cross_entropy::CrossEntropyKind;
 
 /// Declares host constants shared with the WGSL and the list the naga test reads.
 macro_rules! shared_constants {
@@ -28,6 +29,14 @@ shared_constants! {
     CE_SOFTMAX = 1;
     /// Cross-entropy term: sigmoid per element.
     CE_SIGMOID = 2;
+    /// What a cross-entropy mean divides by (`FinalizeParams::ce_divisor`): nothing (sum).
+    CE_DIV_ONE = 0;
+    /// The weighted count of kept labels, `Σ w_c Y_c` (softmax on integer labels).
+    CE_DIV_LABEL_WEIGHT = 1;
+    /// The pixels (softmax on dense targets).
+    CE_DIV_PIXELS = 2;
+    /// The elements, pixels times classes (sigmoid).
+    CE_DIV_ELEMENTS = 3;
     /// `ignore_label` when nothing is ignored.
     NO_IGNORE = u32::MAX;
     /// Activation (the `ACTIVATION` override): none, the predictions are probabilities.
@@ -142,6 +151,7 @@ impl Params {
             ignore_label: config.ignore_index.unwrap_or(NO_IGNORE),
             soft_l1: config.soft_l1() as u32,
             batch_scope: (config.scope == Scope::Batch) as u32,
+            ce_kind: ce_kind(config),
             one: 1.0,
             ..Self::default()
         }
@@ -164,14 +174,28 @@ shared_struct! {
         alpha: f32,
         beta: f32,
         loss_exponent: f32,
+        lambda_dice: f32,
+        ce_kind: u32,
+        ce_lambda: f32,
+        label_smoothing: f32,
+        ce_divisor: u32,
         _pad0: u32,
         _pad1: u32,
-        _pad2: u32,
+    }
+}
+
+/// The cross-entropy term's kind code (`CE_*`).
+pub(crate) fn ce_kind(config: &DiceConfig) -> u32 {
+    match config.cross_entropy.as_ref().map(|ce| ce.kind) {
+        None => CE_OFF,
+        Some(CrossEntropyKind::Softmax) => CE_SOFTMAX,
+        Some(CrossEntropyKind::Sigmoid) => CE_SIGMOID,
     }
 }
 
 impl FinalizeParams {
-    pub fn new(config: &DiceConfig, n_classes: usize) -> Self {
+    pub fn new(config: &DiceConfig, n_classes: usize, labels: bool) -> Self {
+        let ce = config.cross_entropy.as_ref();
         use crate::config::GeneralizedWeight as G;
         Self {
             smooth_nr: config.smooth_nr,
@@ -204,17 +228,37 @@ impl FinalizeParams {
             alpha: config.alpha,
             beta: config.beta,
             loss_exponent: config.loss_exponent,
+            lambda_dice: config.lambda_dice,
+            ce_kind: ce_kind(config),
+            ce_lambda: ce.map_or(0.0, |ce| ce.lambda),
+            label_smoothing: ce.map_or(0.0, |ce| ce.label_smoothing),
+            // As `cpu::ce_finalize`'s divisor.
+            ce_divisor: match (config.reduction, ce.map(|ce| ce.kind), labels) {
+                (Reduction::Sum, ..) | (_, None, _) => CE_DIV_ONE,
+                (_, Some(CrossEntropyKind::Softmax), true) => CE_DIV_LABEL_WEIGHT,
+                (_, Some(CrossEntropyKind::Softmax), false) => CE_DIV_PIXELS,
+                (_, Some(CrossEntropyKind::Sigmoid), _) => CE_DIV_ELEMENTS,
+            },
             ..Self::default()
         }
     }
 }
 
-/// `class_info` of dice_finalize: (selected, weight) per class.
-pub(crate) fn class_info(config: &DiceConfig, n_classes: usize) -> Vec<[f32; 2]> {
+/// `class_info` of dice_finalize: (selected, Dice weight, cross-entropy weight, its positive
+/// weight) per class.
+pub(crate) fn class_info(config: &DiceConfig, n_classes: usize) -> Vec<[f32; 4]> {
+    let ce = config.cross_entropy.as_ref();
     config
         .selected_classes(n_classes)
         .iter()
         .enumerate()
-        .map(|(c, &s)| [s as u32 as f32, config.class_weight(c)])
+        .map(|(c, &s)| {
+            [
+                s as u32 as f32,
+                config.class_weight(c),
+                ce.map_or(1.0, |ce| ce.class_weight(c)),
+                ce.map_or(1.0, |ce| ce.pos_weight_of(c)),
+            ]
+        })
         .collect()
 }

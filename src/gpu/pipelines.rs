@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::*;
-use crate::params::{ACT_SOFTMAX, CLASS_CHUNK};
+use crate::params::{ACT_SOFTMAX, CE_SOFTMAX, CLASS_CHUNK};
 use crate::shaders::{bindings, Access, Binding, BindingSlot, Buffer, Fold, Kernel, Pages};
 
 /// The one binding of [`DiceContext::check_owned`]'s probe: any buffer, read-only.
@@ -83,13 +83,17 @@ pub(super) struct Spec {
     pub(super) vec4: bool,
     /// Predictions stored as f16 pairs.
     pub(super) pred_f16: bool,
+    /// The fused cross-entropy term (`CE_*`).
+    pub(super) ce_kind: u32,
 }
 
 impl Spec {
-    /// Whether dice_normaliser stores each pixel's softmax normaliser first: softmax over
-    /// more classes than one chunk (the shaders test the same constants).
+    /// Whether dice_normaliser stores each pixel's softmax normaliser first: softmax (of the
+    /// Dice term or of a cross-entropy term) over more classes than one chunk (the shaders
+    /// test the same constants).
     pub(super) fn norms(&self) -> bool {
-        self.activation == ACT_SOFTMAX && self.n_classes > CLASS_CHUNK
+        (self.activation == ACT_SOFTMAX || self.ce_kind == CE_SOFTMAX)
+            && self.n_classes > CLASS_CHUNK
     }
 }
 
@@ -235,6 +239,7 @@ impl Pipelines {
                     ("N_CLASSES", spec.n_classes as f64),
                     ("VEC4", spec.vec4 as u32 as f64),
                     ("PRED_F16", spec.pred_f16 as u32 as f64),
+                    ("CE_KIND", spec.ce_kind as f64),
                     ("LANES", self.lanes as f64),
                 ];
                 let mut partials_constants = constants.to_vec();

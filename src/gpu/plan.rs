@@ -149,6 +149,7 @@ impl DicePlan {
         target_kind: TargetKind,
     ) -> Result<Self, DiceError> {
         config.validate(shape.classes())?;
+        config.validate_targets(target_kind)?;
         let limits = ctx.device.limits();
         let max_dim = limits.max_compute_workgroups_per_dimension as u64;
         let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
@@ -215,11 +216,13 @@ impl DicePlan {
             soft_l1: config.soft_l1(),
             n_classes: n_c as u32,
             vec4: false,
+            ce_kind: params.ce_kind,
         };
         // The VEC4 path: whole quads of pixels, every class in one chunk, integer labels
         // (offsets are checked per call).
         let vec4_ok = n_s % 4 == 0
             && n_c as u32 <= CLASS_CHUNK
+            && params.ce_kind == CE_OFF
             && matches!(
                 target_kind,
                 TargetKind::LabelsU8 | TargetKind::LabelsU16 | TargetKind::LabelsU32
@@ -237,10 +240,13 @@ impl DicePlan {
         // Softmax over several class chunks: per-pixel normalisers after the coefficients, in
         // one binding (8 bytes a pixel against at least 36 of predictions: past about 4.5
         // bindings of predictions this refuses before the pages would).
+        // The Dice coefficients, the cross-entropy ones and their sum (`ce_coef_base`), then
+        // the normalisers (`norm_index`).
+        let coef_pairs = cells + n_c as u64 + 1;
         let coefs_size = if spec.norms() {
-            (cells + (n_b * n_s) as u64) * 2 * 4
+            (coef_pairs + (n_b * n_s) as u64) * 2 * 4
         } else {
-            cells * 2 * 4
+            coef_pairs * 2 * 4
         };
         fits(
             "coefficients and softmax normalisers",
@@ -270,8 +276,8 @@ impl DicePlan {
             wgpu::BufferUsages::empty(),
         );
         let status = storage("softdice status", STATUS_WORDS as u64 * 4, copy);
-        let sums = storage("softdice sums", cells * SUM_TERMS as u64 * 4, copy);
-        let out = storage("softdice out", (1 + 2 * cells) * 4, copy);
+        let sums = storage("softdice sums", readback::sums_words(cells) * 4, copy);
+        let out = storage("softdice out", readback::out_words(cells) * 4, copy);
         let coefs = storage("softdice coefs", coefs_size, wgpu::BufferUsages::empty());
         let slots = Slots::new(device, Self::results_bytes(cells));
         let params_block = device.create_buffer(&wgpu::BufferDescriptor {
@@ -284,7 +290,11 @@ impl DicePlan {
             device,
             &ctx.queue,
             "softdice finalize params",
-            bytemuck::bytes_of(&FinalizeParams::new(config, n_c)),
+            bytemuck::bytes_of(&FinalizeParams::new(
+                config,
+                n_c,
+                target_kind != TargetKind::Dense,
+            )),
             wgpu::BufferUsages::UNIFORM,
         );
         let class_info = buffer_with(
@@ -367,13 +377,15 @@ impl DicePlan {
         self.n_rows as u64 * self.shape.classes() as u64
     }
 
-    /// Buffer `[loss, dice[rows][C], loss_elements[rows][C]]` (f32) of the last recorded call.
+    /// Buffer `[loss, dice[rows][C], loss_elements[rows][C], cross-entropy]` (f32) of the last
+    /// recorded call.
     /// With a bad label or a non-finite input the loss is NaN.
     pub fn output_buffer(&self) -> &wgpu::Buffer {
         &self.buffers.out
     }
 
-    /// Buffer `[rows][C][A, P, Y, X1, X2]` (f32): the class sums to merge across devices.
+    /// Buffer `[rows][C][A, P, Y, X1, X2]` then the pixel count (f32): the class sums to merge
+    /// across devices ([`ClassSums::to_f32`](crate::ClassSums::to_f32) writes this layout).
     pub fn sums_buffer(&self) -> &wgpu::Buffer {
         &self.buffers.sums
     }

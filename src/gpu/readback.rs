@@ -4,6 +4,17 @@ use super::*;
 use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput};
 use crate::params::{STATUS_BAD_LABELS, STATUS_NON_FINITE, STATUS_WORDS, SUM_TERMS};
+use crate::shape::TargetKind;
+
+/// Words of the output buffer: `[loss, dice[cells], loss elements[cells], cross-entropy]`.
+pub(super) fn out_words(cells: u64) -> u64 {
+    2 + 2 * cells
+}
+
+/// Words of the sums buffer: `[cells][SUM_TERMS]`, then the pixel count.
+pub(super) fn sums_words(cells: u64) -> u64 {
+    cells * SUM_TERMS as u64 + 1
+}
 
 impl DicePlan {
     /// The results a recording copies out, in order: status, output and sums (bytes).
@@ -11,13 +22,13 @@ impl DicePlan {
         let cells = self.cells();
         [
             (&self.buffers.status, STATUS_WORDS as u64 * 4),
-            (&self.buffers.out, (1 + 2 * cells) * 4),
-            (&self.buffers.sums, SUM_TERMS as u64 * cells * 4),
+            (&self.buffers.out, out_words(cells) * 4),
+            (&self.buffers.sums, sums_words(cells) * 4),
         ]
     }
 
     pub(super) fn results_bytes(cells: u64) -> u64 {
-        (STATUS_WORDS as u64 + 1 + 2 * cells + SUM_TERMS as u64 * cells) * 4
+        (STATUS_WORDS as u64 + out_words(cells) + sums_words(cells)) * 4
     }
 
     /// The loss, dice and sums of `recorded` (a call of this plan), or the error the GPU
@@ -65,18 +76,26 @@ impl DicePlan {
             });
         }
         let floats = to_f32(&bytes[STATUS_WORDS as usize * 4..]);
-        let (out, sums) = floats.split_at(1 + 2 * cells);
-        let sums = ClassSums::from_cells(
+        let (out, sums) = floats.split_at(out_words(cells as u64) as usize);
+        let (sums, pixels) = sums.split_at(cells * SUM_TERMS as usize);
+        let mut sums = ClassSums::from_cells(
             self.n_rows as usize,
             self.shape.classes(),
             sums.chunks_exact(SUM_TERMS as usize)
                 .map(|c| std::array::from_fn(|k| c[k] as f64))
                 .collect(),
         )?;
-        let (loss, dice, elements) = (out[0], &out[1..1 + cells], &out[1 + cells..]);
+        sums.set_pixels(pixels[0] as f64, self.target_kind != TargetKind::Dense);
+        let (loss, dice, elements) = (out[0], &out[1..1 + cells], &out[1 + cells..1 + 2 * cells]);
+        let ce = self
+            .config
+            .cross_entropy
+            .is_some()
+            .then_some(out[1 + 2 * cells]);
         Ok(DiceOutput::from_parts(
             &self.config,
             loss,
+            ce,
             dice.to_vec(),
             elements,
             sums,

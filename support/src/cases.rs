@@ -9,8 +9,8 @@ use serde::Deserialize;
 use crate::activation::HostActivation;
 use crate::pycall::{parse_call, Kwargs, Value};
 use softdice::{
-    cpu, Activation, ClassSelection, DiceConfig, DiceContext, GeneralizedWeight, LossForm,
-    Reduction, Scope, Shape, Targets, WeightMode,
+    cpu, Activation, ClassSelection, CrossEntropy, DiceConfig, DiceContext, GeneralizedWeight,
+    LossForm, Reduction, Scope, Shape, Targets, WeightMode,
 };
 
 /// Loss: relative bar (with a floor for losses at zero).
@@ -120,7 +120,6 @@ fn signature(library: &str, name: &str) -> Vec<&'static str> {
     ];
     let (head, tail): (&[&str], &[&str]) = match (library, name) {
         ("seed", _) => (&[], &["num_classes", "eps"]),
-        ("nnunet", _) => (&[], &["apply_nonlin", "batch_dice", "do_bg", "smooth"]),
         ("monai", "DiceLoss") => (
             &MONAI,
             &[
@@ -157,6 +156,54 @@ fn signature(library: &str, name: &str) -> Vec<&'static str> {
                 "batch",
                 "soft_label",
                 "ignore_index",
+            ],
+        ),
+        ("monai", "DiceCELoss") => (
+            &MONAI,
+            &[
+                "squared_pred",
+                "jaccard",
+                "reduction",
+                "smooth_nr",
+                "smooth_dr",
+                "batch",
+                "weight",
+                "lambda_dice",
+                "lambda_ce",
+                "label_smoothing",
+            ],
+        ),
+        ("nnunet", "DC_and_CE_loss") => (
+            &[],
+            &[
+                "soft_dice_kwargs",
+                "ce_kwargs",
+                "weight_ce",
+                "weight_dice",
+                "ignore_label",
+                "dice_class",
+            ],
+        ),
+        ("nnunet", _) => (&[], &["apply_nonlin", "batch_dice", "do_bg", "smooth"]),
+        ("torch", "CrossEntropyLoss") => (
+            &[],
+            &[
+                "weight",
+                "size_average",
+                "ignore_index",
+                "reduce",
+                "reduction",
+                "label_smoothing",
+            ],
+        ),
+        ("torch", "BCEWithLogitsLoss") => (
+            &[],
+            &[
+                "weight",
+                "size_average",
+                "reduce",
+                "reduction",
+                "pos_weight",
             ],
         ),
         ("smp", "DiceLoss" | "JaccardLoss") => (&SMP, &["class_weights"]),
@@ -299,50 +346,8 @@ pub fn map_case(fixture: &Fixture, case: &Case) -> Result<Mapped, String> {
         }
         "monai" => map_monai(&name, &mut kw, &shape, given, &mut act, &mut warnings)?,
         "smp" => map_smp(&name, &mut kw, n_c, given)?,
-        "nnunet" => {
-            let activation = match kw.take("apply_nonlin") {
-                Some(Value::Ident(f)) if f == "softmax" => Activation::Softmax,
-                Some(Value::Ident(f)) if f == "sigmoid" => Activation::Sigmoid,
-                other => return Err(format!("nnU-Net nonlinearity {other:?}")),
-            };
-            let batch = kw.bool("batch_dice", false)?;
-            let do_bg = kw.bool("do_bg", true)?;
-            let smooth = kw.num("smooth", 1.0)? as f32;
-            // "with loss_mask = (labels != N)": nnU-Net's ignore label.
-            let ignore = case
-                .call
-                .split("labels != ")
-                .nth(1)
-                .map(|rest| {
-                    let digits: String = rest
-                        .chars()
-                        .take_while(|c| c.is_ascii_digit() || *c == '-')
-                        .collect();
-                    digits
-                        .parse::<i64>()
-                        .map_err(|e| format!("loss_mask label: {e}"))
-                })
-                .transpose()?;
-            let (targets, ignore_index) = given.labels(ignore)?;
-            let config = DiceConfig {
-                activation,
-                scope: if batch {
-                    Scope::Batch
-                } else {
-                    Scope::PerSample
-                },
-                classes: if do_bg {
-                    ClassSelection::All
-                } else {
-                    ClassSelection::NoBackground
-                },
-                smooth_nr: smooth,
-                smooth_dr: smooth,
-                ignore_index,
-                ..DiceConfig::nnunet()
-            };
-            (config, targets)
-        }
+        "nnunet" => map_nnunet(&name, &case.call, &mut kw, given)?,
+        "torch" => map_torch(&name, &mut kw, n_c, given)?,
         other => return Err(format!("unknown library {other}")),
     };
     kw.done()?;
@@ -503,7 +508,7 @@ fn map_monai(
     };
     config.ignore_index = ignore_index;
     match name {
-        "DiceLoss" => {
+        "DiceLoss" | "DiceCELoss" => {
             config.squared = kw.bool("squared_pred", false)?;
             if kw.bool("jaccard", false)? {
                 (config.alpha, config.beta) = (1.0, 1.0);
@@ -515,7 +520,27 @@ fn map_monai(
             } else {
                 n_c
             };
-            if let Some(w) = kw.list("weight")? {
+            // DiceCELoss passes its weight to both terms, to the Dice term without the
+            // background's.
+            let weight = kw.list("weight")?;
+            if name == "DiceCELoss" {
+                let dice_ce = map_monai_ce(kw, n_c, weight.as_deref())?;
+                (config.lambda_dice, config.cross_entropy) = dice_ce;
+                if act.is_some() {
+                    return Err(
+                        "DiceCELoss with other_act: the CE term takes the raw logits, \
+                                the runner's composition would hand it the activation"
+                            .into(),
+                    );
+                }
+            }
+            let dice_weight = match weight {
+                Some(w) if name == "DiceCELoss" && kept < n_c && w.len() == n_c => {
+                    Some(w[1..].to_vec())
+                }
+                w => w,
+            };
+            if let Some(w) = dice_weight {
                 let mut w: Vec<f32> = w.iter().map(|&v| v as f32).collect();
                 if w.len() == 1 {
                     w = vec![w[0]; kept];
@@ -550,6 +575,192 @@ fn map_monai(
         other => return Err(format!("unknown MONAI loss {other}")),
     }
     Ok((config, targets))
+}
+
+/// MONAI `DiceCELoss`'s cross-entropy term: `CrossEntropyLoss(weight, label_smoothing)` over
+/// several channels, `BCEWithLogitsLoss(pos_weight=weight)` on one; and `lambda_dice`.
+fn map_monai_ce(
+    kw: &mut Kwargs,
+    n_c: usize,
+    weight: Option<&[f64]>,
+) -> Result<(f32, Option<CrossEntropy>), String> {
+    let lambda_dice = kw.num("lambda_dice", 1.0)? as f32;
+    let lambda = kw.num("lambda_ce", 1.0)? as f32;
+    let label_smoothing = kw.num("label_smoothing", 0.0)? as f32;
+    let weight = weight.map(|w| {
+        if w.len() == 1 {
+            vec![w[0] as f32; n_c]
+        } else {
+            w.iter().map(|&v| v as f32).collect()
+        }
+    });
+    let ce = if n_c > 1 {
+        CrossEntropy {
+            lambda,
+            class_weights: weight,
+            label_smoothing,
+            ..CrossEntropy::softmax()
+        }
+    } else {
+        // One channel: BCE, the weight as pos_weight; label_smoothing is the CE's only.
+        CrossEntropy {
+            lambda,
+            pos_weight: weight,
+            ..CrossEntropy::sigmoid()
+        }
+    };
+    Ok((lambda_dice, Some(ce)))
+}
+
+/// PyTorch `CrossEntropyLoss` and `BCEWithLogitsLoss` alone: a cross-entropy term with the Dice
+/// term weighted 0.
+fn map_torch(
+    name: &str,
+    kw: &mut Kwargs,
+    n_c: usize,
+    given: Given,
+) -> Result<(DiceConfig, OwnedTargets), String> {
+    let reduction = match kw.string("reduction", "mean")?.as_str() {
+        "none" => return Err("reduction='none' (per-pixel cross-entropy) is not mapped".into()),
+        other => reduction(other)?,
+    };
+    let to_f32 = |w: Option<Vec<f64>>| w.map(|w| w.iter().map(|&v| v as f32).collect::<Vec<_>>());
+    let (ce, targets, ignore_index) = match name {
+        "CrossEntropyLoss" => {
+            let ce = CrossEntropy {
+                class_weights: to_f32(kw.list("weight")?),
+                label_smoothing: kw.num("label_smoothing", 0.0)? as f32,
+                ..CrossEntropy::softmax()
+            };
+            let ignore = kw.label("ignore_index")?.unwrap_or(-100);
+            match given {
+                labels @ Given::Labels(_) => {
+                    let (targets, ignore_index) = labels.labels(Some(ignore))?;
+                    (ce, targets, ignore_index)
+                }
+                // Probability targets have no ignore_index.
+                dense => (ce, dense.plain()?, None),
+            }
+        }
+        "BCEWithLogitsLoss" => {
+            // A tensor `pos_weight` broadcasts against the input's last axis, not the
+            // classes: only a scalar is mapped, and no `weight`.
+            if kw.take("weight").is_some() {
+                return Err("BCEWithLogitsLoss(weight=...) is not mapped".into());
+            }
+            let pos_weight = match kw.take("pos_weight") {
+                None | Some(Value::None) => None,
+                Some(Value::Num(w)) => Some(vec![w as f32; n_c]),
+                Some(Value::List(w)) if w.len() == 1 => Some(vec![w[0] as f32; n_c]),
+                Some(v) => return Err(format!("pos_weight={v:?} is not mapped (a scalar is)")),
+            };
+            let ce = CrossEntropy {
+                pos_weight,
+                ..CrossEntropy::sigmoid()
+            };
+            (ce, OwnedTargets::Dense(given.dense()), None)
+        }
+        other => return Err(format!("unknown torch loss {other}")),
+    };
+    let config = DiceConfig {
+        // The Dice term weighs 0; on probabilities it stays finite.
+        activation: match ce.kind {
+            softdice::CrossEntropyKind::Softmax => Activation::Softmax,
+            softdice::CrossEntropyKind::Sigmoid => Activation::Sigmoid,
+        },
+        loss_form: LossForm::OneMinusDice,
+        lambda_dice: 0.0,
+        reduction,
+        ignore_index,
+        cross_entropy: Some(ce),
+        ..DiceConfig::seed()
+    };
+    Ok((config, targets))
+}
+
+/// nnU-Net: `MemoryEfficientSoftDiceLoss(nonlin, batch_dice, do_bg, smooth)` (an ignore label
+/// from the call's "labels != N" text), and `DC_and_CE_loss(soft_dice_kwargs, ce_kwargs,
+/// weight_ce, weight_dice, ignore_label)` with softmax.
+fn map_nnunet(
+    name: &str,
+    call: &str,
+    kw: &mut Kwargs,
+    given: Given,
+) -> Result<(DiceConfig, OwnedTargets), String> {
+    let dice = |kw: &mut Kwargs, activation, ignore| -> Result<_, String> {
+        let batch = kw.bool("batch_dice", false)?;
+        let do_bg = kw.bool("do_bg", true)?;
+        let smooth = kw.num("smooth", 1.0)? as f32;
+        kw.take("ddp");
+        let (targets, ignore_index) = given.labels(ignore)?;
+        let config = DiceConfig {
+            activation,
+            scope: if batch {
+                Scope::Batch
+            } else {
+                Scope::PerSample
+            },
+            classes: if do_bg {
+                ClassSelection::All
+            } else {
+                ClassSelection::NoBackground
+            },
+            smooth_nr: smooth,
+            smooth_dr: smooth,
+            ignore_index,
+            ..DiceConfig::nnunet()
+        };
+        Ok((config, targets))
+    };
+    match name {
+        "DC_and_CE_loss" => {
+            let ignore = kw.label("ignore_label")?;
+            let mut dice_kw = kw.dict("soft_dice_kwargs")?;
+            let (mut config, targets) = dice(&mut dice_kw, Activation::Softmax, ignore)?;
+            dice_kw.done()?;
+            let mut ce_kw = kw.dict("ce_kwargs")?;
+            let ce = CrossEntropy {
+                lambda: kw.num("weight_ce", 1.0)? as f32,
+                class_weights: ce_kw
+                    .list("weight")?
+                    .map(|w| w.iter().map(|&v| v as f32).collect()),
+                label_smoothing: ce_kw.num("label_smoothing", 0.0)? as f32,
+                ..CrossEntropy::softmax()
+            };
+            ce_kw.done()?;
+            config.lambda_dice = kw.num("weight_dice", 1.0)? as f32;
+            config.cross_entropy = Some(ce);
+            match kw.take("dice_class") {
+                None => {}
+                Some(Value::Ident(c) | Value::Expr(c))
+                    if c.ends_with("MemoryEfficientSoftDiceLoss") => {}
+                Some(v) => return Err(format!("dice_class={v:?} is not mapped")),
+            }
+            Ok((config, targets))
+        }
+        _ => {
+            let activation = match kw.take("apply_nonlin") {
+                Some(Value::Ident(f)) if f == "softmax" => Activation::Softmax,
+                Some(Value::Ident(f)) if f == "sigmoid" => Activation::Sigmoid,
+                other => return Err(format!("nnU-Net nonlinearity {other:?}")),
+            };
+            // "with loss_mask = (labels != N)": nnU-Net's ignore label.
+            let ignore = call
+                .split("labels != ")
+                .nth(1)
+                .map(|rest| {
+                    let digits: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_digit() || *c == '-')
+                        .collect();
+                    digits
+                        .parse::<i64>()
+                        .map_err(|e| format!("loss_mask label: {e}"))
+                })
+                .transpose()?;
+            dice(kw, activation, ignore)
+        }
+    }
 }
 
 fn map_smp(

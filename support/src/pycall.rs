@@ -12,6 +12,8 @@ pub enum Value {
     List(Vec<f64>),
     /// A bare name (`softmax`, `C`).
     Ident(String),
+    /// A dict literal `{'key': value, ...}`, its values as written.
+    Dict(Vec<(String, String)>),
     /// Anything else, as written: a dotted callable (`torch.tanh`), a module
     /// (`torch.nn.Softmax(dim=1)`), a lambda.
     Expr(String),
@@ -50,6 +52,21 @@ pub fn parse_value(text: &str) -> Value {
     if bracketed('[', ']') || bracketed('(', ')') {
         if let Some(list) = numbers(&t[1..t.len() - 1]) {
             return Value::List(list);
+        }
+    }
+    if bracketed('{', '}') {
+        let entries: Option<Vec<(String, String)>> = split_top(&t[1..t.len() - 1])
+            .into_iter()
+            .map(|entry| {
+                let (k, v) = entry.split_once(':')?;
+                match parse_value(k) {
+                    Value::Str(k) => Some((k, v.trim().to_string())),
+                    _ => None,
+                }
+            })
+            .collect();
+        if let Some(entries) = entries {
+            return Value::Dict(entries);
         }
     }
     if let Some(inner) = tensor_literal(t) {
@@ -211,6 +228,15 @@ impl Kwargs {
         }
     }
 
+    /// A dict's entries as keyword arguments (an absent or empty dict: none).
+    pub fn dict(&mut self, key: &str) -> Result<Kwargs, String> {
+        match self.take(key) {
+            None => Ok(Kwargs(Vec::new())),
+            Some(Value::Dict(entries)) => Kwargs::new(entries, &[]),
+            Some(v) => Err(format!("{key}={v:?} is not a dict")),
+        }
+    }
+
     /// An integer label, or `None`.
     pub fn label(&mut self, key: &str) -> Result<Option<i64>, String> {
         match self.take(key) {
@@ -241,6 +267,13 @@ mod tests {
         );
         assert_eq!(parse_value("(1,)"), Value::List(vec![1.0]));
         assert_eq!(parse_value("torch.tanh"), Value::Expr("torch.tanh".into()));
+        assert_eq!(
+            parse_value("{'batch_dice': True, 'smooth': 1e-5}"),
+            Value::Dict(vec![
+                ("batch_dice".into(), "True".into()),
+                ("smooth".into(), "1e-5".into())
+            ])
+        );
         let (name, args) =
             parse_call("m.DiceLoss(True, other_act=lambda x: torch.softmax(x, dim=1), w=(1, 2))")
                 .unwrap();

@@ -1,8 +1,8 @@
 //! The CPU oracle's analytic gradient against central finite differences of its own loss.
 
 use softdice::{
-    cpu, Activation, ClassSelection, DiceConfig, GeneralizedWeight, LossForm, Reduction, Scope,
-    Shape, Targets,
+    cpu, Activation, ClassSelection, CrossEntropy, DiceConfig, GeneralizedWeight, LossForm,
+    Reduction, Scope, Shape, Targets,
 };
 
 use crate::common::*;
@@ -95,6 +95,41 @@ fn analytic_gradient_matches_finite_differences() {
         ..DiceConfig::monai()
     };
     check_config(&soft, true);
+    // Dice + cross-entropy: softmax on labels (weights, smoothing), softmax on soft targets
+    // beside a sigmoid Dice term, sigmoid with positive weights on soft targets.
+    let ce = CrossEntropy {
+        lambda: 0.6,
+        class_weights: Some(vec![0.5, 2.0, 1.0]),
+        label_smoothing: 0.2,
+        ..CrossEntropy::softmax()
+    };
+    check_config(
+        &DiceConfig {
+            cross_entropy: Some(ce.clone()),
+            lambda_dice: 0.4,
+            ..DiceConfig::nnunet()
+        },
+        false,
+    );
+    let dense_softmax = DiceConfig {
+        activation: Activation::Sigmoid,
+        cross_entropy: Some(CrossEntropy {
+            label_smoothing: 0.1,
+            ..CrossEntropy::softmax()
+        }),
+        ..DiceConfig::monai()
+    };
+    check_config(&dense_softmax, true);
+    let sigmoid = DiceConfig {
+        activation: Activation::Sigmoid,
+        reduction: Reduction::Sum,
+        cross_entropy: Some(CrossEntropy {
+            pos_weight: Some(vec![3.0, 0.5, 1.0]),
+            ..CrossEntropy::sigmoid()
+        }),
+        ..DiceConfig::monai()
+    };
+    check_config(&sigmoid, true);
     // smp's focal Tversky on soft targets (L1 intersection, exponent below 1).
     let focal = DiceConfig {
         activation: Activation::Sigmoid,

@@ -2,7 +2,8 @@
 //! give the loss and gradient of one device holding the whole batch.
 
 use softdice::{
-    cpu, Activation, BufferRegion, ClassSums, DiceConfig, GpuInputs, Shape, TargetKind, Targets,
+    cpu, Activation, BufferRegion, ClassSums, CrossEntropy, DiceConfig, GpuInputs, Shape,
+    TargetKind, Targets,
 };
 use wgpu::util::DeviceExt;
 
@@ -12,22 +13,44 @@ use crate::common::*;
 fn merged_sums_equal_the_whole_batch() {
     // 3 classes; 11 (softmax over two class chunks: record_loss reads the normalisers the
     // last record_sums stored).
+    let seed = DiceConfig {
+        activation: Activation::Softmax,
+        ..DiceConfig::seed()
+    };
     for classes in [3, 11] {
-        merge_two_halves(classes);
+        merge_two_halves(classes, seed.clone());
+    }
+    // With a cross-entropy term: its sums merge with the rest; the softmax mean divides by the
+    // merged label weight, the sigmoid mean by the merged pixel count (the sums' tail).
+    let weights = Some(vec![0.5, 2.0, 1.0]);
+    let softmax_ce = CrossEntropy {
+        lambda: 0.7,
+        class_weights: weights.clone(),
+        label_smoothing: 0.1,
+        ..CrossEntropy::softmax()
+    };
+    let sigmoid_ce = CrossEntropy {
+        pos_weight: weights,
+        ..CrossEntropy::sigmoid()
+    };
+    for ce in [softmax_ce, sigmoid_ce] {
+        merge_two_halves(
+            3,
+            DiceConfig {
+                cross_entropy: Some(ce),
+                ..DiceConfig::nnunet()
+            },
+        );
     }
 }
 
-fn merge_two_halves(classes: usize) {
+fn merge_two_halves(classes: usize, config: DiceConfig) {
     let Some(ctx) = ctx() else { return };
     let whole = Shape::new(&[4, classes, 21, 17]).unwrap();
     let half = Shape::new(&[2, classes, 21, 17]).unwrap();
     let mut rng = Rng::new(41);
     let logits = rng.logits(whole.len(), 2.0);
     let labels = rng.labels(whole.pixels(), classes as u32);
-    let config = DiceConfig {
-        activation: Activation::Softmax,
-        ..DiceConfig::seed()
-    };
     let want = cpu::compute(&whole, &config, &logits, Targets::Labels(&labels), true).unwrap();
 
     let storage = |bytes: &[u8]| {

@@ -54,6 +54,13 @@ fn fidelity_cases() {
     run_file("fidelity_cases.json");
 }
 
+/// Dice + cross-entropy (tools/gen_compound_fixtures.py): PyTorch `CrossEntropyLoss` and
+/// `BCEWithLogitsLoss`, MONAI `DiceCELoss`, nnU-Net `DC_and_CE_loss`.
+#[test]
+fn compound_cases() {
+    run_file("compound_cases.json");
+}
+
 #[test]
 fn a_wrong_call_is_a_failure_not_a_skip() {
     let path = format!(

@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use softdice::{
-    cpu, Activation, ClassSelection, DiceConfig, EmptyClass, GeneralizedWeight, LossForm,
-    Reduction, Scope, Shape, Targets, WeightMode,
+    cpu, Activation, ClassSelection, CrossEntropy, CrossEntropyKind, DiceConfig, EmptyClass,
+    GeneralizedWeight, LossForm, Reduction, Scope, Shape, Targets, WeightMode,
 };
 
 use crate::common::*;
@@ -119,6 +119,79 @@ fn case_strategy() -> impl Strategy<Value = (Vec<usize>, DiceConfig, u64)> {
         })
 }
 
+/// A Dice + cross-entropy compound for `n_classes` classes, its targets dense or not: either
+/// kind (softmax from 2 classes), the Dice term on any activation, weights, label smoothing or
+/// positive weights, an ignore label (softmax on labels), lambdas, mean or sum.
+fn compound_strategy(n_classes: usize, dense: bool) -> impl Strategy<Value = DiceConfig> {
+    let kind = if n_classes == 1 {
+        Just(CrossEntropyKind::Sigmoid).boxed()
+    } else {
+        prop_oneof![
+            Just(CrossEntropyKind::Softmax),
+            Just(CrossEntropyKind::Sigmoid)
+        ]
+        .boxed()
+    };
+    (
+        kind,
+        config_strategy(n_classes),
+        prop::collection::vec(0.1f32..3.0, n_classes),
+        (
+            any::<(bool, bool, bool)>(),
+            0.0f32..0.5,
+            0.0f32..2.0,
+            0.1f32..2.0,
+        ),
+        prop_oneof![Just(Reduction::Mean), Just(Reduction::Sum)],
+    )
+        .prop_map(
+            move |(kind, dice, w, ((weighted, extra, ignore), eps, lambda_dice, lambda), red)| {
+                let softmax = kind == CrossEntropyKind::Softmax;
+                let ce = CrossEntropy {
+                    kind,
+                    lambda,
+                    class_weights: weighted.then(|| w.clone()),
+                    pos_weight: (extra && !softmax).then(|| w.iter().rev().copied().collect()),
+                    label_smoothing: if extra && softmax { eps } else { 0.0 },
+                };
+                DiceConfig {
+                    reduction: red,
+                    // Away from dice = 0 for absent classes, where -ln(dice) is infinite on
+                    // both paths.
+                    smooth_nr: dice.smooth_nr.max(0.05),
+                    // Generalized Dice and loss exponents are the Dice tests' business here.
+                    generalized: None,
+                    loss_exponent: 1.0,
+                    ignore_index: (ignore && softmax && !dense).then_some(255),
+                    lambda_dice,
+                    cross_entropy: Some(ce),
+                    ..dice
+                }
+            },
+        )
+}
+
+/// A shape with up to 12 classes (past one class chunk: the stored normalisers), a compound
+/// config, dense targets or labels.
+fn compound_case_strategy() -> impl Strategy<Value = (Vec<usize>, DiceConfig, bool, u64)> {
+    (
+        1usize..3,
+        1usize..13,
+        prop::collection::vec(1usize..9, 1..3),
+        any::<bool>(),
+    )
+        .prop_flat_map(|(b, c, spatial, dense)| {
+            let mut dims = vec![b, c];
+            dims.extend(spatial);
+            (
+                Just(dims),
+                compound_strategy(c, dense),
+                Just(dense),
+                any::<u64>(),
+            )
+        })
+}
+
 /// Random configurations land near the loss's optimum, where each gradient element is the
 /// difference of much larger terms ~1/denominator (found: one class, squared sums, f32 left
 /// the largest element 2e-3 off). Their bar has the fixed floor of earlier sessions instead:
@@ -146,6 +219,31 @@ proptest! {
             }
         }
         compare_with(ctx, &shape, &config, &preds, Targets::Labels(&labels), RANDOM_GRAD_FLOOR)
+            .map_err(TestCaseError::fail)?;
+    }
+
+    #[test]
+    fn compound_gpu_equals_the_oracle((dims, config, dense, seed) in compound_case_strategy()) {
+        let Some(ctx) = ctx() else { return Ok(()) };
+        let shape = Shape::new(&dims).unwrap();
+        let mut rng = crate::common::Rng::new(seed);
+        let logits = rng.logits(shape.len(), 3.0);
+        let soft: Vec<f32> = (0..shape.len()).map(|_| rng.uniform()).collect();
+        let mut labels = rng.labels(shape.pixels(), shape.classes() as u32);
+        if config.ignore_index.is_some() {
+            for l in labels.iter_mut().step_by(4) {
+                *l = 255;
+            }
+        }
+        // A Dice term without activation takes values in (0, 1) (the CE term reads the same
+        // values as logits).
+        let preds = if config.activation == Activation::None {
+            (0..shape.len()).map(|_| rng.uniform()).collect()
+        } else {
+            logits
+        };
+        let targets = if dense { Targets::Dense(&soft) } else { Targets::Labels(&labels) };
+        compare_with(ctx, &shape, &config, &preds, targets, RANDOM_GRAD_FLOOR)
             .map_err(TestCaseError::fail)?;
     }
 
