@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use softdice::{
-    cpu, Activation, BufferRegion, DiceConfig, DiceContext, GpuInputs, Shape, TargetKind, Targets,
+    cpu, Activation, BufferRegion, CrossEntropy, DiceConfig, DiceContext, GpuInputs, Shape,
+    TargetKind, Targets,
 };
 
 const SHAPES: [&[usize]; 3] = [&[8, 4, 256, 256], &[4, 8, 512, 512], &[2, 4, 96, 96, 96]];
@@ -111,6 +112,58 @@ fn gpu(c: &mut Criterion) {
     group.finish();
 }
 
+/// Dice alone against Dice + cross-entropy fused (nnU-Net's `DC_and_CE_loss`), both from logits
+/// on u8 labels, forward+backward, side by side: what the fused term costs.
+fn compound(c: &mut Criterion) {
+    let Ok(ctx) = DiceContext::new() else {
+        return;
+    };
+    let mut group = c.benchmark_group("compound");
+    for dims in [&[8, 4, 256, 256][..], &[4, 8, 512, 512]] {
+        let shape = Shape::new(dims).unwrap();
+        let (logits, labels) =
+            inputs::logits_and_labels(shape.len(), shape.pixels(), shape.classes());
+        let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
+        let preds = ctx.upload_preds(&logits);
+        let targets = ctx.upload_targets(Targets::LabelsU8(&u8s));
+        let grad = ctx.gradient_buffer(&shape);
+        let inputs = GpuInputs {
+            preds: BufferRegion::whole(&preds),
+            targets: BufferRegion::whole(&targets),
+            gradient: Some(BufferRegion::whole(&grad)),
+        };
+        let dice = DiceConfig::nnunet();
+        let dice_ce = DiceConfig {
+            cross_entropy: Some(CrossEntropy::softmax()),
+            ..DiceConfig::nnunet()
+        };
+        for (label, config) in [("dice", dice), ("dice_ce", dice_ce)] {
+            let mut plan = ctx.plan(&shape, &config, TargetKind::LabelsU8).unwrap();
+            group.throughput(Throughput::Bytes(bytes_moved(&shape, 1, true)));
+            group.bench_with_input(
+                BenchmarkId::new(format!("fwd_bwd/logits/{label}"), name(dims)),
+                &(),
+                |b, _| {
+                    b.iter_custom(|iters| {
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            let mut encoder =
+                                ctx.device().create_command_encoder(&Default::default());
+                            plan.record(&ctx, &mut encoder, &inputs).unwrap();
+                            ctx.queue().submit([encoder.finish()]);
+                            ctx.device()
+                                .poll(wgpu::PollType::wait_indefinitely())
+                                .unwrap();
+                        }
+                        start.elapsed()
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
 fn cpu_oracle(c: &mut Criterion) {
     let mut group = c.benchmark_group("cpu");
     for dims in SHAPES {
@@ -142,6 +195,6 @@ criterion_group! {
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500));
-    targets = gpu, cpu_oracle
+    targets = gpu, compound, cpu_oracle
 }
 criterion_main!(benches);

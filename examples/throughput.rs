@@ -1,10 +1,14 @@
 //! Throughput of the fused kernels with the data already on the GPU, one JSON line.
 //!
 //! `cargo run --release --example throughput -- --shape 4,8,512,512 [--activation softmax]
-//!  [--labels u8|u16|u32] [--preds f32|f16] [--iters N] [--check] [--floor]`
+//!  [--labels u8|u16|u32] [--preds f32|f16] [--loss dice|dice_ce] [--iters N] [--check]
+//!  [--floor]`
+//!
+//! `--loss dice_ce` times nnU-Net's `DC_and_CE_loss` (softmax, batch Dice without background,
+//! cross-entropy fused) instead of the seed's Dice.
 //!
 //! Keys: `adapter`, `driver` (the driver and its version: which Mesa, on lavapipe), `shape`,
-//! `activation`, `labels`, `forward_ms` and `forward_backward_ms` (medians over `--iters`, each
+//! `activation`, `labels`, `dice_ce`, `forward_ms` and `forward_backward_ms` (medians over `--iters`, each
 //! a submit + wait on resident data), `host_to_host_ms` (upload, compute, read back the loss and
 //! gradient), `bytes` (moved by forward + backward: predictions and labels read by both
 //! passes, the gradient written once), `gbps`, `loss`; with `--check` also `oracle_loss` and
@@ -33,6 +37,8 @@ struct Args {
     iters: usize,
     check: bool,
     floor: bool,
+    /// With nnU-Net's fused cross-entropy term (`--loss dice_ce`).
+    dice_ce: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -44,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
         iters: 20,
         check: false,
         floor: false,
+        dice_ce: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -79,6 +86,13 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--iters" => args.iters = value()?.parse().map_err(|e| format!("--iters: {e}"))?,
+            "--loss" => {
+                args.dice_ce = match value()?.as_str() {
+                    "dice" => false,
+                    "dice_ce" => true,
+                    other => return Err(format!("--loss {other}")),
+                }
+            }
             "--check" => args.check = true,
             "--floor" => args.floor = true,
             other => return Err(format!("unknown flag {other}")),
@@ -208,9 +222,17 @@ fn floor_ms(
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let shape = Shape::new(&args.shape)?;
-    let config = DiceConfig {
-        activation: args.activation,
-        ..DiceConfig::seed()
+    // `--loss dice_ce`: nnU-Net's DC_and_CE_loss (softmax, batch Dice without background, CE).
+    let config = if args.dice_ce {
+        DiceConfig {
+            cross_entropy: Some(softdice::CrossEntropy::softmax()),
+            ..DiceConfig::nnunet()
+        }
+    } else {
+        DiceConfig {
+            activation: args.activation,
+            ..DiceConfig::seed()
+        }
     };
     let ctx = DiceContext::new()?;
     let adapter = ctx.adapter_info().name.clone();
@@ -261,13 +283,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pred_bytes = shape.len() as u64 * args.preds.element_size();
     let bytes = 2 * (pred_bytes + label_bytes) + shape.len() as u64 * 4;
     let mut line = format!(
-        "{{\"adapter\":{adapter:?},\"driver\":{driver:?},\"shape\":{:?},\"activation\":\"{:?}\",\"labels\":\"{:?}\",\"preds\":\"{:?}\",\
+        "{{\"adapter\":{adapter:?},\"driver\":{driver:?},\"shape\":{:?},\"activation\":\"{:?}\",\"labels\":\"{:?}\",\"preds\":\"{:?}\",\"dice_ce\":{},\
          \"forward_ms\":{forward_ms:.3},\"forward_backward_ms\":{forward_backward_ms:.3},\
          \"host_to_host_ms\":{:.3},\"bytes\":{bytes},\"gbps\":{:.3},\"loss\":{}",
         args.shape,
         args.activation,
         args.labels,
         args.preds,
+        args.dice_ce,
         median(h2h),
         bytes as f64 / forward_backward_ms / 1e6,
         out.loss

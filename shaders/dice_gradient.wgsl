@@ -38,16 +38,15 @@ fn target_of(label: u32, c: u32, e: u32) -> f32 {
     return select(0.0, 1.0, label == c);
 }
 
-// The cross-entropy term's d loss / d x of element (c, s) with raw input x and target y, as
-// `cpu::ce_gradient`: softmax q_c sum_k a_k - a_c with a_k = u_k y_k + v_k (`a_sum`) and
-// q = exp(x - lse); sigmoid u_c y (σ(x) - 1) + v_c (1 - y) σ(x).
-fn ce_grad(x: f32, lse: f32, y: f32, c: u32, a_sum: f32) -> f32 {
-    let k = coefs[ce_coef_base() + c];
+// The cross-entropy term's d loss / d x of element (c, s) with raw input x, q = softmax(x)_c
+// (softmax) and target y, as `cpu::ce_gradient`: softmax q sum_k a_k - a_c with
+// a_k = u_k y_k + v_k (`a_sum`); sigmoid u y (σ(x) - 1) + v (1 - y) σ(x).
+fn ce_grad(x: f32, q: f32, y: f32, u: f32, v: f32, a_sum: f32) -> f32 {
     if (CE_KIND == CE_SIGMOID) {
         let s = sigmoid(x);
-        return k.x * y * (s - 1.0) + k.y * (1.0 - y) * s;
+        return u * y * (s - 1.0) + v * (1.0 - y) * s;
     }
-    return exp(x - lse) * a_sum - (k.x * y + k.y);
+    return q * a_sum - (u * y + v);
 }
 
 // d loss / d p of element (c, s) from class c's coefficients, given the pixel's label (or the
@@ -107,12 +106,24 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
     // The coefficients of every class, loaded once per sample (C <= CLASS_CHUNK path).
     var c_a: array<f32, CLASS_CHUNK>;
     var c_p: array<f32, CLASS_CHUNK>;
+    // And the cross-entropy term's (u_c, v_c) and sum v.
+    var ce_u: array<f32, CLASS_CHUNK>;
+    var ce_v: array<f32, CLASS_CHUNK>;
+    var v_sum = 0.0;
     for (var c = 0u; c < CLASS_CHUNK; c++) {
         if (c < N_CLASSES) {
             let k = coefs[coef_base + c];
             c_a[c] = k.x;
             c_p[c] = k.y;
+            if (CE_KIND != CE_OFF) {
+                let uv = coefs[ce_coef_base() + c];
+                ce_u[c] = uv.x;
+                ce_v[c] = uv.y;
+            }
         }
+    }
+    if (CE_KIND != CE_OFF) {
+        v_sum = coefs[ce_coef_base() + N_CLASSES].x;
     }
     if (VEC4) {
         // Four pixels per thread, as vec4 lanes: vec4 loads of every class plane, the same
@@ -145,11 +156,24 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
                 }
                 dot *= inv;
             }
+            // The softmax cross-entropy term's sum_k a_k = v_sum + u_label (the host sends it
+            // down this path with softmax activation only, so q = p).
+            var a_sum = vec4<f32>(v_sum);
+            if (CE_KIND == CE_SOFTMAX) {
+                for (var c = 0u; c < N_CLASSES; c++) {
+                    a_sum += select(vec4<f32>(0.0), vec4<f32>(ce_u[c]), labels == vec4<u32>(c));
+                }
+            }
             for (var c = 0u; c < N_CLASSES; c++) {
                 let p = quad.e[c] * inv;
                 var dx = quad_grad(c_a[c], c_p[c], p, labels, c);
                 if (ACTIVATION == ACT_SOFTMAX) {
                     dx = p * (dx - dot);
+                    if (CE_KIND == CE_SOFTMAX) {
+                        let y = select(vec4<f32>(0.0), vec4<f32>(1.0), labels == vec4<u32>(c));
+                        let ce = p * a_sum - (ce_u[c] * y + ce_v[c]);
+                        dx += select(vec4<f32>(0.0), ce, valid);
+                    }
                 } else {
                     if (ACTIVATION == ACT_SIGMOID) {
                         dx *= p * (1.0 - p);
@@ -183,19 +207,23 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
                 dot += p * dp[c];
             }
             // The cross-entropy term's sum_k a_k (softmax).
-            var a_sum = 0.0;
+            var a_sum = v_sum;
             if (CE_KIND == CE_SOFTMAX) {
-                a_sum = coefs[ce_coef_base() + N_CLASSES].x;
                 for (var c = 0u; c < N_CLASSES; c++) {
                     let e = b * n_c * n_s + c * n_s + s;
-                    a_sum += coefs[ce_coef_base() + c].x * target_of(label, c, e);
+                    a_sum += ce_u[c] * target_of(label, c, e);
                 }
             }
             for (var c = 0u; c < N_CLASSES; c++) {
                 var dx = activation_grad(probs.p[c], dp[c], dot, valid);
                 if (CE_KIND != CE_OFF && valid) {
-                    let e = b * n_c * n_s + c * n_s + s;
-                    dx += ce_grad(probs.x[c], probs.lse, target_of(label, c, e), c, a_sum);
+                    let y = target_of(label, c, b * n_c * n_s + c * n_s + s);
+                    // q = softmax(x) is p where the Dice term takes softmax too.
+                    var q = probs.p[c];
+                    if (ACTIVATION != ACT_SOFTMAX) {
+                        q = exp(probs.x[c] - probs.lse);
+                    }
+                    dx += ce_grad(probs.x[c], q, y, ce_u[c], ce_v[c], a_sum);
                 }
                 store_grad(grad_base + c * n_s + s, dx);
             }
@@ -243,7 +271,9 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
             }
             g = activation_grad(p, g, dot, valid);
             if (CE_KIND != CE_OFF && valid) {
-                g += ce_grad(x, lse, target_of(label, c, b * n_c * n_s + e), c, a_sum);
+                let y = target_of(label, c, b * n_c * n_s + e);
+                let uv = coefs[ce_coef_base() + c];
+                g += ce_grad(x, exp(x - lse), y, uv.x, uv.y, a_sum);
             }
             store_grad(grad_base + e, g);
         }

@@ -85,6 +85,7 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
         let per_thread = items_per_thread(n_s / 4u, inv.n_wg.x);
         for (var i0 = 0u; i0 < per_thread; i0 += QUAD_BLOCK) {
             var blk: array<vec3<f32>, CLASS_CHUNK>;
+            var blk_ce: array<vec3<f32>, CLASS_CHUNK>;
             for (var i = i0; i < min(i0 + QUAD_BLOCK, per_thread); i++) {
                 let s0 = run_index(g, lid, per_thread, i) * 4u;
                 if (s0 >= n_s) {
@@ -112,10 +113,19 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
                         pp *= p;
                     }
                     blk[k] += vec3<f32>(dot(a, one), dot(pp, one), dot(y, one));
+                    if (CE_KIND == CE_SOFTMAX) {
+                        // ce_terms on four pixels: y (lse - x), lse - x.
+                        let nl = quad.lse - quad.x[k];
+                        let x1 = dot(select(zero, nl, hit), one);
+                        blk_ce[k] += vec3<f32>(x1, dot(select(zero, nl, valid), one), 0.0);
+                    }
                 }
             }
             for (var k = 0u; k < N_CLASSES; k++) {
                 acc_add(&acc, k, blk[k]);
+                if (CE_KIND == CE_SOFTMAX) {
+                    acc_add_ce(&acc, k, blk_ce[k]);
+                }
             }
         }
     }

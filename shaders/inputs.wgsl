@@ -229,6 +229,10 @@ struct QuadExps {
     e: array<vec4<f32>, CLASS_CHUNK>,
     inv: vec4<f32>,
     non_finite: u32,
+    // With a softmax cross-entropy term (and softmax activation, the only pairing the host
+    // sends down this path): the raw logits and each pixel's log-sum-exp.
+    x: array<vec4<f32>, CLASS_CHUNK>,
+    lse: vec4<f32>,
 }
 
 fn quad_exps(pred_base: u32, s: u32) -> QuadExps {
@@ -237,6 +241,9 @@ fn quad_exps(pred_base: u32, s: u32) -> QuadExps {
     for (var k = 0u; k < N_CLASSES; k++) {
         let x = pred_quad(pred_base + k * params.spatial + s);
         out.e[k] = x;
+        if (CE_KIND == CE_SOFTMAX) {
+            out.x[k] = x;
+        }
         let bits = bitcast<vec4<u32>>(x) & vec4<u32>(0x7f800000u);
         let inf_or_nan = bits == vec4<u32>(0x7f800000u);
         out.non_finite += dot(select(vec4<u32>(0u), vec4<u32>(1u), inf_or_nan), vec4<u32>(1u));
@@ -252,6 +259,9 @@ fn quad_exps(pred_base: u32, s: u32) -> QuadExps {
             z += out.e[k];
         }
         out.inv = 1.0 / z;
+        if (CE_KIND == CE_SOFTMAX) {
+            out.lse = m + log(z);
+        }
     } else if (ACTIVATION == ACT_SIGMOID) {
         for (var k = 0u; k < N_CLASSES; k++) {
             let x = out.e[k];

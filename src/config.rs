@@ -234,6 +234,15 @@ impl DiceConfig {
         }
     }
 
+    /// MONAI `DiceCELoss(to_onehot_y=True, softmax=True)`: [`DiceConfig::monai`] plus a
+    /// softmax cross-entropy term, both weighted 1.
+    pub fn monai_dice_ce() -> Self {
+        Self {
+            cross_entropy: Some(CrossEntropy::softmax()),
+            ..Self::monai()
+        }
+    }
+
     /// MONAI `TverskyLoss(to_onehot_y=True, softmax=True, alpha=..., beta=...)`: softmax,
     /// `1 - tversky` per sample and class, mean; MONAI's `smooth_nr = smooth_dr = 1e-5` are
     /// `2e-5` in this crate's Dice scale.
@@ -310,6 +319,16 @@ impl DiceConfig {
             classes: ClassSelection::NoBackground,
             denominator_clamp: 1e-8,
             ..Self::default()
+        }
+    }
+
+    /// nnU-Net's default training loss, `DC_and_CE_loss({'batch_dice': True, 'smooth': 1e-5,
+    /// 'do_bg': False}, {}, weight_ce=1, weight_dice=1)`: [`DiceConfig::nnunet`] plus a softmax
+    /// cross-entropy term.
+    pub fn nnunet_dc_and_ce() -> Self {
+        Self {
+            cross_entropy: Some(CrossEntropy::softmax()),
+            ..Self::nnunet()
         }
     }
 

@@ -11,7 +11,10 @@ For each shape, from logits with integer labels: forward+backward medians of
 - the seed notebook's SoftDiceLoss (softmax first; `.item()` dropped so autograd runs),
 - MONAI DiceLoss(to_onehot_y=True, softmax=True, batch=True),
 - smp DiceLoss("multiclass"),
-on PyTorch CPU, and softdice's `throughput` example (lavapipe or whatever adapter wgpu finds);
+on PyTorch CPU, and softdice's `throughput` example (lavapipe or whatever adapter wgpu finds).
+With `--compound`, Dice + cross-entropy instead: MONAI DiceCELoss(to_onehot_y=True,
+softmax=True, batch=True) and nnU-Net's DC_and_CE_loss (re-typed, tools/nnunet_losses.py)
+against `throughput --loss dice_ce` (nnU-Net's compound);
 plus a STREAM-like copy (numpy, 256 MiB) for this machine's memory bandwidth. Prints one JSON
 line per measurement and a summary line per shape with the ratios.
 """
@@ -23,6 +26,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--shapes", nargs="+", default=["8,4,256,256", "4,8,512,512", "2,4,96,96,96"])
 ap.add_argument("--iters", type=int, default=5)
 ap.add_argument("--throughput", default="target/release/examples/throughput")
+ap.add_argument("--compound", action="store_true", help="Dice + cross-entropy peers")
 args = ap.parse_args()
 
 
@@ -61,6 +65,17 @@ class SeedSoftDiceLoss(torch.nn.Module):
         return loss / self.num_classes
 
 
+def compound_peers():
+    import monai.losses as ml
+    from nnunet_losses import DC_and_CE_loss
+    monai = ml.DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
+    nnunet = DC_and_CE_loss({"batch_dice": True, "smooth": 1e-5, "do_bg": False}, {})
+    return {
+        "monai_DiceCELoss": lambda x, y: monai(x, y.unsqueeze(1)),
+        "nnunet_DC_and_CE_loss": lambda x, y: nnunet(x, y.unsqueeze(1)),
+    }
+
+
 def peers(c):
     import monai.losses as ml
     import segmentation_models_pytorch as smp
@@ -84,13 +99,14 @@ for shape_s in args.shapes:
     x0 = torch.rand(shape, generator=g) * 6 - 3
     y = torch.randint(0, c, (b, *spatial), generator=g)
     times = {}
-    for name, fn in peers(c).items():
+    for name, fn in (compound_peers() if args.compound else peers(c)).items():
         def step():
             x = x0.clone().requires_grad_(True)
             fn(x, y).backward()
         times[name] = median_ms(step, args.iters)
         print(json.dumps({"measure": name, "shape": shape, "forward_backward_ms": round(times[name], 3)}))
-    out = subprocess.run([args.throughput, "--shape", shape_s, "--labels", "u8", "--iters", "10"],
+    loss = ["--loss", "dice_ce"] if args.compound else []
+    out = subprocess.run([args.throughput, "--shape", shape_s, "--labels", "u8", "--iters", "10", *loss],
                          capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
     sd = json.loads(out)
     print(json.dumps({"measure": "softdice", **sd}))

@@ -7,8 +7,8 @@ use super::*;
 use crate::config::{Activation, DiceConfig, Scope};
 use crate::error::DiceError;
 use crate::params::{
-    FinalizeParams, Params, ACT_NONE, ACT_SIGMOID, ACT_SOFTMAX, CE_OFF, CLASS_CHUNK, STATUS_WORDS,
-    SUM_TERMS,
+    FinalizeParams, Params, ACT_NONE, ACT_SIGMOID, ACT_SOFTMAX, CE_OFF, CE_SOFTMAX, CLASS_CHUNK,
+    STATUS_WORDS, SUM_TERMS,
 };
 use crate::shaders::{Binding, BindingSlot, Buffer, Kernel};
 use crate::shape::{PredFormat, Shape, TargetKind};
@@ -222,7 +222,10 @@ impl DicePlan {
         // (offsets are checked per call).
         let vec4_ok = n_s % 4 == 0
             && n_c as u32 <= CLASS_CHUNK
-            && params.ce_kind == CE_OFF
+            // A cross-entropy term on this path only as softmax beside a softmax Dice term
+            // (they share the exponentials).
+            && (params.ce_kind == CE_OFF
+                || (params.ce_kind == CE_SOFTMAX && config.activation == Activation::Softmax))
             && matches!(
                 target_kind,
                 TargetKind::LabelsU8 | TargetKind::LabelsU16 | TargetKind::LabelsU32

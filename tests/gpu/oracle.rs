@@ -1,7 +1,8 @@
 //! GPU against the f64 CPU oracle: odd sizes, class counts, every option of the base config.
 
 use softdice::{
-    cpu, Activation, DiceConfig, DiceContext, LossForm, Reduction, Scope, Shape, Targets,
+    cpu, Activation, CrossEntropy, DiceConfig, DiceContext, LossForm, Reduction, Scope, Shape,
+    Targets,
 };
 
 use crate::common::*;
@@ -144,6 +145,40 @@ fn larger_than_one_grid_pass() {
             ..DiceConfig::default()
         };
         compare(ctx, &shape, &config, &preds, Targets::Labels(&labels)).unwrap();
+    }
+}
+
+/// Dice + softmax cross-entropy with weights, smoothing and an ignore label on each input path:
+/// quads of pixels (VEC4: whole quads, C <= 8, the exponentials shared with the Dice term),
+/// single pixels, and stored normalisers (C > 8); u8, u16 and u32 labels.
+#[test]
+fn compound_on_every_input_path() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng::new(14);
+    for dims in [&[2, 6, 12, 8][..], &[2, 6, 13, 7][..], &[2, 11, 12, 8][..]] {
+        let shape = Shape::new(dims).unwrap();
+        let n_c = shape.classes();
+        let (preds, mut labels) = inputs(&mut rng, &shape, Activation::Softmax);
+        labels.iter_mut().step_by(7).for_each(|l| *l = 255);
+        let config = DiceConfig {
+            cross_entropy: Some(CrossEntropy {
+                lambda: 0.8,
+                class_weights: Some((0..n_c).map(|c| 0.5 + c as f32 * 0.3).collect()),
+                label_smoothing: 0.1,
+                ..CrossEntropy::softmax()
+            }),
+            ignore_index: Some(255),
+            ..DiceConfig::nnunet()
+        };
+        let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
+        let u16s: Vec<u16> = labels.iter().map(|&l| l as u16).collect();
+        for targets in [
+            Targets::Labels(&labels),
+            Targets::LabelsU8(&u8s),
+            Targets::LabelsU16(&u16s),
+        ] {
+            compare(ctx, &shape, &config, &preds, targets).unwrap();
+        }
     }
 }
 

@@ -99,4 +99,15 @@ fn presets_are_the_configs_the_python_calls_map_to() {
     assert_eq!(config_of("smp_multiclass"), DiceConfig::smp_multiclass());
     assert_eq!(config_of("smp_multilabel"), DiceConfig::smp_multilabel());
     assert_eq!(config_of("nnunet_batch_nobg"), DiceConfig::nnunet());
+    let compound = cases::Fixture::load(&format!(
+        "{}/tests/fixtures/compound_cases.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let compound_of = |id: &str| {
+        let case = compound.cases.iter().find(|c| c.id == id).unwrap();
+        cases::map_case(&compound, case).unwrap().config
+    };
+    assert_eq!(compound_of("monai_dicece"), DiceConfig::monai_dice_ce());
+    assert_eq!(compound_of("nnunet_dc_ce"), DiceConfig::nnunet_dc_and_ce());
 }
