@@ -34,6 +34,25 @@ fn bytes_moved(shape: &Shape, label_size: u64, backward: bool) -> u64 {
     }
 }
 
+/// `iters` recordings of `plan`, each submitted and waited for: the time they took.
+fn run_recordings(
+    ctx: &DiceContext,
+    plan: &mut softdice::DicePlan,
+    inputs: &GpuInputs<'_>,
+    iters: u64,
+) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        let mut encoder = ctx.device().create_command_encoder(&Default::default());
+        plan.record(ctx, &mut encoder, inputs).unwrap();
+        ctx.queue().submit([encoder.finish()]);
+        ctx.device()
+            .poll(wgpu::PollType::wait_indefinitely())
+            .unwrap();
+    }
+    start.elapsed()
+}
+
 fn gpu(c: &mut Criterion) {
     let ctx = match DiceContext::new() {
         Ok(ctx) => ctx,
@@ -91,19 +110,7 @@ fn gpu(c: &mut Criterion) {
                         backward,
                     )));
                     group.bench_with_input(BenchmarkId::new(label, name(dims)), &(), |b, _| {
-                        b.iter_custom(|iters| {
-                            let start = Instant::now();
-                            for _ in 0..iters {
-                                let mut encoder =
-                                    ctx.device().create_command_encoder(&Default::default());
-                                plan.record(&ctx, &mut encoder, &inputs).unwrap();
-                                ctx.queue().submit([encoder.finish()]);
-                                ctx.device()
-                                    .poll(wgpu::PollType::wait_indefinitely())
-                                    .unwrap();
-                            }
-                            start.elapsed()
-                        })
+                        b.iter_custom(|iters| run_recordings(&ctx, &mut plan, &inputs, iters))
                     });
                 }
             }
@@ -143,21 +150,7 @@ fn compound(c: &mut Criterion) {
             group.bench_with_input(
                 BenchmarkId::new(format!("fwd_bwd/logits/{label}"), name(dims)),
                 &(),
-                |b, _| {
-                    b.iter_custom(|iters| {
-                        let start = Instant::now();
-                        for _ in 0..iters {
-                            let mut encoder =
-                                ctx.device().create_command_encoder(&Default::default());
-                            plan.record(&ctx, &mut encoder, &inputs).unwrap();
-                            ctx.queue().submit([encoder.finish()]);
-                            ctx.device()
-                                .poll(wgpu::PollType::wait_indefinitely())
-                                .unwrap();
-                        }
-                        start.elapsed()
-                    })
-                },
+                |b, _| b.iter_custom(|iters| run_recordings(&ctx, &mut plan, &inputs, iters)),
             );
         }
     }

@@ -170,15 +170,26 @@ fn compound_on_every_input_path() {
             ignore_index: Some(255),
             ..DiceConfig::nnunet()
         };
-        let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
-        let u16s: Vec<u16> = labels.iter().map(|&l| l as u16).collect();
-        for targets in [
-            Targets::Labels(&labels),
-            Targets::LabelsU8(&u8s),
-            Targets::LabelsU16(&u16s),
-        ] {
-            compare(ctx, &shape, &config, &preds, targets).unwrap();
-        }
+        compare_label_formats(ctx, &shape, &config, &preds, &labels);
+    }
+}
+
+/// The comparison with the labels as u32, u8 and u16.
+fn compare_label_formats(
+    ctx: &DiceContext,
+    shape: &Shape,
+    config: &DiceConfig,
+    preds: &[f32],
+    labels: &[u32],
+) {
+    let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
+    let u16s: Vec<u16> = labels.iter().map(|&l| l as u16).collect();
+    for targets in [
+        Targets::Labels(labels),
+        Targets::LabelsU8(&u8s),
+        Targets::LabelsU16(&u16s),
+    ] {
+        compare(ctx, shape, config, preds, targets).unwrap();
     }
 }
 
@@ -194,15 +205,7 @@ fn label_formats_agree() {
             activation: Activation::Softmax,
             ..DiceConfig::default()
         };
-        let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
-        let u16s: Vec<u16> = labels.iter().map(|&l| l as u16).collect();
-        for targets in [
-            Targets::Labels(&labels),
-            Targets::LabelsU8(&u8s),
-            Targets::LabelsU16(&u16s),
-        ] {
-            compare(ctx, &shape, &config, &preds, targets).unwrap();
-        }
+        compare_label_formats(ctx, &shape, &config, &preds, &labels);
     }
 }
 
