@@ -304,7 +304,9 @@ fn total(@builtin(local_invocation_index) lid: u32) {
         }
         default: {}
     }
-    let ce = t.y / divisor;
+    // Nothing kept (every pixel ignored): 0, as `cpu::ce_finalize` (PyTorch's mean: 0 / 0).
+    let kept = divisor != 0.0;
+    let ce = select(0.0, t.y / divisor, kept);
     // λ_dice · loss^γ; λ_dice = 0 drops the term (0 · NaN would not vanish). pow only off 1:
     // pow(x, 1) is exp2(log2(x)) on most drivers, neither exact nor defined for the negative
     // losses of FORM_NEGATIVE.
@@ -334,7 +336,7 @@ fn total(@builtin(local_invocation_index) lid: u32) {
     }
     // The cross-entropy coefficients (u_c, v_c) with λ_ce and the divisor, then (sum v, 0).
     if (fin.ce_kind != CE_OFF) {
-        let k = fin.ce_lambda / divisor;
+        let k = select(0.0, fin.ce_lambda / divisor, kept);
         for (var c = lid; c < params.n_classes; c += WG) {
             let uv = ce_uv(c) * k;
             coefs[2u * (n + c)] = uv.x;

@@ -449,6 +449,11 @@ fn ce_finalize(
         (_, CrossEntropyKind::Softmax, false) => sums.pixels(),
         (_, CrossEntropyKind::Sigmoid, _) => sums.pixels() * n_c as f64,
     };
+    // Nothing kept (every pixel ignored): 0, as nnU-Net's DC_and_CE_loss guards it (PyTorch's
+    // mean would be 0 / 0).
+    if divisor == 0.0 {
+        return (0.0, vec![[0.0; 2]; n_c + 1]);
+    }
     let lambda = ce.lambda as f64 / divisor;
     let mut coefs: Vec<[f64; 2]> = (0..n_c).map(|c| uv(c).map(|k| k * lambda)).collect();
     let v_sum = coefs.iter().map(|k| k[1]).sum();

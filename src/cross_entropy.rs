@@ -29,6 +29,9 @@ pub enum CrossEntropyKind {
 /// Sigmoid, per element: `-w_c (pw_c y ln σ(x) + (1 - y) ln(1 - σ(x)))`; [`Reduction::Mean`]
 /// divides by the number of elements.
 ///
+/// Where every pixel is ignored the term is 0 with no gradient, as nnU-Net's `DC_and_CE_loss`
+/// has it (PyTorch's mean would be 0 / 0, NaN).
+///
 /// [`Reduction::Sum`] takes the plain sum; [`Reduction::None`] is refused (the Dice term has
 /// no per-pixel values to add to), as MONAI's `DiceCELoss` refuses it.
 #[derive(Clone, Debug, PartialEq)]
