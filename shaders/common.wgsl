@@ -20,7 +20,7 @@ struct Params {
     one: f32,
     page_shift: u32,    // log2 of the words in one page (bindings_paged.wgsl)
     ce_kind: u32,       // CE_*: the fused cross-entropy term (the input kernels' CE_KIND)
-    _pad1: u32,
+    focal_gamma: f32,   // its focal exponent (CE_FOCAL)
     _pad2: u32,
 }
 // Activation, target format, squared sums and the class count are not here: they are
@@ -58,10 +58,12 @@ fn partial_terms(ce_kind: u32) -> u32 {
 }
 
 // The cross-entropy term of a compound loss (the CE_KIND override of the input kernels and
-// FinalizeParams::ce_kind): off, softmax over the classes, sigmoid per element.
+// FinalizeParams::ce_kind): off, softmax over the classes, sigmoid per element, MONAI's sigmoid
+// focal loss per element.
 const CE_OFF: u32 = 0u;
 const CE_SOFTMAX: u32 = 1u;
 const CE_SIGMOID: u32 = 2u;
+const CE_FOCAL: u32 = 3u;
 
 // Status words, counted with integer atomics (exact and order-independent).
 const STATUS_WORDS: u32 = 4u;

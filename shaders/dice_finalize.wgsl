@@ -7,9 +7,10 @@
 // - `total`: one workgroup sums the loss elements in a fixed order (strided per-thread sums,
 //   then a tree) into out[0]; a counted bad input makes it NaN.
 // Bindings (numbers: `softdice::shaders::bindings`): params, fin (uniform), class_info [c] =
-// (selected, weight), sums [r][c][A, P, Y, X1, X2] (read), out = [loss, dice[r][c],
-// loss_elements[r][c]] (write), coefs [r][c][cA, cP] (write), status (read). Workgroup size:
-// WG (override).
+// (selected, weight, cross-entropy u, v), sums [r][c][A, P, Y, X1, X2] then the pixel count
+// (read), out = [loss, dice[r][c], loss_elements[r][c], cross-entropy] (write), coefs
+// [r][c][cA, cP] then [c][u, v] and (sum v, 0) (write), status (read). Workgroup size: WG
+// (override).
 
 // The host's twin is `FinalizeParams` in src/params.rs (tests/shaders.rs checks it).
 struct FinalizeParams {
@@ -29,7 +30,7 @@ struct FinalizeParams {
     lambda_dice: f32,   // the Dice term's weight in the total
     ce_kind: u32,       // CE_*: the fused cross-entropy term
     ce_lambda: f32,     // its weight in the total
-    label_smoothing: f32, // its label smoothing (softmax)
+    ce_classes: u32,    // the classes it covers (its per-element mean counts them)
     ce_divisor: u32,    // CE_DIV_*: what its mean divides by
     _pad0: u32,
     _pad1: u32,
@@ -262,15 +263,10 @@ fn main(
     }
 }
 
-// The cross-entropy term's (u_c, v_c) before λ_ce and the mean's divisor, as
-// `cpu::ce_finalize`: softmax ((1 - ε) w, ε w / C), sigmoid (w pw, w).
+// The cross-entropy term's (u_c, v_c) before λ_ce and the mean's divisor (the host's
+// `CrossEntropy::uv`: softmax ((1 - ε) w, ε w / C), sigmoid kinds (w pw, w nw)).
 fn ce_uv(c: u32) -> vec2<f32> {
-    let w = class_info[c].z;
-    if (fin.ce_kind == CE_SIGMOID) {
-        return vec2<f32>(w * class_info[c].w, w);
-    }
-    let eps = fin.label_smoothing;
-    return vec2<f32>((1.0 - eps) * w, eps * w / f32(params.n_classes));
+    return class_info[c].zw;
 }
 
 @compute @workgroup_size(WG)
@@ -285,7 +281,8 @@ fn total(@builtin(local_invocation_index) lid: u32) {
             let at = j * SUM_TERMS;
             let uv = ce_uv(c);
             acc.y += uv.x * sums[at + 3u] + uv.y * sums[at + 4u];
-            acc.z += class_info[c].z * sums[at + 2u];
+            // The label weight w_c = u_c + C v_c (softmax).
+            acc.z += (uv.x + f32(params.n_classes) * uv.y) * sums[at + 2u];
         }
     }
     let t = tree_sum(lid, acc);
@@ -300,7 +297,7 @@ fn total(@builtin(local_invocation_index) lid: u32) {
             divisor = sums[n * SUM_TERMS];
         }
         case CE_DIV_ELEMENTS: {
-            divisor = sums[n * SUM_TERMS] * f32(params.n_classes);
+            divisor = sums[n * SUM_TERMS] * f32(fin.ce_classes);
         }
         default: {}
     }

@@ -40,8 +40,12 @@ fn target_of(label: u32, c: u32, e: u32) -> f32 {
 
 // The cross-entropy term's d loss / d x of element (c, s) with raw input x, q = softmax(x)_c
 // (softmax) and target y, as `cpu::ce_gradient`: softmax q sum_k a_k - a_c with
-// a_k = u_k y_k + v_k (`a_sum`); sigmoid u y (σ(x) - 1) + v (1 - y) σ(x).
+// a_k = u_k y_k + v_k (`a_sum`); sigmoid u y (σ(x) - 1) + v (1 - y) σ(x); focal
+// (u y + v (1 - y)) f'.
 fn ce_grad(x: f32, q: f32, y: f32, u: f32, v: f32, a_sum: f32) -> f32 {
+    if (CE_KIND == CE_FOCAL) {
+        return (u * y + v * (1.0 - y)) * focal(x, y).y;
+    }
     if (CE_KIND == CE_SIGMOID) {
         let s = sigmoid(x);
         return u * y * (s - 1.0) + v * (1.0 - y) * s;

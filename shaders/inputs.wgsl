@@ -111,12 +111,27 @@ fn log_sigmoid(x: f32) -> f32 {
     return min(x, 0.0) - log(1.0 + exp(-abs(x)));
 }
 
+// MONAI's sigmoid focal element and its derivative in x, as `cpu::focal`: f = exp(γ ln σ(z)) B
+// with z = -x (2y - 1) (σ(z) = 1 - p_t) and B = x - x y - ln σ(x);
+// f' = exp(γ ln σ(z)) (γ σ(-z) (1 - 2y) B + σ(x) - y).
+fn focal(x: f32, y: f32) -> vec2<f32> {
+    let gamma = params.focal_gamma;
+    let z = -x * (2.0 * y - 1.0);
+    let m = exp(gamma * log_sigmoid(z));
+    let b = x - x * y - log_sigmoid(x);
+    return vec2<f32>(m * b, m * (gamma * sigmoid(-z) * (1.0 - 2.0 * y) * b + sigmoid(x) - y));
+}
+
 // The cross-entropy sums' terms (X1, X2) of one kept element with raw input x and target y, as
 // `cpu::Pixel::ce_terms`: softmax (y (lse - x), lse - x) with the pixel's log-sum-exp `lse`;
-// sigmoid (-y ln σ(x), -(1 - y) ln(1 - σ(x))).
+// sigmoid (-y ln σ(x), -(1 - y) ln(1 - σ(x))); focal (y f, (1 - y) f).
 fn ce_terms(x: f32, lse: f32, y: f32) -> vec2<f32> {
     if (CE_KIND == CE_SIGMOID) {
         return vec2<f32>(-y * log_sigmoid(x), -(1.0 - y) * log_sigmoid(-x));
+    }
+    if (CE_KIND == CE_FOCAL) {
+        let f = focal(x, y).x;
+        return vec2<f32>(y * f, (1.0 - y) * f);
     }
     return vec2<f32>(y * (lse - x), lse - x);
 }

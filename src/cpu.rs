@@ -73,6 +73,17 @@ pub fn validate_inputs(
     Ok(())
 }
 
+/// MONAI's sigmoid focal element and its derivative in `x`, as `focal`:
+/// `f = exp(γ ln σ(z)) · B` with `z = -x (2y - 1)` (so `σ(z) = 1 - p_t`) and the binary
+/// cross-entropy `B = x - x y - ln σ(x)`; `f' = exp(γ ln σ(z)) (γ σ(-z) (1 - 2y) B + σ(x) - y)`.
+fn focal(x: f64, y: f64, gamma: f64) -> [f64; 2] {
+    let z = -x * (2.0 * y - 1.0);
+    let m = (gamma * log_sigmoid(z)).exp();
+    let b = x - x * y - log_sigmoid(x);
+    let s = |t: f64| 1.0 / (1.0 + (-t).exp());
+    [m * b, m * (gamma * s(-z) * (1.0 - 2.0 * y) * b + s(x) - y)]
+}
+
 /// `ln σ(x)`, stable on both sides, as `log_sigmoid`.
 fn log_sigmoid(x: f64) -> f64 {
     x.min(0.0) - (-x.abs()).exp().ln_1p()
@@ -147,12 +158,17 @@ impl Pixel<'_> {
     }
 
     /// The cross-entropy sums' terms `(X1, X2)` of class `c` with target `y`, as `ce_terms`:
-    /// softmax `(y (lse - x), lse - x)`, sigmoid `(-y ln σ(x), -(1 - y) ln(1 - σ(x)))`.
-    fn ce_terms(&self, kind: CrossEntropyKind, c: usize, y: f64) -> [f64; 2] {
+    /// softmax `(y (lse - x), lse - x)`, sigmoid `(-y ln σ(x), -(1 - y) ln(1 - σ(x)))`, focal
+    /// `(y f, (1 - y) f)` with `f` the focal element.
+    fn ce_terms(&self, ce: &crate::CrossEntropy, c: usize, y: f64) -> [f64; 2] {
         let x = self.x(c);
-        match kind {
+        match ce.kind {
             CrossEntropyKind::Softmax => [y * (self.lse - x), self.lse - x],
             CrossEntropyKind::Sigmoid => [-y * log_sigmoid(x), -(1.0 - y) * log_sigmoid(-x)],
+            CrossEntropyKind::SigmoidFocal => {
+                let f = focal(x, y, ce.focal_gamma as f64)[0];
+                [y * f, (1.0 - y) * f]
+            }
         }
     }
 
@@ -226,7 +242,7 @@ pub fn dice_sums(
             let ce = config
                 .cross_entropy
                 .as_ref()
-                .map(|ce| px.ce_terms(ce.kind, c, y));
+                .map(|ce| px.ce_terms(ce, c, y));
             let cell = sums.cell_mut(px.row, c);
             cell[0] += if config.soft_l1() {
                 (p - y).abs()
@@ -418,22 +434,14 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
 
 /// The cross-entropy term's value and its gradient coefficients: `(u_c, v_c)` per class, then
 /// `(Σ v, 0)`, as `total` computes them. Its pixel loss is `Σ_c (u_c X1_c + v_c X2_c)` up to
-/// the mean's divisor and `λ_ce`; softmax: `u = (1 - ε) w`, `v = ε w / C`; sigmoid:
-/// `u = w pw`, `v = w`.
+/// the mean's divisor and `λ_ce` (`u`, `v`: [`crate::CrossEntropy`]'s `uv`).
 fn ce_finalize(
     config: &DiceConfig,
     ce: &crate::CrossEntropy,
     sums: &ClassSums,
 ) -> (f64, Vec<[f64; 2]>) {
     let n_c = sums.classes();
-    let eps = ce.label_smoothing as f64;
-    let uv = |c: usize| {
-        let w = ce.class_weight(c) as f64;
-        match ce.kind {
-            CrossEntropyKind::Softmax => [(1.0 - eps) * w, eps * w / n_c as f64],
-            CrossEntropyKind::Sigmoid => [w * ce.pos_weight_of(c) as f64, w],
-        }
-    };
+    let uv = |c: usize| ce.uv(c, n_c);
     let (mut sum, mut label_weight) = (0.0, 0.0);
     for r in 0..sums.rows() {
         for c in 0..n_c {
@@ -447,7 +455,9 @@ fn ce_finalize(
         (Reduction::Sum, ..) => 1.0,
         (_, CrossEntropyKind::Softmax, true) => label_weight,
         (_, CrossEntropyKind::Softmax, false) => sums.pixels(),
-        (_, CrossEntropyKind::Sigmoid, _) => sums.pixels() * n_c as f64,
+        (_, CrossEntropyKind::Sigmoid | CrossEntropyKind::SigmoidFocal, _) => {
+            sums.pixels() * ce.n_included(n_c) as f64
+        }
     };
     // Nothing kept (every pixel ignored): 0, as nnU-Net's DC_and_CE_loss guards it (PyTorch's
     // mean would be 0 / 0).
@@ -513,7 +523,7 @@ pub fn dice_gradient(
             if !target(0).1 {
                 continue;
             }
-            ce_gradient(ce.kind, &px, &fin.ce_coefs, target, &mut grad);
+            ce_gradient(ce, &px, &fin.ce_coefs, target, &mut grad);
         }
     }
     grad
@@ -521,9 +531,9 @@ pub fn dice_gradient(
 
 /// Adds the cross-entropy term's d loss / d x of one kept pixel, as `ce_grad`: softmax
 /// `q_c Σ_k a_k - a_c` with `a_k = u_k y_k + v_k` and `q = softmax(x)`; sigmoid
-/// `u_c y (σ(x) - 1) + v_c (1 - y) σ(x)`.
+/// `u_c y (σ(x) - 1) + v_c (1 - y) σ(x)`; focal `(u_c y + v_c (1 - y)) f'`.
 fn ce_gradient(
-    kind: CrossEntropyKind,
+    ce: &crate::CrossEntropy,
     px: &Pixel<'_>,
     ce_coefs: &[[f64; 2]],
     target: impl Fn(usize) -> (f64, bool),
@@ -531,7 +541,7 @@ fn ce_gradient(
 ) {
     let n_c = px.n_c;
     let a = |c: usize| ce_coefs[c][0] * target(c).0 + ce_coefs[c][1];
-    match kind {
+    match ce.kind {
         CrossEntropyKind::Softmax => {
             let a_sum: f64 = (0..n_c).map(a).sum();
             for c in 0..n_c {
@@ -544,6 +554,14 @@ fn ce_gradient(
                 let (y, s) = (target(c).0, 1.0 / (1.0 + (-px.x(c)).exp()));
                 let [u, v] = ce_coefs[c];
                 grad[px.element(c)] += u * y * (s - 1.0) + v * (1.0 - y) * s;
+            }
+        }
+        CrossEntropyKind::SigmoidFocal => {
+            for c in 0..n_c {
+                let y = target(c).0;
+                let [u, v] = ce_coefs[c];
+                let d = focal(px.x(c), y, ce.focal_gamma as f64)[1];
+                grad[px.element(c)] += (u * y + v * (1.0 - y)) * d;
             }
         }
     }

@@ -16,6 +16,10 @@ pub enum CrossEntropyKind {
     /// PyTorch `BCEWithLogitsLoss`: log-sigmoid per element, on dense targets (or the one-hot
     /// of integer labels).
     Sigmoid,
+    /// MONAI `FocalLoss` (sigmoid, as `DiceFocalLoss` and `GeneralizedDiceFocalLoss` use it):
+    /// per element `f = (1 - p_t)^γ · BCE(x, y)`, `1 - p_t = σ(-x (2y - 1))`, weighted by
+    /// `pw_c y + nw_c (1 - y)` (MONAI's `alpha`: `α, 1 - α`, or per class `α_c, 1`).
+    SigmoidFocal,
 }
 
 /// The cross-entropy term, with PyTorch's semantics.
@@ -47,6 +51,14 @@ pub struct CrossEntropy {
     pub pos_weight: Option<Vec<f32>>,
     /// Label smoothing `ε` in `[0, 1]` (PyTorch `label_smoothing=`, softmax only).
     pub label_smoothing: f32,
+    /// Per-class weights `nw` of the negative term (sigmoid kinds), length C; `None` for all
+    /// ones.
+    pub neg_weight: Option<Vec<f32>>,
+    /// The focal exponent `γ` (MONAI `gamma`, [`CrossEntropyKind::SigmoidFocal`] only).
+    pub focal_gamma: f32,
+    /// `false` leaves class 0 out of the term and its mean (MONAI `FocalLoss`
+    /// `include_background=False`; sigmoid kinds only).
+    pub include_background: bool,
 }
 
 impl CrossEntropy {
@@ -58,6 +70,18 @@ impl CrossEntropy {
             class_weights: None,
             pos_weight: None,
             label_smoothing: 0.0,
+            neg_weight: None,
+            focal_gamma: 0.0,
+            include_background: true,
+        }
+    }
+
+    /// MONAI `FocalLoss(gamma=γ)` with its sigmoid: `λ = 1`, no alpha, no weights.
+    pub fn sigmoid_focal(gamma: f32) -> Self {
+        Self {
+            kind: CrossEntropyKind::SigmoidFocal,
+            focal_gamma: gamma,
+            ..Self::softmax()
         }
     }
 
@@ -79,11 +103,38 @@ impl CrossEntropy {
         self.pos_weight.as_ref().map_or(1.0, |w| w[c])
     }
 
+    /// Whether class `c` takes part in the term.
+    pub fn includes(&self, c: usize) -> bool {
+        self.include_background || c != 0
+    }
+
+    /// `(u, v)` of class `c` before `λ` and the mean's divisor: the pixel term's weights of
+    /// `X1` and `X2`. Softmax `((1 - ε) w, ε w / C)`; sigmoid kinds `(w pw, w nw)`, zero for an
+    /// excluded class. (Softmax: `u + C v = w`, the class's label weight.)
+    pub(crate) fn uv(&self, c: usize, n_classes: usize) -> [f64; 2] {
+        let w = self.class_weight(c) as f64;
+        let eps = self.label_smoothing as f64;
+        match self.kind {
+            CrossEntropyKind::Softmax => [(1.0 - eps) * w, eps * w / n_classes as f64],
+            _ if !self.includes(c) => [0.0, 0.0],
+            _ => {
+                let nw = self.neg_weight.as_ref().map_or(1.0, |w| w[c]) as f64;
+                [w * self.pos_weight_of(c) as f64, w * nw]
+            }
+        }
+    }
+
+    /// Classes in the term (the sigmoid kinds' mean counts their elements).
+    pub(crate) fn n_included(&self, n_classes: usize) -> usize {
+        (0..n_classes).filter(|&c| self.includes(c)).count()
+    }
+
     /// Checks the term against a class count and the loss's reduction.
     pub(crate) fn validate(&self, n_classes: usize, reduction: Reduction) -> Result<(), DiceError> {
         for (name, value) in [
             ("cross_entropy.lambda", self.lambda),
             ("cross_entropy.label_smoothing", self.label_smoothing),
+            ("cross_entropy.focal_gamma", self.focal_gamma),
         ] {
             if !value.is_finite() || value < 0.0 {
                 return Err(DiceError::InvalidParameter { name, value });
@@ -98,6 +149,7 @@ impl CrossEntropy {
         for (what, weights) in [
             ("cross_entropy.class_weights", &self.class_weights),
             ("cross_entropy.pos_weight", &self.pos_weight),
+            ("cross_entropy.neg_weight", &self.neg_weight),
         ] {
             let Some(w) = weights else { continue };
             if w.len() != n_classes {
@@ -112,6 +164,16 @@ impl CrossEntropy {
             }
         }
         let refuse = |why: &str| Err(DiceError::InvalidConfig(why.into()));
+        let softmax = self.kind == CrossEntropyKind::Softmax;
+        if self.focal_gamma != 0.0 && self.kind != CrossEntropyKind::SigmoidFocal {
+            return refuse("focal_gamma belongs to CrossEntropyKind::SigmoidFocal");
+        }
+        if softmax && (self.neg_weight.is_some() || !self.include_background) {
+            return refuse("neg_weight and include_background belong to the sigmoid kinds");
+        }
+        if self.n_included(n_classes) == 0 {
+            return refuse("the cross-entropy term has no class left");
+        }
         match self.kind {
             CrossEntropyKind::Softmax if n_classes == 1 => {
                 refuse("softmax cross-entropy over one class is 0; use CrossEntropyKind::Sigmoid")
@@ -119,7 +181,9 @@ impl CrossEntropy {
             CrossEntropyKind::Softmax if self.pos_weight.is_some() => {
                 refuse("pos_weight belongs to the sigmoid cross-entropy")
             }
-            CrossEntropyKind::Sigmoid if self.label_smoothing != 0.0 => {
+            CrossEntropyKind::Sigmoid | CrossEntropyKind::SigmoidFocal
+                if self.label_smoothing != 0.0 =>
+            {
                 refuse("label_smoothing belongs to the softmax cross-entropy")
             }
             _ if reduction == Reduction::None => refuse(

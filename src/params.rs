@@ -29,6 +29,8 @@ shared_constants! {
     CE_SOFTMAX = 1;
     /// Cross-entropy term: sigmoid per element.
     CE_SIGMOID = 2;
+    /// Cross-entropy term: MONAI's sigmoid focal loss per element.
+    CE_FOCAL = 3;
     /// What a cross-entropy mean divides by (`FinalizeParams::ce_divisor`): nothing (sum).
     CE_DIV_ONE = 0;
     /// The weighted count of kept labels, `Σ w_c Y_c` (softmax on integer labels).
@@ -139,7 +141,7 @@ shared_struct! {
         /// log2 of the 32-bit words per page when tensors are split over bindings.
         page_shift: u32,
         ce_kind: u32,
-        _pad1: u32,
+        focal_gamma: f32,
         _pad2: u32,
     }
 }
@@ -152,6 +154,10 @@ impl Params {
             soft_l1: config.soft_l1() as u32,
             batch_scope: (config.scope == Scope::Batch) as u32,
             ce_kind: ce_kind(config),
+            focal_gamma: config
+                .cross_entropy
+                .as_ref()
+                .map_or(0.0, |ce| ce.focal_gamma),
             one: 1.0,
             ..Self::default()
         }
@@ -177,7 +183,7 @@ shared_struct! {
         lambda_dice: f32,
         ce_kind: u32,
         ce_lambda: f32,
-        label_smoothing: f32,
+        ce_classes: u32,
         ce_divisor: u32,
         _pad0: u32,
         _pad1: u32,
@@ -190,6 +196,7 @@ pub(crate) fn ce_kind(config: &DiceConfig) -> u32 {
         None => CE_OFF,
         Some(CrossEntropyKind::Softmax) => CE_SOFTMAX,
         Some(CrossEntropyKind::Sigmoid) => CE_SIGMOID,
+        Some(CrossEntropyKind::SigmoidFocal) => CE_FOCAL,
     }
 }
 
@@ -231,21 +238,21 @@ impl FinalizeParams {
             lambda_dice: config.lambda_dice,
             ce_kind: ce_kind(config),
             ce_lambda: ce.map_or(0.0, |ce| ce.lambda),
-            label_smoothing: ce.map_or(0.0, |ce| ce.label_smoothing),
+            ce_classes: ce.map_or(0, |ce| ce.n_included(n_classes) as u32),
             // As `cpu::ce_finalize`'s divisor.
             ce_divisor: match (config.reduction, ce.map(|ce| ce.kind), labels) {
                 (Reduction::Sum, ..) | (_, None, _) => CE_DIV_ONE,
                 (_, Some(CrossEntropyKind::Softmax), true) => CE_DIV_LABEL_WEIGHT,
                 (_, Some(CrossEntropyKind::Softmax), false) => CE_DIV_PIXELS,
-                (_, Some(CrossEntropyKind::Sigmoid), _) => CE_DIV_ELEMENTS,
+                (_, Some(_), _) => CE_DIV_ELEMENTS,
             },
             ..Self::default()
         }
     }
 }
 
-/// `class_info` of dice_finalize: (selected, Dice weight, cross-entropy weight, its positive
-/// weight) per class.
+/// `class_info` of dice_finalize: (selected, Dice weight, and the cross-entropy term's
+/// `(u, v)` before `λ` and the divisor) per class.
 pub(crate) fn class_info(config: &DiceConfig, n_classes: usize) -> Vec<[f32; 4]> {
     let ce = config.cross_entropy.as_ref();
     config
@@ -253,12 +260,8 @@ pub(crate) fn class_info(config: &DiceConfig, n_classes: usize) -> Vec<[f32; 4]>
         .iter()
         .enumerate()
         .map(|(c, &s)| {
-            [
-                s as u32 as f32,
-                config.class_weight(c),
-                ce.map_or(1.0, |ce| ce.class_weight(c)),
-                ce.map_or(1.0, |ce| ce.pos_weight_of(c)),
-            ]
+            let [u, v] = ce.map_or([0.0; 2], |ce| ce.uv(c, n_classes));
+            [s as u32 as f32, config.class_weight(c), u as f32, v as f32]
         })
         .collect()
 }

@@ -89,6 +89,20 @@ case("monai_dicece_3d", "monai", M + "DiceCELoss(to_onehot_y=True, softmax=True,
 case("monai_dicece_1ch_bce", "monai", M + "DiceCELoss(sigmoid=True)", xb, "logits", ybd, "onehot", True)
 case("monai_dicece_1ch_bce_weight", "monai", M + "DiceCELoss(sigmoid=True, weight=torch.tensor([2.5]), lambda_dice=0.5)", xb, "logits", yb, "labels", True)
 
+# MONAI's focal family (sigmoid focal; DiceFocalLoss takes the Dice term's activation for the
+# Dice term only).
+case("monai_dicefocal", "monai", M + "DiceFocalLoss(to_onehot_y=True, softmax=True)", x, "logits", y, "labels", True)
+case("monai_dicefocal_gamma_alpha", "monai", M + "DiceFocalLoss(to_onehot_y=True, softmax=True, gamma=1.5, alpha=0.25, lambda_dice=0.6, lambda_focal=2.0)", x, "logits", y, "labels", True)
+case("monai_dicefocal_sigmoid_nobg_weight", "monai", M + "DiceFocalLoss(sigmoid=True, include_background=False, weight=[0.5, 2.0], gamma=3.0, batch=True)", xm, "logits", ym, "onehot", True)
+case("monai_dicefocal_soft", "monai", M + "DiceFocalLoss(sigmoid=True, gamma=0.5, alpha=0.7)", xm, "logits", put("soft_ml", torch.rand((2, 3, 6, 7), generator=g).float(), "f32"), "soft", True)
+case("monai_dicefocal_1ch", "monai", M + "DiceFocalLoss(sigmoid=True, weight=2.0)", xb, "logits", ybd, "onehot", True)
+case("monai_dicefocal_3d", "monai", M + "DiceFocalLoss(to_onehot_y=True, softmax=True, gamma=2.0, squared_pred=True)", x3, "logits", y3, "labels", True)
+case("monai_gdlfocal", "monai", M + "GeneralizedDiceFocalLoss(to_onehot_y=True, softmax=True)", x, "logits", y, "labels", True)
+case("monai_gdlfocal_weight_lambdas", "monai", M + "GeneralizedDiceFocalLoss(to_onehot_y=True, softmax=True, w_type='simple', weight=[1.0, 0.5, 2.0, 1.0, 3.0], lambda_gdl=0.3, lambda_focal=1.7, gamma=1.0)", x, "logits", y, "labels", True)
+case("monai_gdlfocal_sigmoid_nobg", "monai", M + "GeneralizedDiceFocalLoss(sigmoid=True, include_background=False, batch=True)", xm, "logits", ym, "onehot", True)
+case("monai_focal", "monai", M + "FocalLoss(to_onehot_y=True)", x, "logits", y, "labels", True)
+case("monai_focal_alpha_weight", "monai", M + "FocalLoss(gamma=1.0, alpha=0.6, weight=[2.0, 1.0, 0.5])", xm, "logits", ym, "onehot", True)
+
 # nnU-Net DC_and_CE_loss (its default: batch dice, no background, smooth 1e-5, weights 1, 1).
 NN = "DC_and_CE_loss({'batch_dice': %s, 'smooth': 1e-5, 'do_bg': False}, {}, weight_ce=%s, weight_dice=%s, ignore_label=%s)"
 case("nnunet_dc_ce", "nnunet", NN % (True, 1, 1, None), x, "logits", y, "labels", True)

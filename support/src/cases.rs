@@ -173,6 +173,49 @@ fn signature(library: &str, name: &str) -> Vec<&'static str> {
                 "label_smoothing",
             ],
         ),
+        ("monai", "DiceFocalLoss") => (
+            &MONAI,
+            &[
+                "squared_pred",
+                "jaccard",
+                "reduction",
+                "smooth_nr",
+                "smooth_dr",
+                "batch",
+                "gamma",
+                "weight",
+                "lambda_dice",
+                "lambda_focal",
+                "alpha",
+            ],
+        ),
+        ("monai", "GeneralizedDiceFocalLoss") => (
+            &MONAI,
+            &[
+                "w_type",
+                "reduction",
+                "smooth_nr",
+                "smooth_dr",
+                "batch",
+                "gamma",
+                "weight",
+                "lambda_gdl",
+                "lambda_focal",
+            ],
+        ),
+        ("monai", "FocalLoss") => (
+            &[],
+            &[
+                "include_background",
+                "to_onehot_y",
+                "gamma",
+                "alpha",
+                "weight",
+                "reduction",
+                "use_softmax",
+                "ignore_index",
+            ],
+        ),
         ("nnunet", "DC_and_CE_loss") => (
             &[],
             &[
@@ -508,7 +551,7 @@ fn map_monai(
     };
     config.ignore_index = ignore_index;
     match name {
-        "DiceLoss" | "DiceCELoss" => {
+        "DiceLoss" | "DiceCELoss" | "DiceFocalLoss" => {
             config.squared = kw.bool("squared_pred", false)?;
             if kw.bool("jaccard", false)? {
                 (config.alpha, config.beta) = (1.0, 1.0);
@@ -534,6 +577,10 @@ fn map_monai(
                     );
                 }
             }
+            if name == "DiceFocalLoss" {
+                config.cross_entropy = Some(monai_focal(kw, n_c, include_background, &weight)?);
+                config.lambda_dice = kw.num("lambda_dice", 1.0)? as f32;
+            }
             let dice_weight = match weight {
                 Some(w) if name == "DiceCELoss" && kept < n_c && w.len() == n_c => {
                     Some(w[1..].to_vec())
@@ -557,13 +604,33 @@ fn map_monai(
                 }
             }
         }
-        "GeneralizedDiceLoss" => {
+        "GeneralizedDiceLoss" | "GeneralizedDiceFocalLoss" => {
             config.generalized = Some(match kw.string("w_type", "square")?.as_str() {
                 "square" => GeneralizedWeight::Square,
                 "simple" => GeneralizedWeight::Simple,
                 "uniform" => GeneralizedWeight::Uniform,
                 other => return Err(format!("w_type {other}")),
             });
+            if name == "GeneralizedDiceFocalLoss" {
+                let weight = kw.list("weight")?;
+                config.cross_entropy = Some(monai_focal(kw, n_c, include_background, &weight)?);
+                config.lambda_dice = kw.num("lambda_gdl", 1.0)? as f32;
+            }
+        }
+        "FocalLoss" => {
+            if kw.bool("use_softmax", false)? {
+                return Err(
+                    "FocalLoss(use_softmax=True) is not mapped (its softmax runs over \
+                            the channels left after include_background)"
+                        .into(),
+                );
+            }
+            let weight = kw.list("weight")?;
+            config.cross_entropy = Some(monai_focal(kw, n_c, include_background, &weight)?);
+            // The focal term alone: a Dice term weighted 0, on probabilities.
+            config.lambda_dice = 0.0;
+            config.activation = Activation::Sigmoid;
+            config.classes = ClassSelection::All;
         }
         "TverskyLoss" => {
             config.alpha = kw.num("alpha", 0.5)? as f32;
@@ -574,7 +641,58 @@ fn map_monai(
         }
         other => return Err(format!("unknown MONAI loss {other}")),
     }
+    let focal = config.cross_entropy.as_ref().map(|ce| ce.kind)
+        == Some(softdice::CrossEntropyKind::SigmoidFocal);
+    if focal && config.reduction != Reduction::Mean {
+        return Err(
+            "MONAI FocalLoss reductions other than mean are not mapped (its 'sum' \
+                    sums per-sample spatial means)"
+                .into(),
+        );
+    }
     Ok((config, targets))
+}
+
+/// MONAI `FocalLoss` with its sigmoid (as `DiceFocalLoss` and `GeneralizedDiceFocalLoss` build
+/// it): `gamma`, `alpha` (a scalar: `α` on positives, `1 - α` on negatives), `weight` (over the
+/// channels left after `include_background=False`), `lambda_focal`; mean reduction only.
+fn monai_focal(
+    kw: &mut Kwargs,
+    n_c: usize,
+    include_background: bool,
+    weight: &Option<Vec<f64>>,
+) -> Result<CrossEntropy, String> {
+    let gamma = kw.num("gamma", 2.0)? as f32;
+    let lambda = kw.num("lambda_focal", 1.0)? as f32;
+    let (pos_weight, neg_weight) = match kw.take("alpha") {
+        None | Some(Value::None) => (None, None),
+        Some(Value::Num(a)) => (Some(vec![a as f32; n_c]), Some(vec![1.0 - a as f32; n_c])),
+        Some(v) => return Err(format!("alpha={v:?} is not mapped (a scalar is)")),
+    };
+    // One channel: MONAI warns and keeps it.
+    let include_background = include_background || n_c == 1;
+    let kept = if include_background { n_c } else { n_c - 1 };
+    let class_weights = match weight.as_deref() {
+        None => None,
+        Some([w]) => Some(vec![*w as f32; n_c]),
+        Some(w) if w.len() == kept && n_c > 1 => {
+            let w: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+            Some(if kept < n_c {
+                [&[0.0][..], &w].concat()
+            } else {
+                w
+            })
+        }
+        Some(w) => return Err(format!("focal weight of {} for {kept} channels", w.len())),
+    };
+    Ok(CrossEntropy {
+        lambda,
+        class_weights,
+        pos_weight,
+        neg_weight,
+        include_background,
+        ..CrossEntropy::sigmoid_focal(gamma)
+    })
 }
 
 /// MONAI `DiceCELoss`'s cross-entropy term: `CrossEntropyLoss(weight, label_smoothing)` over
@@ -666,7 +784,7 @@ fn map_torch(
         // The Dice term weighs 0; on probabilities it stays finite.
         activation: match ce.kind {
             softdice::CrossEntropyKind::Softmax => Activation::Softmax,
-            softdice::CrossEntropyKind::Sigmoid => Activation::Sigmoid,
+            _ => Activation::Sigmoid,
         },
         loss_form: LossForm::OneMinusDice,
         lambda_dice: 0.0,

@@ -130,6 +130,21 @@ fn analytic_gradient_matches_finite_differences() {
         ..DiceConfig::monai()
     };
     check_config(&sigmoid, true);
+    // MONAI's sigmoid focal term (alpha as positive and negative weights, no background) on
+    // soft targets and on labels.
+    let focal = CrossEntropy {
+        pos_weight: Some(vec![0.25; 3]),
+        neg_weight: Some(vec![0.75; 3]),
+        include_background: false,
+        ..CrossEntropy::sigmoid_focal(1.5)
+    };
+    for dense in [true, false] {
+        let config = DiceConfig {
+            cross_entropy: Some(focal.clone()),
+            ..DiceConfig::monai()
+        };
+        check_config(&config, dense);
+    }
     // smp's focal Tversky on soft targets (L1 intersection, exponent below 1).
     let focal = DiceConfig {
         activation: Activation::Sigmoid,

@@ -124,11 +124,16 @@ fn case_strategy() -> impl Strategy<Value = (Vec<usize>, DiceConfig, u64)> {
 /// positive weights, an ignore label (softmax on labels), lambdas, mean or sum.
 fn compound_strategy(n_classes: usize, dense: bool) -> impl Strategy<Value = DiceConfig> {
     let kind = if n_classes == 1 {
-        Just(CrossEntropyKind::Sigmoid).boxed()
+        prop_oneof![
+            Just(CrossEntropyKind::Sigmoid),
+            Just(CrossEntropyKind::SigmoidFocal)
+        ]
+        .boxed()
     } else {
         prop_oneof![
             Just(CrossEntropyKind::Softmax),
-            Just(CrossEntropyKind::Sigmoid)
+            Just(CrossEntropyKind::Sigmoid),
+            Just(CrossEntropyKind::SigmoidFocal)
         ]
         .boxed()
     };
@@ -147,12 +152,16 @@ fn compound_strategy(n_classes: usize, dense: bool) -> impl Strategy<Value = Dic
         .prop_map(
             move |(kind, dice, w, ((weighted, extra, ignore), eps, lambda_dice, lambda), red)| {
                 let softmax = kind == CrossEntropyKind::Softmax;
+                let focal = kind == CrossEntropyKind::SigmoidFocal;
                 let ce = CrossEntropy {
                     kind,
                     lambda,
                     class_weights: weighted.then(|| w.clone()),
                     pos_weight: (extra && !softmax).then(|| w.iter().rev().copied().collect()),
                     label_smoothing: if extra && softmax { eps } else { 0.0 },
+                    neg_weight: (extra && focal).then(|| w.clone()),
+                    focal_gamma: if focal { 4.0 * eps } else { 0.0 },
+                    include_background: softmax || !weighted || n_classes == 1,
                 };
                 DiceConfig {
                     reduction: red,
