@@ -101,15 +101,25 @@ pub struct Mapped {
 
 /// The parameters of each mapped class in signature order, for its positional arguments.
 fn signature(library: &str, name: &str) -> Vec<&'static str> {
-    // MONAI's losses open with the same five, smp's with the same seven.
-    const MONAI: [&str; 5] = [
+    // MONAI's losses open with the same five, its Dice family goes on with the same six; smp's
+    // open with the same seven.
+    const MONAI: &[&str] = &[
         "include_background",
         "to_onehot_y",
         "sigmoid",
         "softmax",
         "other_act",
     ];
-    const SMP: [&str; 7] = [
+    const MONAI_DICE: &[&str] = &[
+        "squared_pred",
+        "jaccard",
+        "reduction",
+        "smooth_nr",
+        "smooth_dr",
+        "batch",
+    ];
+    const MONAI_SMOOTH: &[&str] = &["reduction", "smooth_nr", "smooth_dr", "batch"];
+    const SMP: &[&str] = &[
         "mode",
         "classes",
         "log_loss",
@@ -118,142 +128,71 @@ fn signature(library: &str, name: &str) -> Vec<&'static str> {
         "ignore_index",
         "eps",
     ];
-    let (head, tail): (&[&str], &[&str]) = match (library, name) {
-        ("seed", _) => (&[], &["num_classes", "eps"]),
-        ("monai", "DiceLoss") => (
-            &MONAI,
-            &[
-                "squared_pred",
-                "jaccard",
-                "reduction",
-                "smooth_nr",
-                "smooth_dr",
-                "batch",
-                "weight",
-                "soft_label",
-                "ignore_index",
-            ],
-        ),
-        ("monai", "GeneralizedDiceLoss") => (
-            &MONAI,
-            &[
-                "w_type",
-                "reduction",
-                "smooth_nr",
-                "smooth_dr",
-                "batch",
-                "soft_label",
-            ],
-        ),
-        ("monai", "TverskyLoss") => (
-            &MONAI,
-            &[
-                "alpha",
-                "beta",
-                "reduction",
-                "smooth_nr",
-                "smooth_dr",
-                "batch",
-                "soft_label",
-                "ignore_index",
-            ],
-        ),
-        ("monai", "DiceCELoss") => (
-            &MONAI,
-            &[
-                "squared_pred",
-                "jaccard",
-                "reduction",
-                "smooth_nr",
-                "smooth_dr",
-                "batch",
-                "weight",
-                "lambda_dice",
-                "lambda_ce",
-                "label_smoothing",
-            ],
-        ),
-        ("monai", "DiceFocalLoss") => (
-            &MONAI,
-            &[
-                "squared_pred",
-                "jaccard",
-                "reduction",
-                "smooth_nr",
-                "smooth_dr",
-                "batch",
-                "gamma",
-                "weight",
-                "lambda_dice",
-                "lambda_focal",
-                "alpha",
-            ],
-        ),
-        ("monai", "GeneralizedDiceFocalLoss") => (
-            &MONAI,
-            &[
-                "w_type",
-                "reduction",
-                "smooth_nr",
-                "smooth_dr",
-                "batch",
-                "gamma",
-                "weight",
-                "lambda_gdl",
-                "lambda_focal",
-            ],
-        ),
-        ("monai", "FocalLoss") => (
-            &[],
-            &[
-                "include_background",
-                "to_onehot_y",
-                "gamma",
-                "alpha",
-                "weight",
-                "reduction",
-                "use_softmax",
-                "ignore_index",
-            ],
-        ),
-        ("nnunet", "DC_and_CE_loss") => (
-            &[],
-            &[
-                "soft_dice_kwargs",
-                "ce_kwargs",
-                "weight_ce",
-                "weight_dice",
-                "ignore_label",
-                "dice_class",
-            ],
-        ),
-        ("nnunet", _) => (&[], &["apply_nonlin", "batch_dice", "do_bg", "smooth"]),
-        ("torch", "CrossEntropyLoss") => (
-            &[],
-            &[
-                "weight",
-                "size_average",
-                "ignore_index",
-                "reduce",
-                "reduction",
-                "label_smoothing",
-            ],
-        ),
-        ("torch", "BCEWithLogitsLoss") => (
-            &[],
-            &[
-                "weight",
-                "size_average",
-                "reduce",
-                "reduction",
-                "pos_weight",
-            ],
-        ),
-        ("smp", "DiceLoss" | "JaccardLoss") => (&SMP, &["class_weights"]),
-        ("smp", "TverskyLoss") => (&SMP, &["alpha", "beta", "gamma", "class_weights"]),
-        _ => (&[], &[]),
+    let parts: &[&[&str]] = match (library, name) {
+        ("seed", _) => &[&["num_classes", "eps"]],
+        ("monai", "DiceLoss") => &[MONAI, MONAI_DICE, &["weight", "soft_label", "ignore_index"]],
+        ("monai", "DiceCELoss") => &[
+            MONAI,
+            MONAI_DICE,
+            &["weight", "lambda_dice", "lambda_ce", "label_smoothing"],
+        ],
+        ("monai", "DiceFocalLoss") => &[
+            MONAI,
+            MONAI_DICE,
+            &["gamma", "weight", "lambda_dice", "lambda_focal", "alpha"],
+        ],
+        ("monai", "GeneralizedDiceLoss") => &[MONAI, &["w_type"], MONAI_SMOOTH, &["soft_label"]],
+        ("monai", "GeneralizedDiceFocalLoss") => &[
+            MONAI,
+            &["w_type"],
+            MONAI_SMOOTH,
+            &["gamma", "weight", "lambda_gdl", "lambda_focal"],
+        ],
+        ("monai", "TverskyLoss") => &[
+            MONAI,
+            &["alpha", "beta"],
+            MONAI_SMOOTH,
+            &["soft_label", "ignore_index"],
+        ],
+        ("monai", "FocalLoss") => &[&[
+            "include_background",
+            "to_onehot_y",
+            "gamma",
+            "alpha",
+            "weight",
+            "reduction",
+            "use_softmax",
+            "ignore_index",
+        ]],
+        ("nnunet", "DC_and_CE_loss") => &[&[
+            "soft_dice_kwargs",
+            "ce_kwargs",
+            "weight_ce",
+            "weight_dice",
+            "ignore_label",
+            "dice_class",
+        ]],
+        ("nnunet", _) => &[&["apply_nonlin", "batch_dice", "do_bg", "smooth"]],
+        ("torch", "CrossEntropyLoss") => &[&[
+            "weight",
+            "size_average",
+            "ignore_index",
+            "reduce",
+            "reduction",
+            "label_smoothing",
+        ]],
+        ("torch", "BCEWithLogitsLoss") => &[&[
+            "weight",
+            "size_average",
+            "reduce",
+            "reduction",
+            "pos_weight",
+        ]],
+        ("smp", "DiceLoss" | "JaccardLoss") => &[SMP, &["class_weights"]],
+        ("smp", "TverskyLoss") => &[SMP, &["alpha", "beta", "gamma", "class_weights"]],
+        _ => &[],
     };
-    [head, tail].concat()
+    parts.concat()
 }
 
 /// A dense value standing for "ignored" where the call's ignore value is not a u32 or where
