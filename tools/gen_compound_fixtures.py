@@ -14,6 +14,8 @@ hand:
 import argparse
 import torch
 import monai, monai.losses  # noqa: F401  (the calls name monai.losses.*)
+import segmentation_models_pytorch
+import segmentation_models_pytorch.losses  # noqa: F401
 
 from fixturelib import Fixture
 from nnunet_losses import DC_and_CE_loss
@@ -30,7 +32,8 @@ fx = Fixture()
 put = fx.put
 
 
-NAMES = {"torch": torch, "monai": monai, "DC_and_CE_loss": DC_and_CE_loss}
+NAMES = {"torch": torch, "monai": monai, "DC_and_CE_loss": DC_and_CE_loss,
+         "segmentation_models_pytorch": segmentation_models_pytorch}
 
 
 def case(cid, library, call, inp, kind, tgt, tkind, channel_dim=False):
@@ -102,6 +105,32 @@ case("monai_gdlfocal_weight_lambdas", "monai", M + "GeneralizedDiceFocalLoss(to_
 case("monai_gdlfocal_sigmoid_nobg", "monai", M + "GeneralizedDiceFocalLoss(sigmoid=True, include_background=False, batch=True)", xm, "logits", ym, "onehot", True)
 case("monai_focal", "monai", M + "FocalLoss(to_onehot_y=True)", x, "logits", y, "labels", True)
 case("monai_focal_alpha_weight", "monai", M + "FocalLoss(gamma=1.0, alpha=0.6, weight=[2.0, 1.0, 0.5])", xm, "logits", ym, "onehot", True)
+
+# Sums written by hand, as smp users write them: `[a *] Dice(...) + [b *] torch CE(...)`, each
+# term evaluated on its own (MONAI's terms get the labels' channel axis).
+def sum_case(cid, terms, inp, kind, tgt, tkind):
+    fns = []
+    for weight, call in terms:
+        fn = eval(call, NAMES)
+        fns.append((weight, fn, call.startswith("monai.")))
+
+    def total(x, y):
+        out = 0
+        for weight, fn, channel in fns:
+            t = y.unsqueeze(1) if channel and y.dim() == x.dim() - 1 else y
+            out = out + weight * fn(x, t)
+        return out
+    text = " + ".join(call if w == 1 else f"{w} * {call}" for w, call in terms)
+    fx.case(cid, "sum", text, inp, kind, tgt, tkind, total)
+
+
+S = "segmentation_models_pytorch.losses."
+sum_case("smp_dice_plus_ce", [(1, S + "DiceLoss(mode='multiclass')"), (1, T + "CrossEntropyLoss()")], x, "logits", y, "labels")
+sum_case("smp_dice_plus_ce_weighted", [(0.5, S + "DiceLoss(mode='multiclass', log_loss=True)"), (2.0, T + "CrossEntropyLoss(weight=torch.tensor([0.5, 2.0, 1.0, 3.0, 0.25]), label_smoothing=0.1)")], x, "logits", y, "labels")
+sum_case("smp_dice_plus_ce_ignore", [(1, S + f"DiceLoss(mode='multiclass', ignore_index={IGNORE})"), (1, T + f"CrossEntropyLoss(ignore_index={IGNORE})")], x, "logits", yi, "labels")
+sum_case("smp_dice_plus_bce", [(1, S + "DiceLoss(mode='multilabel')"), (0.7, T + "BCEWithLogitsLoss()")], xm, "logits", ym, "onehot")
+sum_case("smp_tversky_plus_ce_3d", [(1, S + "TverskyLoss(mode='multiclass', alpha=0.3, beta=0.7)"), (1, T + "CrossEntropyLoss()")], x3, "logits", y3, "labels")
+sum_case("monai_dice_plus_ce", [(1, M + "DiceLoss(to_onehot_y=True, softmax=True, batch=True)"), (1, T + "CrossEntropyLoss(label_smoothing=0.05)")], x, "logits", y, "labels")
 
 # nnU-Net DC_and_CE_loss (its default: batch dice, no background, smooth 1e-5, weights 1, 1).
 NN = "DC_and_CE_loss({'batch_dice': %s, 'smooth': 1e-5, 'do_bg': False}, {}, weight_ce=%s, weight_dice=%s, ignore_label=%s)"

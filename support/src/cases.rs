@@ -305,12 +305,147 @@ pub fn map_case(fixture: &Fixture, case: &Case) -> Result<Mapped, String> {
         }
         Given::Labels(labels)
     };
-    let (name, args) = parse_call(&case.call)?;
-    let mut kw = Kwargs::new(args, &signature(&case.library, &name))?;
     let preds: Vec<f32> = input.data.iter().map(|&v| v as f32).collect();
-    let mut act = None;
-    let mut warnings = Vec::new();
-    let (config, targets) = match case.library.as_str() {
+    let mut extras = Extras::default();
+    let terms = split_sum(&case.call);
+    let (config, targets) = if terms.len() > 1 {
+        map_sum(&terms, &shape, logits, given, &mut extras)?
+    } else {
+        map_call(
+            &case.library,
+            &case.call,
+            &shape,
+            logits,
+            given,
+            &mut extras,
+        )?
+    };
+    Ok(Mapped {
+        shape,
+        config,
+        preds,
+        targets,
+        act: extras.act,
+        warnings: extras.warnings,
+    })
+}
+
+/// The top-level terms of `A + B` (a call alone is one term).
+fn split_sum(call: &str) -> Vec<String> {
+    let mut depth = 0i32;
+    let mut terms = vec![String::new()];
+    for ch in call.chars() {
+        match ch {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            '+' if depth == 0 => {
+                terms.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        terms.last_mut().unwrap().push(ch);
+    }
+    terms.iter().map(|t| t.trim().to_string()).collect()
+}
+
+/// The library a call's module names.
+fn library_of(call: &str) -> Result<&'static str, String> {
+    let module = call.split('(').next().unwrap_or("");
+    Ok(match module {
+        m if m.starts_with("segmentation_models_pytorch.") => "smp",
+        m if m.starts_with("monai.") => "monai",
+        m if m.starts_with("torch.nn.") => "torch",
+        _ => return Err(format!("the library of `{call}` is not mapped")),
+    })
+}
+
+/// A hand-written sum `[a *] DiceCall(...) + [b *] torch.nn.CrossEntropyLoss(...)` (what smp
+/// users write): the Dice term's config with the cross-entropy term of the other, each term's
+/// weight its lambda.
+fn map_sum(
+    terms: &[String],
+    shape: &Shape,
+    logits: bool,
+    given: Given,
+    extras: &mut Extras,
+) -> Result<(DiceConfig, OwnedTargets), String> {
+    let [dice, ce] = terms else {
+        return Err("only sums of two terms are mapped".into());
+    };
+    let weighted = |term: &str| -> Result<(f32, String), String> {
+        match term.split_once('*') {
+            Some((w, call)) if !w.contains('(') => Ok((
+                w.trim()
+                    .parse()
+                    .map_err(|e| format!("term weight {w}: {e}"))?,
+                call.trim().to_string(),
+            )),
+            _ => Ok((1.0, term.to_string())),
+        }
+    };
+    let (dice_weight, dice_call) = weighted(dice)?;
+    let (ce_weight, ce_call) = weighted(ce)?;
+    let library = library_of(&dice_call)?;
+    let (mut config, targets) =
+        map_call(library, &dice_call, shape, logits, given.clone(), extras)?;
+    if library_of(&ce_call)? != "torch" || extras.act.is_some() || config.cross_entropy.is_some() {
+        return Err("a sum is mapped as a Dice call plus a torch.nn cross-entropy call".into());
+    }
+    let (ce_config, ce_targets) = map_call("torch", &ce_call, shape, logits, given, extras)?;
+    let mut ce = ce_config
+        .cross_entropy
+        .ok_or("the second term has no cross-entropy")?;
+    if ce_config.reduction != Reduction::Mean || config.reduction != Reduction::Mean {
+        return Err("a sum is mapped with mean reductions".into());
+    }
+    // An ignore label only one term sets, that no target holds, ignores nothing (PyTorch's
+    // default ignore_index -100).
+    let holds = |t: &OwnedTargets, l: u32| match t {
+        OwnedTargets::Labels(v) => v.contains(&l),
+        OwnedTargets::Dense(v) => v.contains(&(l as f32)),
+    };
+    config.ignore_index = match (config.ignore_index, ce_config.ignore_index) {
+        (a, b) if a == b => a,
+        (Some(l), None) | (None, Some(l)) if !holds(&ce_targets, l) => None,
+        _ => return Err("the two terms ignore different labels".into()),
+    };
+    let same_targets = matches!(
+        (&targets, &ce_targets),
+        (OwnedTargets::Labels(_), OwnedTargets::Labels(_))
+            | (OwnedTargets::Dense(_), OwnedTargets::Dense(_))
+    );
+    if !same_targets {
+        return Err("the two terms read the targets differently".into());
+    }
+    config.lambda_dice *= dice_weight;
+    ce.lambda *= ce_weight;
+    config.cross_entropy = Some(ce);
+    Ok((config, targets))
+}
+
+/// What a mapping hands back besides the config and targets.
+#[derive(Default)]
+struct Extras {
+    /// A host activation around softdice (MONAI `other_act`).
+    act: Option<HostActivation>,
+    /// The warnings the Python call prints.
+    warnings: Vec<String>,
+}
+
+/// Maps one library call.
+fn map_call(
+    library: &str,
+    call: &str,
+    shape: &Shape,
+    logits: bool,
+    given: Given,
+    extras: &mut Extras,
+) -> Result<(DiceConfig, OwnedTargets), String> {
+    let n_c = shape.classes();
+    let (name, args) = parse_call(call)?;
+    let mut kw = Kwargs::new(args, &signature(library, &name))?;
+    let (config, targets) = match library {
         "seed" => {
             kw.take("num_classes");
             let eps = kw.num("eps", 1e-5)? as f32;
@@ -326,24 +461,18 @@ pub fn map_case(fixture: &Fixture, case: &Case) -> Result<Mapped, String> {
             };
             (config, given.plain()?)
         }
-        "monai" => map_monai(&name, &mut kw, &shape, given, &mut act, &mut warnings)?,
+        "monai" => map_monai(&name, &mut kw, shape, given, extras)?,
         "smp" => map_smp(&name, &mut kw, n_c, given)?,
-        "nnunet" => map_nnunet(&name, &case.call, &mut kw, given)?,
+        "nnunet" => map_nnunet(&name, call, &mut kw, given)?,
         "torch" => map_torch(&name, &mut kw, n_c, given)?,
         other => return Err(format!("unknown library {other}")),
     };
     kw.done()?;
-    Ok(Mapped {
-        shape,
-        config,
-        preds,
-        targets,
-        act,
-        warnings,
-    })
+    Ok((config, targets))
 }
 
 /// The fixture's targets before the call decides what they are.
+#[derive(Clone)]
 enum Given {
     Labels(Vec<i64>),
     Dense(Vec<f32>),
@@ -399,9 +528,9 @@ fn map_monai(
     kw: &mut Kwargs,
     shape: &Shape,
     given: Given,
-    act: &mut Option<HostActivation>,
-    warnings: &mut Vec<String>,
+    extras: &mut Extras,
 ) -> Result<(DiceConfig, OwnedTargets), String> {
+    let Extras { act, warnings } = extras;
     let n_c = shape.classes();
     let one_channel = n_c == 1;
     let include_background = kw.bool("include_background", true)?;
