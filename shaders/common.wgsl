@@ -59,11 +59,12 @@ fn partial_terms(ce_kind: u32) -> u32 {
 
 // The cross-entropy term of a compound loss (the CE_KIND override of the input kernels and
 // FinalizeParams::ce_kind): off, softmax over the classes, sigmoid per element, MONAI's sigmoid
-// focal loss per element.
+// focal loss per element, MONAI's softmax focal loss.
 const CE_OFF: u32 = 0u;
 const CE_SOFTMAX: u32 = 1u;
 const CE_SIGMOID: u32 = 2u;
 const CE_FOCAL: u32 = 3u;
+const CE_SOFTMAX_FOCAL: u32 = 4u;
 
 // Status words, counted with integer atomics (exact and order-independent).
 const STATUS_WORDS: u32 = 4u;

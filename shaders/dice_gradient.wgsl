@@ -41,8 +41,11 @@ fn target_of(label: u32, c: u32, e: u32) -> f32 {
 // The cross-entropy term's d loss / d x of element (c, s) with raw input x, q = softmax(x)_c
 // (softmax) and target y, as `cpu::ce_gradient`: softmax q sum_k a_k - a_c with
 // a_k = u_k y_k + v_k (`a_sum`); sigmoid u y (σ(x) - 1) + v (1 - y) σ(x); focal
-// (u y + v (1 - y)) f'.
-fn ce_grad(x: f32, q: f32, y: f32, u: f32, v: f32, a_sum: f32) -> f32 {
+// (u y + v (1 - y)) f'; softmax focal h_c - q sum_k h_k (`a_sum`).
+fn ce_grad(x: f32, lse: f32, q: f32, y: f32, u: f32, v: f32, a_sum: f32) -> f32 {
+    if (CE_KIND == CE_SOFTMAX_FOCAL) {
+        return focal_h(x, lse, y, u) - q * a_sum;
+    }
     if (CE_KIND == CE_FOCAL) {
         return (u * y + v * (1.0 - y)) * focal(x, y).y;
     }
@@ -210,12 +213,19 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
                 dp[c] = select(0.0, element_grad(c_a[c], c_p[c], p, label, c, e), valid);
                 dot += p * dp[c];
             }
-            // The cross-entropy term's sum_k a_k (softmax).
+            // The cross-entropy term's sum_k a_k (softmax), sum_k h_k (softmax focal).
             var a_sum = v_sum;
             if (CE_KIND == CE_SOFTMAX) {
                 for (var c = 0u; c < N_CLASSES; c++) {
                     let e = b * n_c * n_s + c * n_s + s;
                     a_sum += ce_u[c] * target_of(label, c, e);
+                }
+            }
+            if (CE_KIND == CE_SOFTMAX_FOCAL) {
+                a_sum = 0.0;
+                for (var c = 0u; c < N_CLASSES; c++) {
+                    let y = target_of(label, c, b * n_c * n_s + c * n_s + s);
+                    a_sum += focal_h(probs.x[c], probs.lse, y, ce_u[c]);
                 }
             }
             for (var c = 0u; c < N_CLASSES; c++) {
@@ -227,7 +237,7 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
                     if (ACTIVATION != ACT_SOFTMAX) {
                         q = exp(probs.x[c] - probs.lse);
                     }
-                    dx += ce_grad(probs.x[c], q, y, ce_u[c], ce_v[c], a_sum);
+                    dx += ce_grad(probs.x[c], probs.lse, q, y, ce_u[c], ce_v[c], a_sum);
                 }
                 store_grad(grad_base + c * n_s + s, dx);
             }
@@ -235,7 +245,7 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
         }
         var norm = vec2<f32>(0.0, 1.0);
         var lse = 0.0;
-        if (ACTIVATION == ACT_SOFTMAX || CE_KIND == CE_SOFTMAX) {
+        if (ACTIVATION == ACT_SOFTMAX || softmax_term()) {
             let stored = norm_at(b * n_s + s);
             lse = stored.x - log(stored.y);
             if (ACTIVATION == ACT_SOFTMAX) {
@@ -249,7 +259,7 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
         if (CE_KIND == CE_SOFTMAX) {
             a_sum = coefs[ce_coef_base() + N_CLASSES].x;
         }
-        if ((ACTIVATION == ACT_SOFTMAX || CE_KIND == CE_SOFTMAX) && valid) {
+        if ((ACTIVATION == ACT_SOFTMAX || softmax_term()) && valid) {
             for (var c = 0u; c < n_c; c++) {
                 let e = c * n_s + s;
                 if (ACTIVATION == ACT_SOFTMAX) {
@@ -261,6 +271,11 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
                 if (CE_KIND == CE_SOFTMAX) {
                     let y = target_of(label, c, b * n_c * n_s + e);
                     a_sum += coefs[ce_coef_base() + c].x * y;
+                }
+                if (CE_KIND == CE_SOFTMAX_FOCAL) {
+                    let y = target_of(label, c, b * n_c * n_s + e);
+                    let u = coefs[ce_coef_base() + c].x;
+                    a_sum += focal_h(pred_at(pred_base + e), lse, y, u);
                 }
             }
         }
@@ -277,7 +292,7 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
             if (CE_KIND != CE_OFF && valid) {
                 let y = target_of(label, c, b * n_c * n_s + e);
                 let uv = coefs[ce_coef_base() + c];
-                g += ce_grad(x, exp(x - lse), y, uv.x, uv.y, a_sum);
+                g += ce_grad(x, lse, exp(x - lse), y, uv.x, uv.y, a_sum);
             }
             store_grad(grad_base + e, g);
         }

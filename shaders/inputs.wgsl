@@ -122,9 +122,35 @@ fn focal(x: f32, y: f32) -> vec2<f32> {
     return vec2<f32>(m * b, m * (gamma * sigmoid(-z) * (1.0 - 2.0 * y) * b + sigmoid(x) - y));
 }
 
+// Whether the cross-entropy term takes the softmax of the raw inputs (its log-sum-exp).
+fn softmax_term() -> bool {
+    return CE_KIND == CE_SOFTMAX || CE_KIND == CE_SOFTMAX_FOCAL;
+}
+
+// (1 - q)^γ and γ (1 - q)^(γ - 1) of MONAI's softmax focal loss (1 and 0 at γ = 0, as
+// PyTorch's pow(0, 0) = 1).
+fn focal_powers(q: f32) -> vec2<f32> {
+    let gamma = params.focal_gamma;
+    if (gamma == 0.0) {
+        return vec2<f32>(1.0, 0.0);
+    }
+    let r = log(1.0 - q);
+    return vec2<f32>(exp(gamma * r), gamma * exp((gamma - 1.0) * r));
+}
+
+// MONAI's softmax focal h_c = a_c q_c d(-(1 - q)^γ ln q)/dq with a_c = u y, as `cpu::focal_h`:
+// the element's share of d loss / d x is h_c - q_c sum_k h_k.
+fn focal_h(x: f32, lse: f32, y: f32, u: f32) -> f32 {
+    let lq = x - lse;
+    let q = exp(lq);
+    let pw = focal_powers(q);
+    return u * y * (pw.y * q * lq - pw.x);
+}
+
 // The cross-entropy sums' terms (X1, X2) of one kept element with raw input x and target y, as
 // `cpu::Pixel::ce_terms`: softmax (y (lse - x), lse - x) with the pixel's log-sum-exp `lse`;
-// sigmoid (-y ln σ(x), -(1 - y) ln(1 - σ(x))); focal (y f, (1 - y) f).
+// sigmoid (-y ln σ(x), -(1 - y) ln(1 - σ(x))); focal (y f, (1 - y) f); softmax focal
+// (y (1 - q)^γ (lse - x), 0).
 fn ce_terms(x: f32, lse: f32, y: f32) -> vec2<f32> {
     if (CE_KIND == CE_SIGMOID) {
         return vec2<f32>(-y * log_sigmoid(x), -(1.0 - y) * log_sigmoid(-x));
@@ -132,6 +158,9 @@ fn ce_terms(x: f32, lse: f32, y: f32) -> vec2<f32> {
     if (CE_KIND == CE_FOCAL) {
         let f = focal(x, y).x;
         return vec2<f32>(y * f, (1.0 - y) * f);
+    }
+    if (CE_KIND == CE_SOFTMAX_FOCAL) {
+        return vec2<f32>(y * focal_powers(exp(x - lse)).x * (lse - x), 0.0);
     }
     return vec2<f32>(y * (lse - x), lse - x);
 }
@@ -177,7 +206,7 @@ fn chunk_probs(pred_base: u32, pixel: u32, s: u32, c0: u32) -> ChunkProbs {
             }
         }
     }
-    let softmax_ce = CE_KIND == CE_SOFTMAX;
+    let softmax_ce = softmax_term();
     if ((ACTIVATION == ACT_SOFTMAX || softmax_ce) && N_CLASSES <= CLASS_CHUNK) {
         var m = out.p[0];
         for (var k = 1u; k < N_CLASSES; k++) {

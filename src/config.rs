@@ -426,14 +426,16 @@ impl DiceConfig {
     }
 
     /// Checks what depends on the target format: a cross-entropy term leaves ignored pixels
-    /// out only for integer labels (PyTorch's probability targets have no `ignore_index`, and
-    /// the sigmoid term's mean would need a count of kept elements).
+    /// out only as the softmax cross-entropy on integer labels (PyTorch's probability targets
+    /// have no `ignore_index`; the per-element kinds' means would need a count of kept
+    /// elements).
     pub(crate) fn validate_targets(&self, kind: TargetKind) -> Result<(), DiceError> {
         use crate::cross_entropy::CrossEntropyKind as K;
         match (&self.cross_entropy, self.ignore_index) {
-            (Some(ce), Some(_)) if ce.kind == K::Sigmoid || kind == TargetKind::Dense => {
+            (Some(ce), Some(_)) if ce.kind != K::Softmax || kind == TargetKind::Dense => {
                 Err(DiceError::InvalidConfig(
-                    "ignore_index with a cross-entropy term needs softmax and integer labels"
+                    "ignore_index with a cross-entropy term needs CrossEntropyKind::Softmax and \
+                     integer labels"
                         .into(),
                 ))
             }

@@ -84,6 +84,24 @@ fn focal(x: f64, y: f64, gamma: f64) -> [f64; 2] {
     [m * b, m * (gamma * s(-z) * (1.0 - 2.0 * y) * b + s(x) - y)]
 }
 
+/// `(1 - q)^γ` and `γ (1 - q)^(γ - 1)` of MONAI's softmax focal loss, as `focal_powers` (1 and
+/// 0 at `γ = 0`).
+fn focal_powers(q: f64, gamma: f64) -> [f64; 2] {
+    if gamma == 0.0 {
+        return [1.0, 0.0];
+    }
+    [(1.0 - q).powf(gamma), gamma * (1.0 - q).powf(gamma - 1.0)]
+}
+
+/// MONAI's softmax focal `h = u y q d(-(1 - q)^γ ln q)/dq`, as `focal_h`: the element's share of
+/// d loss / d x is `h_c - q_c Σ_k h_k`.
+fn focal_h(x: f64, lse: f64, y: f64, u: f64, gamma: f64) -> f64 {
+    let lq = x - lse;
+    let q = lq.exp();
+    let [r, dr] = focal_powers(q, gamma);
+    u * y * (dr * q * lq - r)
+}
+
 /// `ln σ(x)`, stable on both sides, as `log_sigmoid`.
 fn log_sigmoid(x: f64) -> f64 {
     x.min(0.0) - (-x.abs()).exp().ln_1p()
@@ -169,6 +187,13 @@ impl Pixel<'_> {
                 let f = focal(x, y, ce.focal_gamma as f64)[0];
                 [y * f, (1.0 - y) * f]
             }
+            CrossEntropyKind::SoftmaxFocal => {
+                let q = (x - self.lse).exp();
+                [
+                    y * focal_powers(q, ce.focal_gamma as f64)[0] * (self.lse - x),
+                    0.0,
+                ]
+            }
         }
     }
 
@@ -191,10 +216,12 @@ fn pixels<'a>(
     let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
     let per_sample = config.scope == crate::Scope::PerSample;
     let activation = config.activation;
-    let ce_softmax = config
-        .cross_entropy
-        .as_ref()
-        .is_some_and(|ce| ce.kind == CrossEntropyKind::Softmax);
+    let ce_softmax = config.cross_entropy.as_ref().is_some_and(|ce| {
+        matches!(
+            ce.kind,
+            CrossEntropyKind::Softmax | CrossEntropyKind::SoftmaxFocal
+        )
+    });
     (0..n_b).flat_map(move |b| {
         (0..n_s).map(move |s| {
             let raw = if activation == Activation::Softmax || ce_softmax {
@@ -455,9 +482,8 @@ fn ce_finalize(
         (Reduction::Sum, ..) => 1.0,
         (_, CrossEntropyKind::Softmax, true) => label_weight,
         (_, CrossEntropyKind::Softmax, false) => sums.pixels(),
-        (_, CrossEntropyKind::Sigmoid | CrossEntropyKind::SigmoidFocal, _) => {
-            sums.pixels() * ce.n_included(n_c) as f64
-        }
+        (_, CrossEntropyKind::Sigmoid | CrossEntropyKind::SigmoidFocal, _)
+        | (_, CrossEntropyKind::SoftmaxFocal, _) => sums.pixels() * ce.n_included(n_c) as f64,
     };
     // Nothing kept (every pixel ignored): 0, as nnU-Net's DC_and_CE_loss guards it (PyTorch's
     // mean would be 0 / 0).
@@ -562,6 +588,15 @@ fn ce_gradient(
                 let [u, v] = ce_coefs[c];
                 let d = focal(px.x(c), y, ce.focal_gamma as f64)[1];
                 grad[px.element(c)] += (u * y + v * (1.0 - y)) * d;
+            }
+        }
+        CrossEntropyKind::SoftmaxFocal => {
+            let gamma = ce.focal_gamma as f64;
+            let h = |c: usize| focal_h(px.x(c), px.lse, target(c).0, ce_coefs[c][0], gamma);
+            let h_sum: f64 = (0..n_c).map(h).sum();
+            for c in 0..n_c {
+                let q = (px.x(c) - px.lse).exp();
+                grad[px.element(c)] += h(c) - q * h_sum;
             }
         }
     }

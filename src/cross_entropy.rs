@@ -20,6 +20,10 @@ pub enum CrossEntropyKind {
     /// per element `f = (1 - p_t)^γ · BCE(x, y)`, `1 - p_t = σ(-x (2y - 1))`, weighted by
     /// `pw_c y + nw_c (1 - y)` (MONAI's `alpha`: `α, 1 - α`, or per class `α_c, 1`).
     SigmoidFocal,
+    /// MONAI `FocalLoss(use_softmax=True)`: per element `-pw_c (1 - q_c)^γ ln q_c · y_c` with
+    /// `q = softmax(x)` (MONAI's `alpha`: `pw = (1 - α, α, α, …)`, or per class `α_c`), the
+    /// mean over elements.
+    SoftmaxFocal,
 }
 
 /// The cross-entropy term, with PyTorch's semantics.
@@ -54,7 +58,7 @@ pub struct CrossEntropy {
     /// Per-class weights `nw` of the negative term (sigmoid kinds), length C; `None` for all
     /// ones.
     pub neg_weight: Option<Vec<f32>>,
-    /// The focal exponent `γ` (MONAI `gamma`, [`CrossEntropyKind::SigmoidFocal`] only).
+    /// The focal exponent `γ` (MONAI `gamma`, the focal kinds only).
     pub focal_gamma: f32,
     /// `false` leaves class 0 out of the term and its mean (MONAI `FocalLoss`
     /// `include_background=False`; sigmoid kinds only).
@@ -73,6 +77,15 @@ impl CrossEntropy {
             neg_weight: None,
             focal_gamma: 0.0,
             include_background: true,
+        }
+    }
+
+    /// MONAI `FocalLoss(use_softmax=True, gamma=γ)`: `λ = 1`, no alpha, no weights.
+    pub fn softmax_focal(gamma: f32) -> Self {
+        Self {
+            kind: CrossEntropyKind::SoftmaxFocal,
+            focal_gamma: gamma,
+            ..Self::softmax()
         }
     }
 
@@ -116,6 +129,7 @@ impl CrossEntropy {
         let eps = self.label_smoothing as f64;
         match self.kind {
             CrossEntropyKind::Softmax => [(1.0 - eps) * w, eps * w / n_classes as f64],
+            CrossEntropyKind::SoftmaxFocal => [w * self.pos_weight_of(c) as f64, 0.0],
             _ if !self.includes(c) => [0.0, 0.0],
             _ => {
                 let nw = self.neg_weight.as_ref().map_or(1.0, |w| w[c]) as f64;
@@ -164,9 +178,13 @@ impl CrossEntropy {
             }
         }
         let refuse = |why: &str| Err(DiceError::InvalidConfig(why.into()));
-        let softmax = self.kind == CrossEntropyKind::Softmax;
-        if self.focal_gamma != 0.0 && self.kind != CrossEntropyKind::SigmoidFocal {
-            return refuse("focal_gamma belongs to CrossEntropyKind::SigmoidFocal");
+        use CrossEntropyKind as K;
+        let softmax = matches!(self.kind, K::Softmax | K::SoftmaxFocal);
+        if self.focal_gamma != 0.0 && !matches!(self.kind, K::SigmoidFocal | K::SoftmaxFocal) {
+            return refuse("focal_gamma belongs to the focal kinds");
+        }
+        if self.kind == K::SoftmaxFocal && self.label_smoothing != 0.0 {
+            return refuse("label_smoothing belongs to the softmax cross-entropy");
         }
         if softmax && (self.neg_weight.is_some() || !self.include_background) {
             return refuse("neg_weight and include_background belong to the sigmoid kinds");
@@ -175,7 +193,7 @@ impl CrossEntropy {
             return refuse("the cross-entropy term has no class left");
         }
         match self.kind {
-            CrossEntropyKind::Softmax if n_classes == 1 => {
+            CrossEntropyKind::Softmax | CrossEntropyKind::SoftmaxFocal if n_classes == 1 => {
                 refuse("softmax cross-entropy over one class is 0; use CrossEntropyKind::Sigmoid")
             }
             CrossEntropyKind::Softmax if self.pos_weight.is_some() => {

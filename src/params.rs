@@ -31,6 +31,8 @@ shared_constants! {
     CE_SIGMOID = 2;
     /// Cross-entropy term: MONAI's sigmoid focal loss per element.
     CE_FOCAL = 3;
+    /// Cross-entropy term: MONAI's softmax focal loss.
+    CE_SOFTMAX_FOCAL = 4;
     /// What a cross-entropy mean divides by (`FinalizeParams::ce_divisor`): nothing (sum).
     CE_DIV_ONE = 0;
     /// The weighted count of kept labels, `Σ w_c Y_c` (softmax on integer labels).
@@ -197,6 +199,7 @@ pub(crate) fn ce_kind(config: &DiceConfig) -> u32 {
         Some(CrossEntropyKind::Softmax) => CE_SOFTMAX,
         Some(CrossEntropyKind::Sigmoid) => CE_SIGMOID,
         Some(CrossEntropyKind::SigmoidFocal) => CE_FOCAL,
+        Some(CrossEntropyKind::SoftmaxFocal) => CE_SOFTMAX_FOCAL,
     }
 }
 

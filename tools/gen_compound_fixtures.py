@@ -104,6 +104,10 @@ case("monai_gdlfocal", "monai", M + "GeneralizedDiceFocalLoss(to_onehot_y=True, 
 case("monai_gdlfocal_weight_lambdas", "monai", M + "GeneralizedDiceFocalLoss(to_onehot_y=True, softmax=True, w_type='simple', weight=[1.0, 0.5, 2.0, 1.0, 3.0], lambda_gdl=0.3, lambda_focal=1.7, gamma=1.0)", x, "logits", y, "labels", True)
 case("monai_gdlfocal_sigmoid_nobg", "monai", M + "GeneralizedDiceFocalLoss(sigmoid=True, include_background=False, batch=True)", xm, "logits", ym, "onehot", True)
 case("monai_focal", "monai", M + "FocalLoss(to_onehot_y=True)", x, "logits", y, "labels", True)
+case("monai_focal_softmax", "monai", M + "FocalLoss(to_onehot_y=True, use_softmax=True)", x, "logits", y, "labels", True)
+case("monai_focal_softmax_alpha_weight", "monai", M + "FocalLoss(to_onehot_y=True, use_softmax=True, gamma=1.0, alpha=0.25, weight=[0.5, 1.0, 2.0, 1.5, 3.0])", x, "logits", y, "labels", True)
+case("monai_focal_softmax_gamma0_onehot", "monai", M + "FocalLoss(use_softmax=True, gamma=0.0)", x, "logits", onehot, "onehot", True)
+case("monai_focal_softmax_3d", "monai", M + "FocalLoss(to_onehot_y=True, use_softmax=True, gamma=3.0)", x3, "logits", y3, "labels", True)
 case("monai_focal_alpha_weight", "monai", M + "FocalLoss(gamma=1.0, alpha=0.6, weight=[2.0, 1.0, 0.5])", xm, "logits", ym, "onehot", True)
 
 # Sums written by hand, as smp users write them: `[a *] Dice(...) + [b *] torch CE(...)`, each

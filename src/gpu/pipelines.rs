@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::*;
-use crate::params::{ACT_SOFTMAX, CE_SOFTMAX, CLASS_CHUNK};
+use crate::params::{ACT_SOFTMAX, CE_SOFTMAX, CE_SOFTMAX_FOCAL, CLASS_CHUNK};
 use crate::shaders::{bindings, Access, Binding, BindingSlot, Buffer, Fold, Kernel, Pages};
 
 /// The one binding of [`DiceContext::check_owned`]'s probe: any buffer, read-only.
@@ -92,7 +92,7 @@ impl Spec {
     /// Dice term or of a cross-entropy term) over more classes than one chunk (the shaders
     /// test the same constants).
     pub(super) fn norms(&self) -> bool {
-        (self.activation == ACT_SOFTMAX || self.ce_kind == CE_SOFTMAX)
+        (self.activation == ACT_SOFTMAX || matches!(self.ce_kind, CE_SOFTMAX | CE_SOFTMAX_FOCAL))
             && self.n_classes > CLASS_CHUNK
     }
 }

@@ -686,15 +686,30 @@ fn map_monai(
             }
         }
         "FocalLoss" => {
-            if kw.bool("use_softmax", false)? {
+            let use_softmax = kw.bool("use_softmax", false)?;
+            if use_softmax && !include_background && n_c > 1 {
                 return Err(
-                    "FocalLoss(use_softmax=True) is not mapped (its softmax runs over \
-                            the channels left after include_background)"
+                    "FocalLoss(use_softmax=True, include_background=False) is not \
+                            mapped (its softmax runs over the channels left)"
                         .into(),
                 );
             }
             let weight = kw.list("weight")?;
-            config.cross_entropy = Some(monai_focal(kw, n_c, include_background, &weight)?);
+            let mut focal = monai_focal(kw, n_c, include_background, &weight)?;
+            if use_softmax {
+                // MONAI's softmax alpha: 1 - α on the background, α elsewhere.
+                let alpha = focal.pos_weight.take().map(|pw| {
+                    let a = pw[0];
+                    (0..n_c).map(|c| if c == 0 { 1.0 - a } else { a }).collect()
+                });
+                focal = CrossEntropy {
+                    kind: softdice::CrossEntropyKind::SoftmaxFocal,
+                    pos_weight: alpha,
+                    neg_weight: None,
+                    ..focal
+                };
+            }
+            config.cross_entropy = Some(focal);
             // The focal term alone: a Dice term weighted 0, on probabilities.
             config.lambda_dice = 0.0;
             config.activation = Activation::Sigmoid;

@@ -138,12 +138,19 @@ fn analytic_gradient_matches_finite_differences() {
         include_background: false,
         ..CrossEntropy::sigmoid_focal(1.5)
     };
-    for dense in [true, false] {
-        let config = DiceConfig {
-            cross_entropy: Some(focal.clone()),
-            ..DiceConfig::monai()
-        };
-        check_config(&config, dense);
+    // And its softmax focal term (per-class alpha).
+    let softmax_focal = CrossEntropy {
+        pos_weight: Some(vec![0.75, 0.25, 0.25]),
+        ..CrossEntropy::softmax_focal(2.0)
+    };
+    for ce in [focal, softmax_focal] {
+        for dense in [true, false] {
+            let config = DiceConfig {
+                cross_entropy: Some(ce.clone()),
+                ..DiceConfig::monai()
+            };
+            check_config(&config, dense);
+        }
     }
     // smp's focal Tversky on soft targets (L1 intersection, exponent below 1).
     let focal = DiceConfig {

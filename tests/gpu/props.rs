@@ -133,7 +133,8 @@ fn compound_strategy(n_classes: usize, dense: bool) -> impl Strategy<Value = Dic
         prop_oneof![
             Just(CrossEntropyKind::Softmax),
             Just(CrossEntropyKind::Sigmoid),
-            Just(CrossEntropyKind::SigmoidFocal)
+            Just(CrossEntropyKind::SigmoidFocal),
+            Just(CrossEntropyKind::SoftmaxFocal)
         ]
         .boxed()
     };
@@ -152,16 +153,21 @@ fn compound_strategy(n_classes: usize, dense: bool) -> impl Strategy<Value = Dic
         .prop_map(
             move |(kind, dice, w, ((weighted, extra, ignore), eps, lambda_dice, lambda), red)| {
                 let softmax = kind == CrossEntropyKind::Softmax;
-                let focal = kind == CrossEntropyKind::SigmoidFocal;
+                let sigmoid_focal = kind == CrossEntropyKind::SigmoidFocal;
+                let softmax_focal = kind == CrossEntropyKind::SoftmaxFocal;
                 let ce = CrossEntropy {
                     kind,
                     lambda,
                     class_weights: weighted.then(|| w.clone()),
                     pos_weight: (extra && !softmax).then(|| w.iter().rev().copied().collect()),
                     label_smoothing: if extra && softmax { eps } else { 0.0 },
-                    neg_weight: (extra && focal).then(|| w.clone()),
-                    focal_gamma: if focal { 4.0 * eps } else { 0.0 },
-                    include_background: softmax || !weighted || n_classes == 1,
+                    neg_weight: (extra && sigmoid_focal).then(|| w.clone()),
+                    focal_gamma: if sigmoid_focal || softmax_focal {
+                        4.0 * eps
+                    } else {
+                        0.0
+                    },
+                    include_background: softmax || softmax_focal || !weighted || n_classes == 1,
                 };
                 DiceConfig {
                     reduction: red,
