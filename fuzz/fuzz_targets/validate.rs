@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use softdice::{
-    cpu, Activation, ClassSelection, DiceConfig, EmptyClass, GeneralizedWeight, LossForm,
+    cpu, Activation, ClassSelection, CrossEntropy, CrossEntropyKind, DiceConfig, EmptyClass, GeneralizedWeight, LossForm,
     Reduction, Scope, Shape, Targets, WeightMode,
 };
 
@@ -54,6 +54,22 @@ fuzz_target!(|data: &[u8]| {
         empty_class: if b.byte() & 1 != 0 { EmptyClass::ZeroLoss } else { EmptyClass::Smooth },
         denominator_clamp: b.f32(),
         log_clamp: b.f32(),
+        lambda_dice: b.f32(),
+        cross_entropy: (b.byte() & 1 != 0).then(|| CrossEntropy {
+            kind: [
+                CrossEntropyKind::Softmax,
+                CrossEntropyKind::Sigmoid,
+                CrossEntropyKind::SigmoidFocal,
+                CrossEntropyKind::SoftmaxFocal,
+            ][(b.byte() % 4) as usize],
+            lambda: b.f32(),
+            class_weights: (b.byte() & 1 != 0).then(|| (0..b.byte() % 8).map(|_| b.f32()).collect()),
+            pos_weight: (b.byte() & 1 != 0).then(|| (0..b.byte() % 8).map(|_| b.f32()).collect()),
+            label_smoothing: b.f32(),
+            neg_weight: (b.byte() & 1 != 0).then(|| (0..b.byte() % 8).map(|_| b.f32()).collect()),
+            focal_gamma: b.f32(),
+            include_background: b.byte() & 1 != 0,
+        }),
     };
     let Ok(shape) = Shape::new(&dims) else { return };
     if shape.len() > 4096 {
