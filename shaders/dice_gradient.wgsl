@@ -42,6 +42,8 @@ fn target_of(label: u32, c: u32, e: u32) -> f32 {
 // (softmax) and target y, as `cpu::ce_gradient`: softmax q sum_k a_k - a_c with
 // a_k = u_k y_k + v_k (`a_sum`); sigmoid u y (σ(x) - 1) + v (1 - y) σ(x); focal
 // (u y + v (1 - y)) f'; softmax focal h_c - q sum_k h_k (`a_sum`).
+//
+// `a_sum` is sum v (`v_sum`, 0 for softmax focal) plus every class's `ce_share`.
 fn ce_grad(x: f32, lse: f32, q: f32, y: f32, u: f32, v: f32, a_sum: f32) -> f32 {
     if (CE_KIND == CE_SOFTMAX_FOCAL) {
         return focal_h(x, lse, y, u) - q * a_sum;
@@ -54,6 +56,30 @@ fn ce_grad(x: f32, lse: f32, q: f32, y: f32, u: f32, v: f32, a_sum: f32) -> f32 
         return u * y * (s - 1.0) + v * (1.0 - y) * s;
     }
     return q * a_sum - (u * y + v);
+}
+
+// Class c's share of the pixel sum the softmax kinds' gradient needs: u_c y_c (softmax),
+// h_c (softmax focal), nothing for the per-element kinds.
+fn ce_share(x: f32, lse: f32, y: f32, u: f32) -> f32 {
+    if (CE_KIND == CE_SOFTMAX) {
+        return u * y;
+    }
+    if (CE_KIND == CE_SOFTMAX_FOCAL) {
+        return focal_h(x, lse, y, u);
+    }
+    return 0.0;
+}
+
+// q = softmax(x) of element (x, lse) for the softmax kinds: `p` where the Dice term takes
+// softmax too (the same exponential), 0 where the term needs none.
+fn ce_q(x: f32, lse: f32, p: f32) -> f32 {
+    if (!softmax_term()) {
+        return 0.0;
+    }
+    if (ACTIVATION == ACT_SOFTMAX) {
+        return p;
+    }
+    return exp(x - lse);
 }
 
 // d loss / d p of element (c, s) from class c's coefficients, given the pixel's label (or the
@@ -213,30 +239,19 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
                 dp[c] = select(0.0, element_grad(c_a[c], c_p[c], p, label, c, e), valid);
                 dot += p * dp[c];
             }
-            // The cross-entropy term's sum_k a_k (softmax), sum_k h_k (softmax focal).
+            // The softmax kinds' pixel sum (`ce_grad`'s a_sum).
             var a_sum = v_sum;
-            if (CE_KIND == CE_SOFTMAX) {
-                for (var c = 0u; c < N_CLASSES; c++) {
-                    let e = b * n_c * n_s + c * n_s + s;
-                    a_sum += ce_u[c] * target_of(label, c, e);
-                }
-            }
-            if (CE_KIND == CE_SOFTMAX_FOCAL) {
-                a_sum = 0.0;
+            if (softmax_term()) {
                 for (var c = 0u; c < N_CLASSES; c++) {
                     let y = target_of(label, c, b * n_c * n_s + c * n_s + s);
-                    a_sum += focal_h(probs.x[c], probs.lse, y, ce_u[c]);
+                    a_sum += ce_share(probs.x[c], probs.lse, y, ce_u[c]);
                 }
             }
             for (var c = 0u; c < N_CLASSES; c++) {
                 var dx = activation_grad(probs.p[c], dp[c], dot, valid);
                 if (CE_KIND != CE_OFF && valid) {
                     let y = target_of(label, c, b * n_c * n_s + c * n_s + s);
-                    // q = softmax(x) is p where the Dice term takes softmax too.
-                    var q = probs.p[c];
-                    if (ACTIVATION != ACT_SOFTMAX) {
-                        q = exp(probs.x[c] - probs.lse);
-                    }
+                    let q = ce_q(probs.x[c], probs.lse, probs.p[c]);
                     dx += ce_grad(probs.x[c], probs.lse, q, y, ce_u[c], ce_v[c], a_sum);
                 }
                 store_grad(grad_base + c * n_s + s, dx);
@@ -252,30 +267,23 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
                 norm = stored;
             }
         }
-        // Softmax needs sum_k p_k g_k before any logit gradient can be written; the
-        // cross-entropy term its sum_k a_k.
+        // Softmax needs sum_k p_k g_k before any logit gradient can be written; the softmax
+        // kinds of cross-entropy term their pixel sum.
         var dot = 0.0;
-        var a_sum = 0.0;
-        if (CE_KIND == CE_SOFTMAX) {
-            a_sum = coefs[ce_coef_base() + N_CLASSES].x;
-        }
+        var a_sum = v_sum;
         if ((ACTIVATION == ACT_SOFTMAX || softmax_term()) && valid) {
             for (var c = 0u; c < n_c; c++) {
                 let e = c * n_s + s;
+                let x = pred_at(pred_base + e);
                 if (ACTIVATION == ACT_SOFTMAX) {
-                    let p = activate(pred_at(pred_base + e), norm);
+                    let p = activate(x, norm);
                     let k = coefs[coef_base + c];
                     let dp = element_grad(k.x, k.y, p, label, c, b * n_c * n_s + e);
                     dot += p * dp;
                 }
-                if (CE_KIND == CE_SOFTMAX) {
+                if (softmax_term()) {
                     let y = target_of(label, c, b * n_c * n_s + e);
-                    a_sum += coefs[ce_coef_base() + c].x * y;
-                }
-                if (CE_KIND == CE_SOFTMAX_FOCAL) {
-                    let y = target_of(label, c, b * n_c * n_s + e);
-                    let u = coefs[ce_coef_base() + c].x;
-                    a_sum += focal_h(pred_at(pred_base + e), lse, y, u);
+                    a_sum += ce_share(x, lse, y, coefs[ce_coef_base() + c].x);
                 }
             }
         }
@@ -292,7 +300,7 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
             if (CE_KIND != CE_OFF && valid) {
                 let y = target_of(label, c, b * n_c * n_s + e);
                 let uv = coefs[ce_coef_base() + c];
-                g += ce_grad(x, lse, exp(x - lse), y, uv.x, uv.y, a_sum);
+                g += ce_grad(x, lse, ce_q(x, lse, p), y, uv.x, uv.y, a_sum);
             }
             store_grad(grad_base + e, g);
         }

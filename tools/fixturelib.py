@@ -1,10 +1,24 @@
 """What the reference-case generators share: inputs stored as the fixture format holds them
 (flat data, shape, dtype), read back in float64 / int64, and each case's loss and gradient by
 PyTorch float64 autograd. The format is ../shared/fixtures/gen_fixtures.py's."""
+import argparse
 import json
 import warnings
 
 import torch
+
+# The ignore label of every generator's label inputs.
+IGNORE = 255
+
+
+def start(default_seed):
+    """A generator's command line (`--out FILE`, `--seed N`), its seeded random generator and
+    an empty fixture."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=default_seed)
+    args = ap.parse_args()
+    return args, torch.Generator().manual_seed(args.seed), Fixture()
 
 
 class Fixture:
@@ -37,6 +51,19 @@ class Fixture:
                            "warnings": [str(w.message) for w in caught],
                            "loss": [float(v) for v in loss.detach().flatten().tolist()],
                            "grad": [float(v) for v in x.grad.flatten().tolist()]})
+
+    def call_case(self, cid, library, call, names, inp, input_kind, tgt, target_kind,
+                  channel_dim=False):
+        """Evaluates the call string `call` in `names` (so the string is exactly what ran) and
+        applies it to the stored input and target; labels get MONAI's channel axis when
+        `channel_dim`."""
+        loss_fn = eval(call, names)
+
+        def fn(x, y):
+            if channel_dim and y.dim() == x.dim() - 1:
+                y = y.unsqueeze(1)
+            return loss_fn(x, y)
+        self.case(cid, library, call, inp, input_kind, tgt, target_kind, fn)
 
     def write(self, path, generator):
         with open(path, "w") as f:

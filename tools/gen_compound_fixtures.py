@@ -11,39 +11,24 @@ hand:
     python3 -m venv venv && venv/bin/pip install torch monai==1.6.1 segmentation-models-pytorch==0.6.0
     venv/bin/python tools/gen_compound_fixtures.py --out tests/fixtures/compound_cases.json
 """
-import argparse
 import torch
 import monai, monai.losses  # noqa: F401  (the calls name monai.losses.*)
 import segmentation_models_pytorch
 import segmentation_models_pytorch.losses  # noqa: F401
 
-from fixturelib import Fixture
+from fixturelib import IGNORE, start
 from nnunet_losses import DC_and_CE_loss
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--out", required=True)
-ap.add_argument("--seed", type=int, default=14)
-args = ap.parse_args()
-g = torch.Generator().manual_seed(args.seed)
+args, g, fx = start(default_seed=14)
 # Weights written `torch.tensor([...])` in the calls are float64 like the inputs.
 torch.set_default_dtype(torch.float64)
-IGNORE = 255
-fx = Fixture()
 put = fx.put
-
-
 NAMES = {"torch": torch, "monai": monai, "DC_and_CE_loss": DC_and_CE_loss,
          "segmentation_models_pytorch": segmentation_models_pytorch}
 
 
 def case(cid, library, call, inp, kind, tgt, tkind, channel_dim=False):
-    loss_fn = eval(call, NAMES)
-
-    def fn(x, y):
-        if channel_dim and y.dim() == x.dim() - 1:
-            y = y.unsqueeze(1)
-        return loss_fn(x, y)
-    fx.case(cid, library, call, inp, kind, tgt, tkind, fn)
+    fx.call_case(cid, library, call, NAMES, inp, kind, tgt, tkind, channel_dim)
 
 
 B, C, H, W = 2, 5, 9, 10

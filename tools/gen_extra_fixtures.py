@@ -6,20 +6,13 @@ the public MONAI / smp classes (nothing by softdice). Run by hand, not by CI:
     python3 -m venv venv && venv/bin/pip install torch monai segmentation-models-pytorch
     venv/bin/python tools/gen_extra_fixtures.py --out tests/fixtures/extra_cases.json
 """
-import argparse
 import torch
 import monai, monai.losses as ml
 import segmentation_models_pytorch as smp
 
-from fixturelib import Fixture
+from fixturelib import IGNORE, start
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--out", required=True)
-ap.add_argument("--seed", type=int, default=3)
-args = ap.parse_args()
-g = torch.Generator().manual_seed(args.seed)
-IGNORE = 255
-fx = Fixture()
+args, g, fx = start(default_seed=3)
 put, tensor, case = fx.put, fx.tensor, fx.case
 
 

@@ -9,35 +9,20 @@ each call string is evaluated as written, so the string is exactly what ran. Run
     python3 -m venv venv && venv/bin/pip install torch monai==1.6.1 segmentation-models-pytorch==0.6.0
     venv/bin/python tools/gen_fidelity_fixtures.py --out tests/fixtures/fidelity_cases.json
 """
-import argparse
 import torch
 import monai, monai.losses  # noqa: F401  (the calls name monai.losses.*)
 import segmentation_models_pytorch
 import segmentation_models_pytorch.losses  # noqa: F401
 
-from fixturelib import Fixture
+from fixturelib import IGNORE, start
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--out", required=True)
-ap.add_argument("--seed", type=int, default=13)
-args = ap.parse_args()
-g = torch.Generator().manual_seed(args.seed)
-IGNORE = 255
-fx = Fixture()
+args, g, fx = start(default_seed=13)
 put, tensor = fx.put, fx.tensor
 NAMES = {"torch": torch, "monai": monai, "segmentation_models_pytorch": segmentation_models_pytorch}
 
 
 def case(cid, library, call, inp, input_kind, tgt, target_kind, channel_dim=False):
-    """Evaluates `call` and applies it to the stored input and target (labels get MONAI's
-    channel axis when `channel_dim`)."""
-    loss_fn = eval(call, NAMES)
-
-    def fn(x, y):
-        if channel_dim and y.dim() == x.dim() - 1:
-            y = y.unsqueeze(1)
-        return loss_fn(x, y)
-    fx.case(cid, library, call, inp, input_kind, tgt, target_kind, fn)
+    fx.call_case(cid, library, call, NAMES, inp, input_kind, tgt, target_kind, channel_dim)
 
 
 def monai_case(cid, call, inp, kind, tgt, tkind):

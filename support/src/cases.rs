@@ -846,7 +846,7 @@ fn map_torch(
         "BCEWithLogitsLoss" => {
             // A tensor `pos_weight` broadcasts against the input's last axis, not the
             // classes: only a scalar is mapped, and no `weight`.
-            if kw.take("weight").is_some() {
+            if !matches!(kw.take("weight"), None | Some(Value::None)) {
                 return Err("BCEWithLogitsLoss(weight=...) is not mapped".into());
             }
             let pos_weight = match kw.take("pos_weight") {
