@@ -459,8 +459,9 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
     out
 }
 
-/// The cross-entropy term's value and its gradient coefficients: `(u_c, v_c)` per class, then
-/// `(Σ v, 0)`, as `total` computes them. Its pixel loss is `Σ_c (u_c X1_c + v_c X2_c)` up to
+/// The cross-entropy term's value and its gradient coefficients `(u_c, v_c)` per class, as
+/// `total` computes them (it also stores `Σ v` for the gradient kernel, which the oracle sums
+/// where it needs it). Its pixel loss is `Σ_c (u_c X1_c + v_c X2_c)` up to
 /// the mean's divisor and `λ_ce` (`u`, `v`: [`crate::CrossEntropy`]'s `uv`).
 fn ce_finalize(
     config: &DiceConfig,
@@ -488,12 +489,10 @@ fn ce_finalize(
     // Nothing kept (every pixel ignored): 0, as nnU-Net's DC_and_CE_loss guards it (PyTorch's
     // mean would be 0 / 0).
     if divisor == 0.0 {
-        return (0.0, vec![[0.0; 2]; n_c + 1]);
+        return (0.0, vec![[0.0; 2]; n_c]);
     }
     let lambda = ce.lambda as f64 / divisor;
-    let mut coefs: Vec<[f64; 2]> = (0..n_c).map(|c| uv(c).map(|k| k * lambda)).collect();
-    let v_sum = coefs.iter().map(|k| k[1]).sum();
-    coefs.push([v_sum, 0.0]);
+    let coefs = (0..n_c).map(|c| uv(c).map(|k| k * lambda)).collect();
     (sum / divisor, coefs)
 }
 

@@ -152,8 +152,8 @@ pub struct Finalized<T> {
     pub coefs: Vec<[T; 2]>,
     /// The cross-entropy term's value (before `λ_ce`; zero without a term).
     pub cross_entropy: T,
-    /// The cross-entropy term's gradient coefficients `(u_c, v_c)` per class, then `(Σ v, 0)`
-    /// (empty without a term).
+    /// The cross-entropy term's gradient coefficients `(u_c, v_c)` per class (empty without a
+    /// term).
     pub ce_coefs: Vec<[T; 2]>,
 }
 
