@@ -11,7 +11,10 @@
 #   1. `cargo test` on the default adapter (Vulkan first): unit, naga, doc and GPU tests;
 #   2. `cargo test --test gpu` on each other backend found (GL: llvmpipe);
 #   3. `cargo test --test gpu` on the default adapter with SOFTDICE_TEST_LIMITS=webgpu
-#      (8 storage buffers per stage, 128 MiB bindings, 256 MiB buffers).
+#      (8 storage buffers per stage, 128 MiB bindings, 256 MiB buffers);
+#   4. the fit_mask example for a few steps;
+#   5. softdice-burn's tests with Burn's fusion on (then the train_segmentation example for a
+#      few steps) and off, on the default adapter and on NdArray.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,6 +74,24 @@ echo "test.sh: == GPU suite on $first under WebGPU's default limits =="
 env SOFTDICE_TEST_LIMITS=webgpu WGPU_BACKEND="$first" $(threads "$first") \
   cargo test --test gpu "$@"
 ran+=("$first with WebGPU's default limits (GPU suite)")
+
+# The examples a few steps each, so that they cannot rot (pictures under target/ci/).
+echo "test.sh: == examples, a few steps each, on $first =="
+env WGPU_BACKEND="$first" cargo run --quiet --profile test --example fit_mask -- \
+  --steps 20 --report 10 --out target/ci/fit_mask.png
+ran+=("$first (fit_mask example)")
+
+# softdice-burn: on Burn's wgpu backend (the default adapter) with Burn's kernel fusion on
+# and off, and on NdArray (the host path). Burn is a large build (~12 min cold here).
+echo "test.sh: == softdice-burn, Burn fusion on, on $first =="
+env WGPU_BACKEND="$first" cargo test -p softdice-burn --features ndarray "$@"
+ran+=("$first (softdice-burn, fusion on)")
+env WGPU_BACKEND="$first" cargo run --quiet --profile test -p softdice-burn --features ndarray \
+  --example train_segmentation -- --epochs 1 --steps 3 --val 8 --out target/ci/train
+ran+=("$first (train_segmentation example)")
+echo "test.sh: == softdice-burn, Burn fusion off, on $first =="
+env WGPU_BACKEND="$first" cargo test -p softdice-burn --no-default-features --features ndarray "$@"
+ran+=("$first (softdice-burn, fusion off)")
 
 echo "test.sh: ran on: $(IFS=,; echo "${ran[*]}" | sed 's/,/, /g')"
 if [ ${#missing[@]} -gt 0 ]; then

@@ -21,7 +21,7 @@ struct Params {
     page_shift: u32,    // log2 of the words in one page (bindings_paged.wgsl)
     ce_kind: u32,       // CE_*: the fused cross-entropy term (the input kernels' CE_KIND)
     focal_gamma: f32,   // its focal exponent (CE_FOCAL)
-    _pad2: u32,
+    upstream: u32,      // 1: dice_finalize scales its coefficients by `upstream` (a VJP)
 }
 // Activation, target format, squared sums and the class count are not here: they are
 // `override` constants of the input kernels (inputs.wgsl), one pipeline per combination.
@@ -44,6 +44,16 @@ const TARGET_U16: u32 = 2u;
 const TARGET_DENSE: u32 = 3u;
 
 const NO_IGNORE: u32 = 0xffffffffu;
+
+// Whether labels are the ignore label. Never where nothing is ignored: a label equal to the
+// NO_IGNORE sentinel (u32::MAX, Burn's i32 -1) is then out of range like any other.
+fn ignored_label(label: u32) -> bool {
+    return params.ignore_label != NO_IGNORE && label == params.ignore_label;
+}
+
+fn ignored_quad(labels: vec4<u32>) -> vec4<bool> {
+    return (labels == vec4<u32>(params.ignore_label)) & vec4<bool>(params.ignore_label != NO_IGNORE);
+}
 
 // Classes handled by one dice_partials workgroup; more classes use more chunks (dispatch y).
 const CLASS_CHUNK: u32 = 8u;

@@ -8,9 +8,10 @@
 //   then a tree) into out[0]; a counted bad input makes it NaN.
 // Bindings (numbers: `softdice::shaders::bindings`): params, fin (uniform), class_info [c] =
 // (selected, weight, cross-entropy u, v), sums [r][c][A, P, Y, X1, X2] then the pixel count
-// (read), out = [loss, dice[r][c], loss_elements[r][c], cross-entropy] (write), coefs
-// [r][c][cA, cP] then [c][u, v] and (sum v, 0) (write), status (read). Workgroup size: WG
-// (override).
+// (read), out = [loss, dice[r][c], loss_elements[r][c], cross-entropy, bad labels,
+// non-finite] (write), coefs [r][c][cA, cP] then [c][u, v] and (sum v, 0) (write), status
+// (read), upstream (read: the upstream gradient of the loss output when params.upstream is
+// 1). Workgroup size: WG (override).
 
 // The host's twin is `FinalizeParams` in src/params.rs (tests/shaders.rs checks it).
 struct FinalizeParams {
@@ -60,6 +61,7 @@ const GDL_UNIFORM: u32 = 3u;
 @group(0) @binding(11) var<storage, read_write> out: array<f32>;
 @group(0) @binding(12) var<storage, read_write> coefs: array<f32>;
 @group(0) @binding(4) var<storage, read> status: array<u32, STATUS_WORDS>;
+@group(0) @binding(14) var<storage, read> upstream: array<f32>;
 
 // Intersection from the A slot: A itself, or (P + Y - sum|p - y|) / 2 in the soft L1 form.
 fn intersection(a: f32, p: f32, y: f32) -> f32 {
@@ -269,6 +271,25 @@ fn ce_uv(c: u32) -> vec2<f32> {
     return class_info[c].zw;
 }
 
+// The upstream gradient of the output cell j feeds: 1 without one; the loss's for a reduced
+// loss; the cell's own for `Reduction::None` (its row's, column 0, for Generalized Dice);
+// NaN after a counted bad input (dice_gradient then writes NaN).
+fn upstream_of(j: u32) -> f32 {
+    if (params.upstream == 0u) {
+        return 1.0;
+    }
+    if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
+        return bitcast<f32>(0x7fc00000u);
+    }
+    if (fin.reduction != RED_NONE) {
+        return upstream[0];
+    }
+    if (fin.generalized != GDL_OFF) {
+        return upstream[j - j % params.n_classes];
+    }
+    return upstream[j];
+}
+
 @compute @workgroup_size(WG)
 fn total(@builtin(local_invocation_index) lid: u32) {
     let n = params.n_rows * params.n_classes;
@@ -320,20 +341,33 @@ fn total(@builtin(local_invocation_index) lid: u32) {
     if (lid == 0u) {
         out[0] = dice_total + fin.ce_lambda * ce;
         out[1u + 2u * n] = ce;
+        // The counts as floats: merged by addition beside the sums (softdice-burn's state).
+        out[2u + 2u * n] = f32(status[STATUS_BAD_LABELS]);
+        out[3u + 2u * n] = f32(status[STATUS_NON_FINITE]);
         if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
             out[0] = bitcast<f32>(0x7fc00000u);
         }
     }
-    // The Dice coefficients (written by `main`, read by dice_gradient after this dispatch)
-    // times d total / d loss; `tree_sum` gave every thread the same loss.
-    if (scale != 1.0) {
-        for (var j = lid; j < 2u * n; j += WG) {
-            coefs[j] = select(0.0, coefs[j] * scale, scale != 0.0);
+    // After a counted bad input the loss elements are NaN too (`Reduction::None` returns
+    // them); every thread has read its own before the tree's barriers.
+    if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
+        for (var j = lid; j < n; j += WG) {
+            out[1u + n + j] = bitcast<f32>(0x7fc00000u);
         }
     }
-    // The cross-entropy coefficients (u_c, v_c) with λ_ce and the divisor, then (sum v, 0).
+    // The Dice coefficients (written by `main`, read by dice_gradient after this dispatch)
+    // times d total / d loss and the upstream gradient of the output they feed (a
+    // vector-Jacobian product); `tree_sum` gave every thread the same loss.
+    if (scale != 1.0 || params.upstream == 1u) {
+        for (var j = lid; j < 2u * n; j += WG) {
+            let f = scale * upstream_of(j / 2u);
+            coefs[j] = select(0.0, coefs[j] * f, scale != 0.0);
+        }
+    }
+    // The cross-entropy coefficients (u_c, v_c) with λ_ce, the divisor and the upstream
+    // gradient (the total is one value), then (sum v, 0).
     if (fin.ce_kind != CE_OFF) {
-        let k = select(0.0, fin.ce_lambda / divisor, kept);
+        let k = select(0.0, fin.ce_lambda / divisor, kept) * upstream_of(0u);
         for (var c = lid; c < params.n_classes; c += WG) {
             let uv = ce_uv(c) * k;
             coefs[2u * (n + c)] = uv.x;

@@ -117,7 +117,11 @@ fn main(
     @builtin(num_workgroups) n_wg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
+    // A counted bad input leaves the caller's gradient as it was, except in a
+    // vector-Jacobian product, whose gradient lands in a fresh tensor: there dice_finalize made
+    // the coefficients NaN, and the NaN gradient says so.
+    let bad = status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u;
+    if (bad && params.upstream == 0u) {
         return;
     }
     // Samples past the dispatch limit (the device's max_compute_workgroups_per_dimension)
@@ -170,7 +174,7 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
                 continue;
             }
             let labels = label_quad(b * n_s + s0);
-            let valid = labels != vec4<u32>(params.ignore_label);
+            let valid = !ignored_quad(labels);
             // The predictions only where d loss / d p or the activation needs them.
             var quad: QuadExps;
             if (ACTIVATION != ACT_NONE || SQUARED || SOFT_L1) {

@@ -94,7 +94,7 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
                 let quad = quad_exps(pred_base, s0);
                 non_finite += quad.non_finite;
                 let labels = label_quad(b * n_s + s0);
-                let ignored = labels == vec4<u32>(params.ignore_label);
+                let ignored = ignored_quad(labels);
                 let bad = !ignored & (labels >= vec4<u32>(n_c));
                 bad_labels += dot(select(vec4<u32>(0u), vec4<u32>(1u), bad), vec4<u32>(1u));
                 let valid = !ignored & !bad;

@@ -65,7 +65,7 @@ fn pixel_label(pixel: u32) -> PixelLabel {
         return PixelLabel(0u, true);
     }
     let label = label_at(pixel);
-    return PixelLabel(label, label != params.ignore_label);
+    return PixelLabel(label, !ignored_label(label));
 }
 
 // The dense target value of element `e` (e = (b * C + c) * S + s).

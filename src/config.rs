@@ -335,6 +335,14 @@ impl DiceConfig {
     /// Checks the configuration against a class count: smoothing finite and non-negative,
     /// classes in range, weights of the right length and finite, at least one class selected.
     pub fn validate(&self, n_classes: usize) -> Result<(), DiceError> {
+        if self.ignore_index == Some(u32::MAX) {
+            // The kernels' "nothing ignored" value: such labels are out of range instead.
+            return Err(DiceError::InvalidConfig(
+                "ignore_index u32::MAX is reserved (it means nothing is ignored); pick another \
+                 value, e.g. 255"
+                    .into(),
+            ));
+        }
         for (name, value) in [
             ("smooth_nr", self.smooth_nr),
             ("smooth_dr", self.smooth_dr),
@@ -429,7 +437,7 @@ impl DiceConfig {
     /// out only as the softmax cross-entropy on integer labels (PyTorch's probability targets
     /// have no `ignore_index`; the per-element kinds' means would need a count of kept
     /// elements).
-    pub(crate) fn validate_targets(&self, kind: TargetKind) -> Result<(), DiceError> {
+    pub fn validate_targets(&self, kind: TargetKind) -> Result<(), DiceError> {
         use crate::cross_entropy::CrossEntropyKind as K;
         match (&self.cross_entropy, self.ignore_index) {
             (Some(ce), Some(_)) if ce.kind != K::Softmax || kind == TargetKind::Dense => {

@@ -554,6 +554,33 @@ pub fn dice_gradient(
     grad
 }
 
+/// The finalized coefficients of a vector-Jacobian product, as `dice_finalize`'s `total`
+/// forms them for [`crate::DicePlan::record_loss_vjp`]: each cell's Dice coefficients times
+/// the upstream gradient of the output it feeds (`upstream[0]` for a reduced loss, the cell's
+/// own for `Reduction::None`, its row's column 0 for Generalized Dice), the cross-entropy
+/// coefficients times `upstream[0]`. [`dice_gradient`] of the result is
+/// `Σ_k upstream[k] · d output[k] / d input`.
+pub fn with_upstream(
+    config: &DiceConfig,
+    n_c: usize,
+    fin: &Finalized<f64>,
+    upstream: &[f64],
+) -> Finalized<f64> {
+    let of = |j: usize| match config.reduction {
+        Reduction::Mean | Reduction::Sum => upstream[0],
+        Reduction::None if config.generalized.is_some() => upstream[j - j % n_c],
+        Reduction::None => upstream[j],
+    };
+    let mut scaled = fin.clone();
+    for (j, c) in scaled.coefs.iter_mut().enumerate() {
+        *c = c.map(|k| k * of(j));
+    }
+    for c in scaled.ce_coefs.iter_mut() {
+        *c = c.map(|k| k * upstream[0]);
+    }
+    scaled
+}
+
 /// Adds the cross-entropy term's d loss / d x of one kept pixel, as `ce_grad`: softmax
 /// `q_c Σ_k a_k - a_c` with `a_k = u_k y_k + v_k` and `q = softmax(x)`; sigmoid
 /// `u_c y (σ(x) - 1) + v_c (1 - y) σ(x)`; focal `(u_c y + v_c (1 - y)) f'`.

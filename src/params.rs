@@ -144,7 +144,9 @@ shared_struct! {
         page_shift: u32,
         ce_kind: u32,
         focal_gamma: f32,
-        _pad2: u32,
+        /// 1: dice_finalize scales the coefficients by the upstream gradient
+        /// (`DicePlan::record_loss_vjp`), 0: by one.
+        upstream: u32,
     }
 }
 

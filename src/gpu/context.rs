@@ -133,10 +133,20 @@ impl DiceContext {
     /// [`DiceError::Gpu`]; wgpu keeps one callback per device, so this replaces one set
     /// before. If you set your own afterwards, call [`DiceContext::mark_lost`] from it.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self, DiceError> {
+        let ctx = Self::from_shared_device(device, queue)?;
+        let flag = ctx.lost.clone();
+        ctx.device
+            .set_device_lost_callback(move |_, _| flag.store(true, Ordering::SeqCst));
+        Ok(ctx)
+    }
+
+    /// [`DiceContext::from_device`] for a device another runtime owns (a Burn/CubeCL device):
+    /// its device-lost and uncaptured-error callbacks stay the owner's. Call
+    /// [`DiceContext::mark_lost`] when the owner learns the device is lost, and record this
+    /// context's work inside error scopes where the owner's uncaptured-error handler panics.
+    pub fn from_shared_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self, DiceError> {
         check_device_limits(&device.limits())?;
         let lost = Arc::new(AtomicBool::new(false));
-        let flag = lost.clone();
-        device.set_device_lost_callback(move |_, _| flag.store(true, Ordering::SeqCst));
         let pipelines = Pipelines::new(&device);
         let adapter_info = device.adapter_info();
         let grid = Grid::for_adapter(&adapter_info, pipelines.fold);

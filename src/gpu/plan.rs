@@ -23,6 +23,8 @@ pub(super) struct PlanBuffers {
     pub(super) coefs: wgpu::Buffer,
     pub(super) finalize_params: wgpu::Buffer,
     pub(super) class_info: wgpu::Buffer,
+    /// The upstream gradient of the loss output, copied from the caller's region.
+    pub(super) upstream: wgpu::Buffer,
 }
 
 impl PlanBuffers {
@@ -37,6 +39,7 @@ impl PlanBuffers {
             Buffer::Coefs => &self.coefs,
             Buffer::FinalizeParams => &self.finalize_params,
             Buffer::ClassInfo => &self.class_info,
+            Buffer::Upstream => &self.upstream,
             Buffer::Preds
             | Buffer::Targets
             | Buffer::Grad
@@ -282,6 +285,8 @@ impl DicePlan {
         let sums = storage("softdice sums", readback::sums_words(cells) * 4, copy);
         let out = storage("softdice out", readback::out_words(cells) * 4, copy);
         let coefs = storage("softdice coefs", coefs_size, wgpu::BufferUsages::empty());
+        // One value per loss output: one, or a cell each for `Reduction::None`.
+        let upstream = storage("softdice upstream", cells * 4, wgpu::BufferUsages::COPY_DST);
         let slots = Slots::new(device, Self::results_bytes(cells));
         let params_block = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("softdice params"),
@@ -318,6 +323,7 @@ impl DicePlan {
             coefs,
             finalize_params,
             class_info,
+            upstream,
         };
         let p = &ctx.pipelines;
         // Reduce and finalize bind only the plan's buffers (the placeholder would stand for a
@@ -380,8 +386,9 @@ impl DicePlan {
         self.n_rows as u64 * self.shape.classes() as u64
     }
 
-    /// Buffer `[loss, dice[rows][C], loss_elements[rows][C], cross-entropy]` (f32) of the last
-    /// recorded call.
+    /// Buffer `[loss, dice[rows][C], loss_elements[rows][C], cross-entropy, bad labels,
+    /// non-finite inputs]` (f32; the last two are the status counts, as floats so that they
+    /// add up like the sums when merged) of the last recorded call.
     /// With a bad label or a non-finite input the loss is NaN.
     pub fn output_buffer(&self) -> &wgpu::Buffer {
         &self.buffers.out
@@ -396,6 +403,13 @@ impl DicePlan {
     /// Buffer of four u32: labels out of range, non-finite inputs, and two spare words.
     pub fn status_buffer(&self) -> &wgpu::Buffer {
         &self.buffers.status
+    }
+
+    /// Whether [`DicePlan::record_sums`] stores per-pixel softmax normalisers that
+    /// [`DicePlan::record_loss`] reads (softmax over more than 8 classes): then a loss recorded
+    /// from restored sums needs a sums pass over the same predictions first.
+    pub fn stores_normalisers(&self) -> bool {
+        self.specialised.dice_normaliser.is_some()
     }
 
     /// The shape this plan was made for.

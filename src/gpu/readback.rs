@@ -6,9 +6,10 @@ use crate::output::{ClassSums, DiceOutput};
 use crate::params::{STATUS_BAD_LABELS, STATUS_NON_FINITE, STATUS_WORDS, SUM_TERMS};
 use crate::shape::TargetKind;
 
-/// Words of the output buffer: `[loss, dice[cells], loss elements[cells], cross-entropy]`.
+/// Words of the output buffer: `[loss, dice[cells], loss elements[cells], cross-entropy]`,
+/// then the status counts as f32 (bad labels, non-finite inputs: `DicePlan::output_buffer`).
 pub(super) fn out_words(cells: u64) -> u64 {
-    2 + 2 * cells
+    4 + 2 * cells
 }
 
 /// Words of the sums buffer: `[cells][SUM_TERMS]`, then the pixel count.

@@ -33,7 +33,7 @@ impl DicePlan {
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
     ) -> Result<Recorded, DiceError> {
-        self.record_stages(ctx, encoder, inputs, Stages::All)
+        self.record_stages(ctx, encoder, inputs, Stages::All, None)
     }
 
     /// The first half of [`DicePlan::record`]: only the class sums, into
@@ -45,7 +45,7 @@ impl DicePlan {
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
     ) -> Result<Recorded, DiceError> {
-        self.record_stages(ctx, encoder, inputs, Stages::Sums)
+        self.record_stages(ctx, encoder, inputs, Stages::Sums, None)
     }
 
     /// The second half of [`DicePlan::record`]: loss, dice and (with `inputs.gradient`) the
@@ -59,7 +59,56 @@ impl DicePlan {
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
     ) -> Result<Recorded, DiceError> {
-        self.record_stages(ctx, encoder, inputs, Stages::Loss)
+        self.record_stages(ctx, encoder, inputs, Stages::Loss, None)
+    }
+
+    /// [`DicePlan::record_loss`] as a vector-Jacobian product: the gradient written to
+    /// `inputs.gradient` is `Σ_k upstream[k] · d output[k] / d input`, for the loss output
+    /// `upstream` stands beside — one f32 for `Reduction::Mean`/`Sum` (the loss), one per cell
+    /// `[rows][C]` for `Reduction::None` (the loss elements of
+    /// [`DicePlan::output_buffer`]; unselected classes' values are not read; Generalized Dice
+    /// reads column 0 of each row, where its row loss is). The upstream gradient is taken into
+    /// the per-cell coefficients before the gradient kernel runs, so any weighting of the loss
+    /// elements (`0.3 · loss`, a weighted sum of `Reduction::None`'s values) gets its exact
+    /// gradient in one pass. The region is copied (it needs `COPY_SRC`, a 4-byte aligned
+    /// offset and those floats in range); the loss output is computed as by
+    /// [`DicePlan::record_loss`].
+    pub fn record_loss_vjp(
+        &mut self,
+        ctx: &DiceContext,
+        encoder: &mut wgpu::CommandEncoder,
+        inputs: &GpuInputs<'_>,
+        upstream: BufferRegion<'_>,
+    ) -> Result<Recorded, DiceError> {
+        self.record_stages(ctx, encoder, inputs, Stages::Loss, Some(upstream))
+    }
+
+    /// Floats of the upstream gradient [`DicePlan::record_loss_vjp`] reads: 1, or a cell each
+    /// for `Reduction::None`.
+    pub fn upstream_len(&self) -> usize {
+        match self.config.reduction {
+            crate::Reduction::None => self.cells() as usize,
+            crate::Reduction::Mean | crate::Reduction::Sum => 1,
+        }
+    }
+
+    /// Checks the caller's upstream region and records its copy into the plan's buffer.
+    fn copy_upstream(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        region: BufferRegion<'_>,
+    ) -> Result<(), DiceError> {
+        let BufferRegion { buffer, offset } = region;
+        if !buffer.usage().contains(wgpu::BufferUsages::COPY_SRC) {
+            return Err(DiceError::MissingUsage {
+                what: "upstream gradient",
+                missing: wgpu::BufferUsages::COPY_SRC,
+            });
+        }
+        let bytes = self.upstream_len() as u64 * 4;
+        Region::new("upstream gradient", offset, 4, bytes / 4, buffer.size(), 4)?;
+        encoder.copy_buffer_to_buffer(buffer, offset, &self.buffers.upstream, 0, bytes);
+        Ok(())
     }
 
     pub(super) fn record_stages(
@@ -68,6 +117,7 @@ impl DicePlan {
         encoder: &mut wgpu::CommandEncoder,
         inputs: &GpuInputs<'_>,
         stages: Stages,
+        upstream: Option<BufferRegion<'_>>,
     ) -> Result<Recorded, DiceError> {
         let sums = stages != Stages::Loss;
         let loss = stages != Stages::Sums;
@@ -94,6 +144,7 @@ impl DicePlan {
         params.pred_offset = pred_offset;
         params.target_offset = target_offset;
         params.grad_offset = grad.as_ref().map_or(0, |(_, first)| *first);
+        params.upstream = u32::from(upstream.is_some());
         // VEC4 where the plan allows it and every tensor starts on a quad of elements.
         let vec4 = self.specialised_vec4.is_some()
             && params.pred_offset.is_multiple_of(4)
@@ -138,6 +189,9 @@ impl DicePlan {
             }
         };
 
+        if let Some(region) = upstream {
+            self.copy_upstream(encoder, region)?;
+        }
         let recorded = self
             .slots
             .begin(&ctx.queue, encoder, &params, &self.buffers.params);

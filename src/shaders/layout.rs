@@ -36,6 +36,8 @@ pub enum Buffer {
     Coefs,
     /// The gradient as vec4 (flat VEC4 path).
     Grad4,
+    /// The upstream gradient of the loss output ([`crate::DicePlan::record_loss_vjp`]).
+    Upstream,
 }
 
 impl Buffer {
@@ -56,6 +58,7 @@ impl Buffer {
             Buffer::Out => 11,
             Buffer::Coefs => 12,
             Buffer::Grad4 => 13,
+            Buffer::Upstream => 14,
         }
     }
 
@@ -76,6 +79,7 @@ impl Buffer {
             Buffer::Out => "out",
             Buffer::Coefs => "coefs",
             Buffer::Grad4 => "grad4",
+            Buffer::Upstream => "upstream",
         }
     }
 }
@@ -134,6 +138,7 @@ pub fn bindings(kernel: Kernel, binding: Binding) -> Vec<BindingSlot> {
             slot(Out, ReadWrite),
             slot(Coefs, ReadWrite),
             slot(Status, Read),
+            slot(Upstream, Read),
         ]),
         Kernel::DiceNormaliser => table.push(slot(Coefs, ReadWrite)),
         Kernel::DicePartials => table.extend([

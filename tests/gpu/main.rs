@@ -19,3 +19,4 @@ mod oracle;
 mod parity;
 mod props;
 mod seed;
+mod vjp;

@@ -1,0 +1,313 @@
+//! The loss as Burn users call it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use burn::backend::{Dispatch, DispatchDevice};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use softdice::{DiceConfig, DiceError, Reduction, Shape, TargetKind};
+
+use crate::error::Error;
+use crate::ops::SoftDiceOps;
+use crate::spec::{DiceSpec, STATUS_COUNTS, SUM_TERMS};
+
+/// Where a device's loss runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossPath {
+    /// softdice's fused kernels on the tensors' own wgpu buffers (a device from
+    /// [`crate::wgpu_device`] or [`crate::new_wgpu_device`]).
+    Fused,
+    /// softdice's f64 reference on the host: every other device this build supports (other
+    /// cubecl runtimes, and NdArray/Flex with this crate's feature of that name).
+    Host,
+}
+
+/// Which path `device` takes, or why it has none.
+pub fn loss_path(device: &Device) -> Result<LossPath, Error> {
+    if crate::device::is_fused(device) {
+        return Ok(LossPath::Fused);
+    }
+    match device.as_dispatch().clone().inner() {
+        DispatchDevice::Cube(_) => Ok(LossPath::Host),
+        #[cfg(feature = "ndarray")]
+        DispatchDevice::NdArray(_) => Ok(LossPath::Host),
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => Ok(LossPath::Host),
+        #[allow(unreachable_patterns)]
+        _ => Err(Error::Input(format!(
+            "no softdice path for {device:?}: enable softdice-burn's feature of that backend \
+             (`ndarray`, `flex`)"
+        ))),
+    }
+}
+
+/// Numbers each loss: its plans are cached per device under it.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// A soft-Dice loss (Dice, Tversky, Generalized Dice, with an optional fused cross-entropy
+/// term: every option of [`DiceConfig`] and its MONAI/smp/nnU-Net presets) on Burn tensors,
+/// differentiable with softdice's analytic gradient.
+///
+/// ```
+/// use burn::tensor::{Device, Int, Tensor, TensorData};
+/// use softdice::DiceConfig;
+/// use softdice_burn::DiceLoss;
+///
+/// # fn main() -> Result<(), softdice_burn::Error> {
+/// let device = softdice_burn::new_wgpu_device()?.autodiff();
+/// let logits = Tensor::<4>::from_data(
+///     TensorData::new((0..2 * 3 * 4 * 4).map(|i| (i % 7) as f32 * 0.3).collect::<Vec<_>>(), [2, 3, 4, 4]),
+///     &device,
+/// )
+/// .require_grad();
+/// let labels = Tensor::<3, Int>::from_data(
+///     TensorData::new((0..2 * 4 * 4).map(|i| (i % 3) as i32).collect::<Vec<_>>(), [2, 4, 4]),
+///     &device,
+/// );
+/// let loss = DiceLoss::new(DiceConfig::monai()).forward(logits.clone(), labels);
+/// let grads = loss.backward();
+/// let grad = logits.grad(&grads).expect("logits require grad");
+/// assert_eq!(grad.dims(), [2, 3, 4, 4]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct DiceLoss {
+    config: Arc<DiceConfig>,
+    id: u64,
+}
+
+/// The mergeable statistics of a loss call: softdice's class sums `[rows][C][A, P, Y, X1,
+/// X2]`, the count of pixels kept, and the counts of bad labels and non-finite inputs, in
+/// one flat f32 tensor. The element-wise sum of the statistics of the shards of a batch
+/// (an all-reduce across devices) is the statistics of the whole batch; finish the loss
+/// from it with [`DiceLoss::forward_merged`] on each device.
+#[derive(Clone, Debug)]
+pub struct DiceSums {
+    state: Tensor<1>,
+    rows: usize,
+    classes: usize,
+}
+
+impl DiceSums {
+    /// The flat tensor to all-reduce (sum).
+    pub fn tensor(&self) -> &Tensor<1> {
+        &self.state
+    }
+
+    /// These statistics with the flat tensor replaced by `reduced` (the all-reduced sum).
+    pub fn with_tensor(&self, reduced: Tensor<1>) -> Self {
+        Self {
+            state: reduced,
+            ..self.clone()
+        }
+    }
+
+    /// The element-wise sum with another shard's statistics (of the same loss and classes).
+    pub fn merge(&self, other: &DiceSums) -> Self {
+        self.with_tensor(self.state.clone() + other.state.clone().to_device(&self.state.device()))
+    }
+
+    /// The class sums `[rows, C, 5]`: A (intersection), P (predictions), Y (targets), and the
+    /// cross-entropy term's two sums (zero without one).
+    pub fn cells(&self) -> Tensor<3> {
+        let n = self.rows * self.classes * SUM_TERMS;
+        self.state
+            .clone()
+            .narrow(0, 0, n)
+            .reshape([self.rows, self.classes, SUM_TERMS])
+    }
+}
+
+impl DiceLoss {
+    /// The loss of `config` (see [`DiceConfig`]'s presets: `DiceConfig::monai()` is MONAI's
+    /// `DiceLoss(to_onehot_y=True, softmax=True)`).
+    pub fn new(config: DiceConfig) -> Self {
+        Self {
+            config: Arc::new(config),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DiceConfig {
+        &self.config
+    }
+
+    /// The loss of `preds` `[B, C, spatial…]` (logits or probabilities, as the config's
+    /// activation says) against integer `labels` `[B, spatial…]`: one value for
+    /// `Reduction::Mean`/`Sum`, the loss elements for `Reduction::None` (`[rows · C']`,
+    /// row-major over rows and selected classes; `[rows]` for Generalized Dice), as the Python
+    /// call returns them. Differentiable in `preds`.
+    ///
+    /// # Panics
+    /// As Burn's own losses, on inputs that do not fit (ranks, shapes, devices, an invalid
+    /// config) — before anything reaches the device. Labels out of range and non-finite
+    /// predictions are counted on the device, not read back: the loss is NaN (and its
+    /// gradient too). [`DiceLoss::try_forward`] returns them as errors.
+    pub fn forward<const D: usize, const DL: usize>(
+        &self,
+        preds: Tensor<D>,
+        labels: Tensor<DL, Int>,
+    ) -> Tensor<1> {
+        match self.run(preds, labels) {
+            Ok((values, _)) => values,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`DiceLoss::forward`] that returns every error, including the bad labels and
+    /// non-finite inputs the kernels counted (reading two counts back: a sync with the
+    /// device).
+    pub fn try_forward<const D: usize, const DL: usize>(
+        &self,
+        preds: Tensor<D>,
+        labels: Tensor<DL, Int>,
+    ) -> Result<Tensor<1>, Error> {
+        let (values, sums) = self.run(preds, labels)?;
+        self.check(&sums)?;
+        Ok(values)
+    }
+
+    /// The statistics of `preds` and `labels` (this device's shard of a batch), to merge
+    /// across devices before [`DiceLoss::forward_merged`].
+    pub fn sums<const D: usize, const DL: usize>(
+        &self,
+        preds: Tensor<D>,
+        labels: Tensor<DL, Int>,
+    ) -> Result<DiceSums, Error> {
+        let preds = preds.detach();
+        Ok(self.run(preds, labels)?.1)
+    }
+
+    /// The loss formed from `merged` (the sum of every shard's [`DiceLoss::sums`]),
+    /// differentiable in this shard's `preds`: the gradient of the whole batch's loss with
+    /// respect to this shard, as if the batch had been on one device.
+    pub fn forward_merged<const D: usize, const DL: usize>(
+        &self,
+        preds: Tensor<D>,
+        labels: Tensor<DL, Int>,
+        merged: &DiceSums,
+    ) -> Result<Tensor<1>, Error> {
+        let spec = self.spec(&preds, &labels)?;
+        let state = merged.state.clone().to_device(&preds.device());
+        if state.dims() != [spec.state_len()] {
+            return Err(Error::Input(format!(
+                "merged sums of {} floats; this loss and shape have {}",
+                state.dims()[0],
+                spec.state_len()
+            )));
+        }
+        let values = Dispatch::softdice_finish(
+            preds.into_dispatch(),
+            labels.into_dispatch(),
+            state.detach().into_dispatch(),
+            spec.clone(),
+        );
+        Ok(self.select(Tensor::<1>::from_dispatch(values), &spec))
+    }
+
+    /// Validates the call and describes it to the backends.
+    fn spec<const D: usize, const DL: usize>(
+        &self,
+        preds: &Tensor<D>,
+        labels: &Tensor<DL, Int>,
+    ) -> Result<DiceSpec, Error> {
+        let dims = preds.dims();
+        let shape = Shape::new(&dims)?;
+        let expected: Vec<usize> = [dims[0]]
+            .into_iter()
+            .chain(dims[2..].iter().copied())
+            .collect();
+        if labels.dims().as_slice() != expected.as_slice() {
+            return Err(Error::Input(format!(
+                "labels of shape {:?} for predictions {dims:?}: expected {expected:?}",
+                labels.dims()
+            )));
+        }
+        if preds.device() != labels.device() {
+            return Err(Error::Input(
+                "predictions and labels on different devices".into(),
+            ));
+        }
+        loss_path(&preds.device())?;
+        self.config.validate(shape.classes())?;
+        self.config.validate_targets(TargetKind::LabelsU32)?;
+        Ok(DiceSpec {
+            loss_id: self.id,
+            shape,
+            config: self.config.clone(),
+        })
+    }
+
+    /// The loss output (selected as the Python call returns it) and the statistics.
+    fn run<const D: usize, const DL: usize>(
+        &self,
+        preds: Tensor<D>,
+        labels: Tensor<DL, Int>,
+    ) -> Result<(Tensor<1>, DiceSums), Error> {
+        let spec = self.spec(&preds, &labels)?;
+        let (values, state) =
+            Dispatch::softdice_forward(preds.into_dispatch(), labels.into_dispatch(), spec.clone());
+        let sums = DiceSums {
+            state: Tensor::from_dispatch(state),
+            rows: spec.rows(),
+            classes: spec.shape.classes(),
+        };
+        Ok((self.select(Tensor::from_dispatch(values), &spec), sums))
+    }
+
+    /// `Reduction::None`'s elements of the selected classes (column 0 of each row for
+    /// Generalized Dice), as the Python call returns them; the reduced loss as it is.
+    fn select(&self, values: Tensor<1>, spec: &DiceSpec) -> Tensor<1> {
+        if self.config.reduction != Reduction::None {
+            return values;
+        }
+        let (rows, n_c) = (spec.rows(), spec.shape.classes());
+        let columns: Vec<i64> = if self.config.generalized.is_some() {
+            vec![0]
+        } else {
+            let selected = self.config.selected_classes(n_c);
+            (0..n_c)
+                .filter(|&c| selected[c])
+                .map(|c| c as i64)
+                .collect()
+        };
+        if columns.len() == n_c {
+            return values;
+        }
+        let kept = columns.len();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(columns, [kept]), &values.device());
+        values
+            .reshape([rows, n_c])
+            .select(1, index)
+            .reshape([rows * kept])
+    }
+
+    /// The counted bad input of a call, as an error.
+    fn check(&self, sums: &DiceSums) -> Result<(), Error> {
+        let len = sums.state.dims()[0];
+        let counts = sums
+            .state
+            .clone()
+            .narrow(0, len - STATUS_COUNTS, STATUS_COUNTS)
+            .into_data();
+        let counts: Vec<f32> = counts.iter::<f32>().collect();
+        if counts[0] > 0.0 {
+            return Err(DiceError::LabelOutOfRange {
+                count: counts[0] as u64,
+                n_classes: sums.classes,
+                first: None,
+            }
+            .into());
+        }
+        if counts[1] > 0.0 {
+            return Err(DiceError::NonFinite {
+                what: "predictions",
+                count: counts[1] as u64,
+            }
+            .into());
+        }
+        Ok(())
+    }
+}

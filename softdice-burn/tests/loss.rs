@@ -1,0 +1,252 @@
+//! softdice-burn against softdice's f64 oracle: loss values and `x.grad()` for upstream
+//! gradients other than one, across shapes, presets and devices; the fused path proven to
+//! run; bad input; statistics merged across two devices.
+
+mod common;
+
+use burn::tensor::{Int, Tensor, TensorData};
+use common::*;
+use softdice::{DiceConfig, GeneralizedWeight, Reduction, Scope};
+use softdice_burn::{DiceLoss, LossPath};
+
+/// Every preset a Burn user is likely to pick, and the option families beyond them.
+fn configs() -> Vec<(&'static str, DiceConfig)> {
+    vec![
+        (
+            "seed (on softmax)",
+            DiceConfig {
+                activation: softdice::Activation::Softmax,
+                ..DiceConfig::seed()
+            },
+        ),
+        ("monai", DiceConfig::monai()),
+        (
+            "monai generalized",
+            DiceConfig::monai_generalized(GeneralizedWeight::Square),
+        ),
+        ("monai tversky", DiceConfig::monai_tversky(0.3, 0.7)),
+        ("monai dice+ce", DiceConfig::monai_dice_ce()),
+        ("smp multiclass", DiceConfig::smp_multiclass()),
+        ("smp multilabel", DiceConfig::smp_multilabel()),
+        ("smp jaccard", DiceConfig::smp_jaccard()),
+        ("smp tversky", DiceConfig::smp_tversky(0.5, 0.5, 2.0)),
+        ("nnunet", DiceConfig::nnunet()),
+        ("nnunet dc+ce", DiceConfig::nnunet_dc_and_ce()),
+    ]
+}
+
+/// `0.3 · loss` (and, for `Reduction::None`, a weighted sum of the elements) against the
+/// oracle's vector-Jacobian product with the same upstream gradient.
+fn check<const D: usize, const DL: usize>(dims: &[usize], name: &str, config: &DiceConfig) {
+    let (logits, labels) = data(dims);
+    for (device_name, device) in devices() {
+        let what = format!("{name} {dims:?} on {device_name}");
+        let (x, y) = tensors::<D, DL>(dims, &logits, &labels, &device);
+        let loss = DiceLoss::new(config.clone());
+        let out = loss
+            .try_forward(x.clone(), y)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let n = out.dims()[0];
+        // Upstream weights: 0.3 for a reduced loss, 0.3, 0.5, 0.7, … over the elements.
+        let weights: Vec<f32> = (0..n).map(|k| 0.3 + 0.2 * (k % 4) as f32).collect();
+        let w = Tensor::<1>::from_data(TensorData::new(weights.clone(), [n]), &out.device());
+        let total = (out.clone() * w).sum();
+        let grads = total.backward();
+        let grad = values(x.grad(&grads).expect("logits require grad"));
+        let upstream: Vec<f64> = weights.iter().map(|&w| w as f64).collect();
+        let (want_values, want_grad) = oracle(dims, config, &logits, &labels, &upstream);
+        assert_close(&format!("{what}: loss"), &values(out), &want_values, 2e-5);
+        assert_close(&format!("{what}: gradient"), &grad, &want_grad, 2e-4);
+    }
+}
+
+#[test]
+fn presets_match_the_oracle_in_2d() {
+    for (name, config) in configs() {
+        check::<4, 3>(&[2, 4, 9, 7], name, &config);
+    }
+}
+
+#[test]
+fn presets_match_the_oracle_in_3d_and_odd_sizes() {
+    for (name, config) in configs() {
+        check::<5, 4>(&[1, 3, 5, 3, 7], name, &config);
+        check::<3, 2>(&[3, 2, 13], name, &config);
+    }
+}
+
+#[test]
+fn many_classes_match_the_oracle() {
+    // Softmax over more than 8 classes: per-pixel normalisers between sums and gradient.
+    check::<4, 3>(&[2, 11, 6, 5], "monai", &DiceConfig::monai());
+    check::<4, 3>(
+        &[2, 11, 6, 5],
+        "nnunet dc+ce",
+        &DiceConfig::nnunet_dc_and_ce(),
+    );
+}
+
+#[test]
+fn reduction_none_with_weights_matches_the_oracle() {
+    let per_sample = |config: DiceConfig| DiceConfig {
+        reduction: Reduction::None,
+        scope: Scope::PerSample,
+        ..config
+    };
+    check::<4, 3>(
+        &[3, 4, 6, 5],
+        "monai none",
+        &per_sample(DiceConfig::monai()),
+    );
+    check::<4, 3>(
+        &[3, 4, 6, 5],
+        "monai none, no background",
+        &DiceConfig {
+            classes: softdice::ClassSelection::NoBackground,
+            ..per_sample(DiceConfig::monai())
+        },
+    );
+    check::<4, 3>(
+        &[3, 4, 6, 5],
+        "generalized none",
+        &per_sample(DiceConfig::monai_generalized(GeneralizedWeight::Simple)),
+    );
+}
+
+#[test]
+fn the_wgpu_device_runs_the_fused_kernels() {
+    let device = fused();
+    assert_eq!(softdice_burn::loss_path(&device).unwrap(), LossPath::Fused);
+    let dims = [2, 3, 8, 8];
+    let (logits, labels) = data(&dims);
+    let (x, y) = tensors::<4, 3>(&dims, &logits, &labels, &device);
+    let (fused_before, host_before) = softdice_burn::fused_calls();
+    let loss = DiceLoss::new(DiceConfig::monai()).forward(x.clone(), y);
+    let grads = loss.backward();
+    let _ = values(x.grad(&grads).unwrap());
+    let (fused_after, host_after) = softdice_burn::fused_calls();
+    // Forward and backward, on the kernels (other tests may add to the counts meanwhile, but
+    // never take from them; the host count of this device stays where no test falls back).
+    assert!(
+        fused_after >= fused_before + 2,
+        "{fused_before} -> {fused_after}"
+    );
+    assert_eq!(
+        host_after, host_before,
+        "a cubecl call fell back to the host"
+    );
+}
+
+#[test]
+fn a_burn_made_device_without_registration_takes_the_host_path() {
+    // Burn's own default wgpu device, never handed to softdice-burn.
+    let device = burn::tensor::Device::wgpu(burn::tensor::DeviceKind::Cpu);
+    assert_eq!(softdice_burn::loss_path(&device).unwrap(), LossPath::Host);
+}
+
+#[test]
+fn bad_labels_are_errors_or_nan_never_a_number() {
+    let dims = [2, 3, 4, 4];
+    let (logits, mut labels) = data(&dims);
+    labels[5] = 7;
+    for (name, device) in devices() {
+        let (x, y) = tensors::<4, 3>(&dims, &logits, &labels, &device);
+        let loss = DiceLoss::new(DiceConfig::monai());
+        let err = loss
+            .try_forward(x.clone(), y.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("label"), "{name}: {err}");
+        let out = values(loss.forward(x.clone(), y));
+        assert!(out[0].is_nan(), "{name}: {out:?}");
+        // Negative labels (Burn's i32) are out of range too.
+        let neg = Tensor::<3, Int>::from_data(
+            TensorData::new(vec![-1i32; 2 * 16], [2, 4, 4]),
+            &device.clone().autodiff(),
+        );
+        assert!(loss.try_forward(x, neg).is_err(), "{name}: negative labels");
+    }
+}
+
+#[test]
+fn shape_errors_are_errors() {
+    let device = fused();
+    let (logits, labels) = data(&[2, 3, 4, 4]);
+    let (x, _) = tensors::<4, 3>(&[2, 3, 4, 4], &logits, &labels, &device);
+    let wrong = Tensor::<3, Int>::zeros([2, 4, 5], &device.clone().autodiff());
+    let err = DiceLoss::new(DiceConfig::monai())
+        .try_forward(x, wrong)
+        .unwrap_err();
+    assert!(err.to_string().contains("labels of shape"), "{err}");
+}
+
+#[test]
+fn sums_merged_across_two_devices_equal_the_whole_batch() {
+    let config = DiceConfig::monai_dice_ce(); // batch scope, with a cross-entropy term
+    let config = DiceConfig {
+        scope: Scope::Batch,
+        ..config
+    };
+    let dims = [4, 3, 6, 5];
+    let (logits, labels) = data(&dims);
+    let loss = DiceLoss::new(config.clone());
+    // The whole batch on one device.
+    let (x, y) = tensors::<4, 3>(&dims, &logits, &labels, &fused());
+    let whole = loss.forward(x.clone(), y);
+    let whole_grad = values(x.grad(&whole.clone().backward()).unwrap());
+    let whole = values(whole)[0];
+    // Half the batch on each of two devices.
+    let half = logits.len() / 2;
+    let half_px = labels.len() / 2;
+    let shard_dims = [2, 3, 6, 5];
+    let devices = [fused(), softdice_burn::new_wgpu_device().unwrap()];
+    let shards: Vec<_> = devices
+        .iter()
+        .enumerate()
+        .map(|(k, device)| {
+            tensors::<4, 3>(
+                &shard_dims,
+                &logits[k * half..(k + 1) * half],
+                &labels[k * half_px..(k + 1) * half_px],
+                device,
+            )
+        })
+        .collect();
+    let sums: Vec<_> = shards
+        .iter()
+        .map(|(x, y)| loss.sums(x.clone(), y.clone()).unwrap())
+        .collect();
+    let merged = sums[0].merge(&sums[1]);
+    let mut grad = Vec::new();
+    for (k, (x, y)) in shards.iter().enumerate() {
+        let merged = merged.with_tensor(
+            merged
+                .tensor()
+                .clone()
+                .to_device(&devices[k].clone().autodiff()),
+        );
+        let shard_loss = loss.forward_merged(x.clone(), y.clone(), &merged).unwrap();
+        grad.extend(values(x.grad(&shard_loss.clone().backward()).unwrap()));
+        let shard_loss = values(shard_loss)[0];
+        assert!(
+            (shard_loss - whole).abs() <= 1e-5 * whole.abs(),
+            "device {k}: {shard_loss} vs {whole}"
+        );
+    }
+    let whole_grad: Vec<f64> = whole_grad.iter().map(|&g| g as f64).collect();
+    assert_close("merged gradient", &grad, &whole_grad, 1e-5);
+}
+
+#[test]
+fn without_autodiff_the_loss_is_the_oracles() {
+    let dims = [2, 3, 5, 5];
+    let (logits, labels) = data(&dims);
+    for (name, device) in devices() {
+        let x = Tensor::<4>::from_data(TensorData::new(logits.clone(), dims), &device);
+        let y: Vec<i32> = labels.iter().map(|&l| l as i32).collect();
+        let y = Tensor::<3, Int>::from_data(TensorData::new(y, [2, 5, 5]), &device);
+        let out = values(DiceLoss::new(DiceConfig::monai()).forward(x, y));
+        let (want, _) = oracle(&dims, &DiceConfig::monai(), &logits, &labels, &[1.0]);
+        assert_close(&format!("{name}: loss"), &out, &want, 2e-5);
+    }
+}
