@@ -48,16 +48,16 @@ impl Args {
     fn parse() -> Self {
         let mut a = Args {
             out: PathBuf::from("target/train_segmentation"),
-            epochs: 10,
-            steps: 40,
+            epochs: 8,
+            steps: 12,
             batch: 8,
             size: 48,
             width: 8,
-            lr: 3e-3,
+            lr: 1e-2,
             loss: "dice".into(),
             seed: 7,
             train: 1024,
-            val: 64,
+            val: 32,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
