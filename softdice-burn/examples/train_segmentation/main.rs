@@ -48,10 +48,10 @@ impl Args {
     fn parse() -> Self {
         let mut a = Args {
             out: PathBuf::from("target/train_segmentation"),
-            epochs: 8,
+            epochs: 10,
             steps: 12,
             batch: 8,
-            size: 48,
+            size: 40,
             width: 8,
             lr: 1e-2,
             loss: "dice".into(),
