@@ -462,6 +462,16 @@ impl DiceConfig {
             .collect()
     }
 
+    /// The columns of each row's loss elements that `Reduction::None` returns, as the Python
+    /// call does: column 0 (the row's loss) for Generalized Dice, else the selected classes.
+    pub fn returned_columns(&self, n_classes: usize) -> Vec<usize> {
+        if self.generalized.is_some() {
+            return vec![0];
+        }
+        let selected = self.selected_classes(n_classes);
+        (0..n_classes).filter(|&c| selected[c]).collect()
+    }
+
     /// The weight of class `c` (1 when no weights are set).
     pub fn class_weight(&self, c: usize) -> f32 {
         self.class_weights.as_ref().map_or(1.0, |w| w[c])

@@ -226,15 +226,10 @@ impl<T: Copy + Default> DiceOutput<T> {
         let (n_r, n_c) = (sums.rows(), sums.classes());
         let values = match config.reduction {
             Reduction::Mean | Reduction::Sum => vec![loss],
-            Reduction::None if config.generalized.is_some() => {
-                (0..n_r).map(|r| elements[r * n_c]).collect()
-            }
             Reduction::None => {
-                let selected = config.selected_classes(n_c);
+                let columns = config.returned_columns(n_c);
                 (0..n_r)
-                    .flat_map(|r| (0..n_c).map(move |c| (r, c)))
-                    .filter(|&(_, c)| selected[c])
-                    .map(|(r, c)| elements[r * n_c + c])
+                    .flat_map(|r| columns.iter().map(move |&c| elements[r * n_c + c]))
                     .collect()
             }
         };

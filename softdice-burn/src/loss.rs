@@ -264,15 +264,12 @@ impl DiceLoss {
             return values;
         }
         let (rows, n_c) = (spec.rows(), spec.shape.classes());
-        let columns: Vec<i64> = if self.config.generalized.is_some() {
-            vec![0]
-        } else {
-            let selected = self.config.selected_classes(n_c);
-            (0..n_c)
-                .filter(|&c| selected[c])
-                .map(|c| c as i64)
-                .collect()
-        };
+        let columns: Vec<i64> = self
+            .config
+            .returned_columns(n_c)
+            .into_iter()
+            .map(|c| c as i64)
+            .collect();
         if columns.len() == n_c {
             return values;
         }

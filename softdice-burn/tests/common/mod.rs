@@ -79,12 +79,7 @@ pub fn oracle(
         Reduction::None => {
             let rows = fin.elements.len() / n_c;
             let mut cells = vec![0.0; rows * n_c];
-            let selected = config.selected_classes(n_c);
-            let columns: Vec<usize> = if config.generalized.is_some() {
-                vec![0]
-            } else {
-                (0..n_c).filter(|&c| selected[c]).collect()
-            };
+            let columns = config.returned_columns(n_c);
             for r in 0..rows {
                 for (k, &c) in columns.iter().enumerate() {
                     cells[r * n_c + c] = upstream[r * columns.len() + k];
