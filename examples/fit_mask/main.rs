@@ -207,7 +207,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let last = plan.read_results(&ctx, last)?;
     device.poll(wgpu::PollType::wait_indefinitely())?;
     let elapsed = started.elapsed().as_secs_f64();
-    let fitted = read_circles(&ctx, &circles_buf)?;
+    let fitted = read_circles(&ctx, &circles_buf);
     let result_map = labels_of(&fitted);
     println!(
         "after {steps} steps: loss {:.4}, soft Dice per class {:?}, mean {:.4}; hard Dice of \
@@ -251,23 +251,9 @@ fn hard_dice(a: &[u32], b: &[u32]) -> f64 {
 }
 
 /// The circles' parameters, read back.
-fn read_circles(
-    ctx: &DiceContext,
-    buffer: &wgpu::Buffer,
-) -> Result<Vec<[f32; 3]>, Box<dyn std::error::Error>> {
-    let staging = ctx.device().create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: buffer.size(),
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut encoder = ctx.device().create_command_encoder(&Default::default());
-    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
-    ctx.queue().submit([encoder.finish()]);
-    staging.map_async(wgpu::MapMode::Read, .., |r| r.expect("map"));
-    ctx.device().poll(wgpu::PollType::wait_indefinitely())?;
-    let floats: Vec<f32> = bytemuck::pod_collect_to_vec(&staging.slice(..).get_mapped_range()?);
-    Ok(floats.chunks_exact(4).map(|c| [c[0], c[1], c[2]]).collect())
+fn read_circles(ctx: &DiceContext, buffer: &wgpu::Buffer) -> Vec<[f32; 3]> {
+    let floats = softdice_support::readback::read_buffer(ctx, buffer);
+    floats.chunks_exact(4).map(|c| [c[0], c[1], c[2]]).collect()
 }
 
 /// Label maps side by side, classes coloured, as an RGB PNG.

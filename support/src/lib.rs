@@ -7,4 +7,5 @@ pub mod activation;
 pub mod cases;
 pub mod inputs;
 pub mod pycall;
+pub mod readback;
 pub mod seed_npy;

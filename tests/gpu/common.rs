@@ -284,22 +284,4 @@ pub fn storage(device: &wgpu::Device, bytes: &[u8], extra: wgpu::BufferUsages) -
     })
 }
 
-/// Reads a whole f32 buffer back (test helper).
-pub fn read_buffer(ctx: &DiceContext, buffer: &wgpu::Buffer) -> Vec<f32> {
-    let staging = ctx.device().create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: buffer.size(),
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut encoder = ctx.device().create_command_encoder(&Default::default());
-    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
-    ctx.queue().submit([encoder.finish()]);
-    staging.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
-    ctx.device()
-        .poll(wgpu::PollType::wait_indefinitely())
-        .unwrap();
-    let v = bytemuck::pod_collect_to_vec(&staging.get_mapped_range(..).unwrap());
-    staging.unmap();
-    v
-}
+pub use softdice_support::readback::read_buffer;
