@@ -135,9 +135,12 @@ impl SoftDiceOps for CubeBackend {
         upstream: FloatTensor<Self>,
         spec: DiceSpec,
     ) -> FloatTensor<Self> {
+        // The kernels read and write f32 (f16/bf16 predictions are upcast on the device); the
+        // gradient goes back in the predictions' dtype, as Burn's fusion layer expects.
+        let dtype = preds.dtype;
         let (preds, labels) = prepare(preds, labels);
         let (state, upstream) = (into_contiguous(state), into_contiguous(upstream));
-        route(
+        let grad = route(
             &preds.device.clone(),
             |shared| backward(shared, &preds, &labels, &state, &upstream, &spec),
             || {
@@ -149,7 +152,17 @@ impl SoftDiceOps for CubeBackend {
                     &spec,
                 )
             },
-        )
+        );
+        in_dtype(grad, dtype)
+    }
+}
+
+/// `grad` in `dtype`, a float dtype (a cast on the device where it is not f32).
+fn in_dtype(grad: CubeTensor, dtype: DType) -> CubeTensor {
+    if dtype == DType::F32 {
+        grad
+    } else {
+        CubeBackend::float_cast(grad, FloatDType::from(dtype))
     }
 }
 

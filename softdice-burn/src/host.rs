@@ -4,7 +4,7 @@
 
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Backend, TensorMetadata};
-use burn::tensor::{TensorData, read_sync};
+use burn::tensor::{FloatDType, TensorData, read_sync};
 use softdice::{ClassSums, Reduction, Targets, cpu};
 
 use crate::spec::{DiceSpec, STATUS_COUNTS, SUM_TERMS};
@@ -120,6 +120,8 @@ pub(crate) fn backward<B: Backend>(
     spec: &DiceSpec,
 ) -> FloatTensor<B> {
     let device = preds.device();
+    // The gradient goes back in the predictions' dtype (f16, bf16: Burn's mixed precision).
+    let dtype = FloatDType::from(preds.dtype());
     let preds = floats::<B>(preds);
     let (labels, _) = self::labels::<B>(labels);
     let (sums, counts) = split_state(spec, &floats::<B>(state));
@@ -142,5 +144,9 @@ pub(crate) fn backward<B: Backend>(
         .collect()
     };
     let dims = spec.shape.dims().to_vec();
-    B::float_from_data(TensorData::new(grad, dims), &device)
+    let grad = B::float_from_data(TensorData::new(grad, dims), &device);
+    match dtype {
+        FloatDType::F32 => grad,
+        _ => B::float_cast(grad, dtype),
+    }
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use softdice::{DiceConfig, DiceError, Reduction, Shape, TargetKind};
+use softdice::{DiceConfig, DiceError, Reduction, Scope, Shape, TargetKind};
 
 use crate::error::Error;
 use crate::ops::SoftDiceOps;
@@ -170,12 +170,14 @@ impl DiceLoss {
     }
 
     /// The statistics of `preds` and `labels` (this device's shard of a batch), to merge
-    /// across devices before [`DiceLoss::forward_merged`].
+    /// across devices before [`DiceLoss::forward_merged`]. [`Error::PerSampleMerge`] for
+    /// [`Scope::PerSample`] losses (MONAI's `batch=False`).
     pub fn sums<const D: usize, const DL: usize>(
         &self,
         preds: Tensor<D>,
         labels: Tensor<DL, Int>,
     ) -> Result<DiceSums, Error> {
+        self.mergeable()?;
         let preds = preds.detach();
         Ok(self.run(preds, labels)?.1)
     }
@@ -183,12 +185,14 @@ impl DiceLoss {
     /// The loss formed from `merged` (the sum of every shard's [`DiceLoss::sums`]),
     /// differentiable in this shard's `preds`: the gradient of the whole batch's loss with
     /// respect to this shard, as if the batch had been on one device.
+    /// [`Error::PerSampleMerge`] for [`Scope::PerSample`] losses.
     pub fn forward_merged<const D: usize, const DL: usize>(
         &self,
         preds: Tensor<D>,
         labels: Tensor<DL, Int>,
         merged: &DiceSums,
     ) -> Result<Tensor<1>, Error> {
+        self.mergeable()?;
         let spec = self.spec(&preds, &labels)?;
         let state = merged.state.clone().to_device(&preds.device());
         if state.dims() != [spec.state_len()] {
@@ -205,6 +209,15 @@ impl DiceLoss {
             spec.clone(),
         );
         Ok(self.select(Tensor::<1>::from_dispatch(values), &spec))
+    }
+
+    /// Whether this loss's statistics merge across shards by an element-wise sum: only over
+    /// the batch (per-sample rows of two shards would be summed into one).
+    fn mergeable(&self) -> Result<(), Error> {
+        match self.config.scope {
+            Scope::Batch => Ok(()),
+            Scope::PerSample => Err(Error::PerSampleMerge),
+        }
     }
 
     /// Validates the call and describes it to the backends.
