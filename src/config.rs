@@ -11,6 +11,7 @@ const SMP_EPS: f32 = 1e-7;
 /// The activation applied to the predictions inside the kernels, so that the gradient is taken
 /// with respect to the raw input (the logits).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Activation {
     /// Inputs already are probabilities.
     #[default]
@@ -23,6 +24,7 @@ pub enum Activation {
 
 /// How a dice value becomes a loss.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum LossForm {
     /// `-ln(dice)`: the seed notebook (and smp `log_loss=True`).
     #[default]
@@ -35,6 +37,7 @@ pub enum LossForm {
 
 /// Over what the sums run before the dice is formed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Scope {
     /// Sums over the batch and the spatial dims: one dice per class (seed, MONAI `batch=True`,
     /// smp, nnU-Net `batch_dice=True`).
@@ -46,6 +49,7 @@ pub enum Scope {
 
 /// How the per-class (and per-sample) losses are reduced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Reduction {
     /// Mean over classes (and samples in [`Scope::PerSample`]).
     #[default]
@@ -59,6 +63,7 @@ pub enum Reduction {
 
 /// Which classes enter the loss. Softmax still runs over every class.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ClassSelection {
     /// Every class.
     #[default]
@@ -71,6 +76,7 @@ pub enum ClassSelection {
 
 /// How class weights enter the reduction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum WeightMode {
     /// Each class loss is multiplied by its weight, then the plain mean is taken (MONAI
     /// `weight=`).
@@ -85,6 +91,7 @@ pub enum WeightMode {
 /// function of its ground-truth volume, summed over classes before the ratio. Infinite weights
 /// (absent classes) are replaced by the largest finite weight of the same row, as MONAI does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum GeneralizedWeight {
     /// `w = 1 / Y^2` (`w_type="square"`, the default).
     Square,
@@ -96,6 +103,7 @@ pub enum GeneralizedWeight {
 
 /// What happens to a class absent from the ground truth of its row.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum EmptyClass {
     /// Only the smoothing terms decide (seed, MONAI, nnU-Net).
     #[default]
@@ -124,6 +132,7 @@ pub enum EmptyClass {
 /// sides halved, so their `s` is `2 s` here (the presets [`DiceConfig::monai_tversky`] and
 /// [`DiceConfig::smp_tversky`] do it).
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DiceConfig {
     /// Activation fused into the kernels: `None` when the predictions are already
     /// probabilities, `Softmax` / `Sigmoid` when they are logits.

@@ -9,6 +9,7 @@ use crate::error::DiceError;
 /// [`crate::DiceConfig::activation`] applies for the Dice term (MONAI's `DiceCELoss` allows a
 /// Dice term on probabilities beside a CE term on the logits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum CrossEntropyKind {
     /// PyTorch `CrossEntropyLoss`: log-softmax over the class axis. Integer labels, or dense
     /// class-probability targets.
@@ -43,6 +44,7 @@ pub enum CrossEntropyKind {
 /// [`Reduction::Sum`] takes the plain sum; [`Reduction::None`] is refused (the Dice term has
 /// no per-pixel values to add to), as MONAI's `DiceCELoss` refuses it.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CrossEntropy {
     /// Softmax or sigmoid cross-entropy.
     pub kind: CrossEntropyKind,

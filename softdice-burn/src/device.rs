@@ -3,20 +3,24 @@
 //! finds the context of the tensor's device.
 //!
 //! Burn offers no way to read the wgpu device back from a device it initialised lazily, so
-//! the fused path needs a device made here: by Burn with its handles handed over
-//! ([`wgpu_device`]), or by this crate on softdice's adapter and handed to Burn
-//! ([`new_wgpu_device`]). Any other device gets the host path ([`is_fused`] says which).
+//! the fused path needs a device whose initialisation went through here: Burn's own device
+//! taken over before its first tensor ([`init_device`], which `DiceLossConfig::init` calls),
+//! by kind ([`wgpu_device`]), or made on softdice's adapter and handed to Burn
+//! ([`new_wgpu_device`]). Any other device gets the host path, with one warning
+//! ([`is_fused`] says which).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use burn::backend::DispatchDevice;
-use burn::tensor::wgpu::{WgpuSetup, wgpu};
+use burn::tensor::wgpu::{WgpuBackend, WgpuSetup, wgpu};
 use burn::tensor::{Device, DeviceKind};
 use burn_cubecl::CubeDevice;
+use cubecl_runtime::device::WgpuDeviceKind;
 use softdice::{ContextOptions, DiceContext, DiceError, DicePlan, TargetKind};
 
 use crate::error::Error;
+use crate::loss::LossPath;
 use crate::spec::DiceSpec;
 
 /// Plans kept per device: a trainer uses a shape or two; evaluation may add a few.
@@ -35,6 +39,66 @@ pub(crate) struct Shared {
 static REGISTRY: LazyLock<Mutex<HashMap<CubeDevice, Arc<Shared>>>> =
     LazyLock::new(Default::default);
 static BY_KIND: LazyLock<Mutex<HashMap<DeviceKind, Device>>> = LazyLock::new(Default::default);
+/// The wgpu devices already warned of taking the host path (once each).
+static WARNED: LazyLock<Mutex<HashSet<CubeDevice>>> = LazyLock::new(Default::default);
+
+/// Makes `device` ready for the loss and says which path it takes. A wgpu device of Burn's
+/// (`Device::default()`, `Device::wgpu(..)`, with or without autodiff) that Burn has not
+/// initialised yet is initialised here, Burn's way for its kind and graphics API, with its
+/// wgpu device shared with softdice: the fused path. Call it (or `DiceLossConfig::init`)
+/// before the first tensor on the device. A wgpu device Burn initialised first cannot be
+/// shared afterwards: [`LossPath::Host`], with one `log` warning saying so. Other devices
+/// take the path [`crate::loss_path`] gives them.
+pub fn init_device(device: &Device) -> Result<LossPath, Error> {
+    if let Some(CubeDevice::Wgpu(wgpu)) = cube_device(device)
+        && !is_fused(device)
+        && let Some(kind) = burn_kind(&wgpu.kind)
+    {
+        match take_over(kind, wgpu.backend) {
+            Ok(()) => {}
+            Err(e) => warn_host_once(device, &e),
+        }
+    }
+    crate::loss::loss_path(device)
+}
+
+/// Burn's name of a wgpu device kind it can initialise (not an existing setup, not an
+/// unclassified adapter: Burn has no selector for those).
+fn burn_kind(kind: &WgpuDeviceKind) -> Option<DeviceKind> {
+    match *kind {
+        WgpuDeviceKind::DiscreteGpu(i) => Some(DeviceKind::DiscreteGpu(i)),
+        WgpuDeviceKind::IntegratedGpu(i) => Some(DeviceKind::IntegratedGpu(i)),
+        WgpuDeviceKind::VirtualGpu(i) => Some(DeviceKind::VirtualGpu(i)),
+        WgpuDeviceKind::Cpu => Some(DeviceKind::Cpu),
+        WgpuDeviceKind::DefaultDevice => Some(DeviceKind::DefaultDevice),
+        WgpuDeviceKind::Existing(_) | WgpuDeviceKind::Other(_) => None,
+    }
+}
+
+/// Initialises Burn's wgpu device of `kind` on `backend` and registers it; an error where
+/// Burn's runtime for it exists already.
+fn take_over(kind: DeviceKind, backend: WgpuBackend) -> Result<(), Error> {
+    let (device, setup) = Device::wgpu_options()
+        .device_kind(kind)
+        .graphics_api(backend)
+        .init_with_setup()
+        .map_err(|e| Error::DeviceInit(e.to_string()))?;
+    register(&device, setup)
+}
+
+/// Says, once per device, that a wgpu device takes the host path and why.
+pub(crate) fn warn_host_once(device: &Device, why: &dyn std::fmt::Display) {
+    let Some(cube) = cube_device(device) else {
+        return;
+    };
+    if WARNED.lock().expect("softdice-burn warnings").insert(cube) {
+        log::warn!(
+            "softdice-burn: {device:?} takes the host path (each loss call reads the tensors \
+             back and computes on the CPU): {why}. Call softdice_burn::init_device (or \
+             DiceLossConfig::init) on it before its first tensor for the fused kernels."
+        );
+    }
+}
 
 /// Burn's wgpu device of `kind`, initialised by Burn and registered for the fused path; the
 /// same device on later calls. Fails where Burn has already initialised a device of this kind
@@ -47,7 +111,7 @@ pub fn wgpu_device(kind: DeviceKind) -> Result<Device, Error> {
     let (device, setup) = Device::wgpu_options()
         .device_kind(kind.clone())
         .init_with_setup()
-        .map_err(|e| Error::Device(e.to_string()))?;
+        .map_err(|e| Error::DeviceInit(e.to_string()))?;
     register(&device, setup)?;
     kinds.insert(kind, device.clone());
     Ok(device)
@@ -85,7 +149,7 @@ pub fn new_wgpu_device() -> Result<Device, Error> {
     let burn_device = Device::wgpu_options()
         .setup(setup.clone())
         .init()
-        .map_err(|e| Error::Device(e.to_string()))?;
+        .map_err(|e| Error::DeviceInit(e.to_string()))?;
     register(&burn_device, setup)?;
     Ok(burn_device)
 }
@@ -97,7 +161,7 @@ pub fn is_fused(device: &Device) -> bool {
 
 fn register(device: &Device, setup: WgpuSetup) -> Result<(), Error> {
     let cube = cube_device(device)
-        .ok_or_else(|| Error::Device("Burn returned a device of another backend".into()))?;
+        .ok_or_else(|| Error::DeviceInit("Burn returned a device of another backend".into()))?;
     // Burn owns the device's callbacks (its uncaptured-error handler panics): every softdice
     // call runs inside error scopes (`Shared::run`).
     let ctx = DiceContext::from_shared_device(setup.device, setup.queue)?;

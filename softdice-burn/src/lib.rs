@@ -2,21 +2,43 @@
 //! loss. On Burn's wgpu backend the loss and its analytic gradient come from softdice's fused
 //! kernels, run on the tensors' own buffers in the device's queue (with Burn's `fusion` on or
 //! off, with or without autodiff); on every other backend softdice's f64 reference computes
-//! the same values on the host. One line in a trainer:
+//! the same values on the host. Made as burn-nn's losses are:
 //!
 //! ```
-//! # use burn::tensor::{Int, Tensor};
-//! # use softdice_burn::{DiceConfig, DiceLoss};
-//! # fn step(logits: Tensor<4>, labels: Tensor<3, Int>) {
-//! let loss = DiceLoss::new(DiceConfig::monai()).forward(logits, labels);
+//! # use burn::tensor::{Device, Int, Tensor};
+//! # use softdice_burn::{DiceLoss, DiceLossConfig};
+//! # fn setup(device: &Device) -> DiceLoss {
+//! // At start-up, before the model's first tensor on `device` (Device::default() included):
+//! let loss_fn = DiceLossConfig::monai().init(device);
+//! # loss_fn }
+//! # fn step(loss_fn: &DiceLoss, logits: Tensor<4>, labels: Tensor<3, Int>) {
+//! // Each step: logits [B, C, spatial…], integer labels [B, spatial…].
+//! let loss = loss_fn.forward(logits, labels);
 //! let grads = loss.backward();
 //! # }
 //! ```
 //!
-//! The fused path needs the wgpu device to be made through this crate ([`wgpu_device`],
-//! [`new_wgpu_device`]): Burn does not hand out the wgpu device of a device it initialised
-//! itself. [`loss_path`] says which path a device takes, [`fused_calls`] how many calls ran
-//! the kernels.
+//! [`DiceLossConfig`] is a Burn `Config` holding softdice's [`DiceConfig`] (every option and
+//! preset of MONAI, smp and nnU-Net); [`DiceLoss`] is a parameterless `Module`, a field of a
+//! model like any layer. Against burn-nn's `CrossEntropyLoss`:
+//!
+//! | burn-nn | softdice-burn |
+//! |---|---|
+//! | `CrossEntropyLossConfig::new().init(&device)` | `DiceLossConfig::monai().init(&device)`, or any preset |
+//! | `forward(logits [N, C], targets [N])` | `forward(logits [B, C, spatial…], labels [B, spatial…])` |
+//! | `with_weights(Some(w))` | `dice.class_weights` (Dice), `dice.cross_entropy.class_weights` (CE) |
+//! | `with_pad_tokens(Some(vec![i]))` | `dice.ignore_index = Some(i)` |
+//! | `with_smoothing(Some(a))` | `dice.cross_entropy.label_smoothing = a` |
+//! | `with_logits(false)` | `dice.activation = Activation::None` |
+//! | `burn::nn::loss::Reduction` | `softdice::Reduction` in `dice.reduction` (import one of the two by path: the names collide) |
+//! | panics on a bad config at `init` | the same; `try_init` returns [`Error`] |
+//!
+//! The fused path needs the wgpu device's initialisation to go through this crate:
+//! [`DiceLossConfig::init`] (or [`init_device`]) takes over a Burn wgpu device that has no
+//! tensor yet; [`wgpu_device`] and [`new_wgpu_device`] make one. A device Burn initialised
+//! first keeps the host path, with one `log` warning: Burn does not hand out the wgpu device
+//! of a device it initialised itself. [`loss_path`] says which path a device takes,
+//! [`fused_calls`] how many calls ran the kernels.
 //!
 //! The gradient is a vector-Jacobian product: the upstream gradient of the loss output is
 //! taken into the kernels' per-cell coefficients, so any use of the loss in a larger graph
@@ -26,6 +48,7 @@
 #![warn(missing_docs)]
 
 mod autodiff;
+mod config;
 mod cube;
 mod device;
 mod error;
@@ -34,8 +57,9 @@ mod loss;
 mod ops;
 mod spec;
 
+pub use config::DiceLossConfig;
 pub use cube::fused_calls;
-pub use device::{is_fused, new_wgpu_device, wgpu_device};
+pub use device::{init_device, is_fused, new_wgpu_device, wgpu_device};
 pub use error::Error;
 pub use loss::{DiceLoss, DiceSums, LossPath, loss_path};
 pub use ops::SoftDiceOps;

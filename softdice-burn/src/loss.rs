@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::backend::{Dispatch, DispatchDevice};
+use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use softdice::{DiceConfig, DiceError, Reduction, Scope, Shape, TargetKind};
 
@@ -34,10 +35,9 @@ pub fn loss_path(device: &Device) -> Result<LossPath, Error> {
         #[cfg(feature = "flex")]
         DispatchDevice::Flex(_) => Ok(LossPath::Host),
         #[allow(unreachable_patterns)]
-        _ => Err(Error::Input(format!(
-            "no softdice path for {device:?}: enable softdice-burn's feature of that backend \
-             (`ndarray`, `flex`)"
-        ))),
+        _ => Err(Error::UnsupportedDevice {
+            device: format!("{device:?}"),
+        }),
     }
 }
 
@@ -46,15 +46,16 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// A soft-Dice loss (Dice, Tversky, Generalized Dice, with an optional fused cross-entropy
 /// term: every option of [`DiceConfig`] and its MONAI/smp/nnU-Net presets) on Burn tensors,
-/// differentiable with softdice's analytic gradient.
+/// differentiable with softdice's analytic gradient. A Burn [`Module`] without parameters, as
+/// burn-nn's losses: made by [`crate::DiceLossConfig::init`], it can be a field of a model.
 ///
 /// ```
-/// use burn::tensor::{Device, Int, Tensor, TensorData};
-/// use softdice::DiceConfig;
-/// use softdice_burn::DiceLoss;
+/// use burn::tensor::{Int, Tensor, TensorData};
+/// use softdice_burn::DiceLossConfig;
 ///
 /// # fn main() -> Result<(), softdice_burn::Error> {
 /// let device = softdice_burn::new_wgpu_device()?.autodiff();
+/// let loss_fn = DiceLossConfig::monai().try_init(&device)?;
 /// let logits = Tensor::<4>::from_data(
 ///     TensorData::new((0..2 * 3 * 4 * 4).map(|i| (i % 7) as f32 * 0.3).collect::<Vec<_>>(), [2, 3, 4, 4]),
 ///     &device,
@@ -64,16 +65,29 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 ///     TensorData::new((0..2 * 4 * 4).map(|i| (i % 3) as i32).collect::<Vec<_>>(), [2, 4, 4]),
 ///     &device,
 /// );
-/// let loss = DiceLoss::new(DiceConfig::monai()).forward(logits.clone(), labels);
+/// let loss = loss_fn.forward(logits.clone(), labels);
 /// let grads = loss.backward();
 /// let grad = logits.grad(&grads).expect("logits require grad");
-/// assert_eq!(grad.dims(), [2, 3, 4, 4]);
+/// // Each pixel's softmax gradient sums to zero over the classes.
+/// let grad = grad.into_data().to_vec::<f32>().expect("f32");
+/// let pixel0: f32 = (0..3).map(|c| grad[c * 16]).sum();
+/// assert!(pixel0.abs() < 1e-6, "{pixel0}");
+/// // 1 - Dice per sample and class, in (0, 1).
+/// let value: f32 = loss.into_scalar();
+/// assert!(value > 0.0 && value < 1.0, "{value}");
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Debug)]
+///
+/// The example reads its results back before it ends: a process that exits while its last
+/// GPU work is still queued can crash in the driver's teardown (lavapipe's shader compiler
+/// thread was seen to), in any wgpu program.
+#[derive(Module, Debug)]
 pub struct DiceLoss {
+    #[module(skip)]
     config: Arc<DiceConfig>,
+    /// Keys the plans cached per device; a clone shares them.
+    #[module(skip)]
     id: u64,
 }
 
@@ -121,7 +135,8 @@ impl DiceSums {
 
 impl DiceLoss {
     /// The loss of `config` (see [`DiceConfig`]'s presets: `DiceConfig::monai()` is MONAI's
-    /// `DiceLoss(to_onehot_y=True, softmax=True)`).
+    /// `DiceLoss(to_onehot_y=True, softmax=True)`), unchecked until its first call and without
+    /// preparing a device: [`crate::DiceLossConfig::init`] is the way to make one.
     pub fn new(config: DiceConfig) -> Self {
         Self {
             config: Arc::new(config),
@@ -196,11 +211,10 @@ impl DiceLoss {
         let spec = self.spec(&preds, &labels)?;
         let state = merged.state.clone().to_device(&preds.device());
         if state.dims() != [spec.state_len()] {
-            return Err(Error::Input(format!(
-                "merged sums of {} floats; this loss and shape have {}",
-                state.dims()[0],
-                spec.state_len()
-            )));
+            return Err(Error::MergedLength {
+                got: state.dims()[0],
+                expected: spec.state_len(),
+            });
         }
         let values = Dispatch::softdice_finish(
             preds.into_dispatch(),
@@ -233,17 +247,24 @@ impl DiceLoss {
             .chain(dims[2..].iter().copied())
             .collect();
         if labels.dims().as_slice() != expected.as_slice() {
-            return Err(Error::Input(format!(
-                "labels of shape {:?} for predictions {dims:?}: expected {expected:?}",
-                labels.dims()
-            )));
+            return Err(Error::LabelShape {
+                preds: dims.to_vec(),
+                labels: labels.dims().to_vec(),
+                expected,
+            });
         }
         if preds.device() != labels.device() {
-            return Err(Error::Input(
-                "predictions and labels on different devices".into(),
-            ));
+            return Err(Error::DeviceMismatch {
+                preds: format!("{:?}", preds.device()),
+                labels: format!("{:?}", labels.device()),
+            });
         }
-        loss_path(&preds.device())?;
+        if loss_path(&preds.device())? == LossPath::Host {
+            crate::device::warn_host_once(
+                &preds.device(),
+                &"Burn initialised its wgpu device before softdice-burn saw it",
+            );
+        }
         self.config.validate(shape.classes())?;
         self.config.validate_targets(TargetKind::LabelsU32)?;
         Ok(DiceSpec {

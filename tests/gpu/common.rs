@@ -193,8 +193,8 @@ pub const GRAD_FLOOR: GradFloor = GradFloor::Scaled(0.1);
 pub enum GradFloor {
     /// This fraction of the largest element.
     Scaled(f64),
-    /// This value, whatever the elements' size.
-    Absolute(f64),
+    /// The larger of an absolute value and this fraction of the largest element (as `Scaled`).
+    AtLeast(f64, f64),
 }
 
 /// A gradient against the oracle's (or a fixture's) at the chosen-input bar:
@@ -210,13 +210,12 @@ pub fn check_grad_with<T: Into<f64> + Copy>(
     want: &[f64],
     floor: GradFloor,
 ) -> Result<(), String> {
+    let largest = want.iter().fold(0.0f64, |m, w| m.max(w.abs()));
     let abs = match floor {
-        GradFloor::Scaled(fraction) => {
-            GRAD_REL * fraction * want.iter().fold(0.0f64, |m, w| m.max(w.abs()))
-        }
-        GradFloor::Absolute(abs) => abs,
+        GradFloor::Scaled(fraction) => GRAD_REL * fraction * largest,
+        GradFloor::AtLeast(abs, fraction) => abs.max(GRAD_REL * fraction * largest),
     };
-    check_close(what, got, want, abs, GRAD_REL)
+    check_close(what, got, want, abs, GRAD_REL).map_err(|e| format!("{e}; max |want| {largest:e}"))
 }
 
 /// Dice values are in [0, 1] (or near): absolute.

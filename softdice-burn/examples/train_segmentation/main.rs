@@ -8,7 +8,7 @@
 //!     [--loss dice|dice-ce|composed] [--seed N] [--train N] [--val N]
 //! ```
 //!
-//! `--loss dice` (default) is `DiceLoss::new(DiceConfig::monai())`, `dice-ce` MONAI's
+//! `--loss dice` (default) is `DiceLossConfig::monai().init(&device)`, `dice-ce` MONAI's
 //! `DiceCELoss`, `composed` the same Dice written in Burn tensor ops (the comparison).
 
 mod composed;
@@ -23,8 +23,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use indicatif::{ProgressBar, ProgressStyle};
-use softdice::DiceConfig;
-use softdice_burn::DiceLoss;
+use softdice_burn::DiceLossConfig;
 
 use data::{CLASS_NAMES, CLASSES};
 use unet::UNet;
@@ -127,6 +126,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.out)?;
     let device = softdice_burn::new_wgpu_device()?;
+    // The loss as burn-nn's are made: a Config, initialised on the device.
+    let loss_fn = match args.loss.as_str() {
+        "dice" | "composed" => DiceLossConfig::monai(),
+        "dice-ce" => DiceLossConfig::monai_dice_ce(),
+        other => panic!("--loss dice|dice-ce|composed, not {other}"),
+    }
+    .try_init(&device)?;
     let path = softdice_burn::loss_path(&device)?;
     println!(
         "device: {:?} ({path:?} loss path); loss: {}; {} epochs × {} steps of {} images {}²",
@@ -136,11 +142,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let train_device = device.clone().autodiff();
     let mut model = UNet::new(1, CLASSES, args.width, &train_device);
     let mut optim = AdamConfig::new().init();
-    let loss_fn = DiceLoss::new(match args.loss.as_str() {
-        "dice" | "composed" => DiceConfig::monai(),
-        "dice-ce" => DiceConfig::monai_dice_ce(),
-        other => panic!("--loss dice|dice-ce|composed, not {other}"),
-    });
     let size = args.size;
     let upload = |seeds: std::ops::Range<u64>, device: &Device| {
         let (images, labels, n) = data::batch(seeds, size);
