@@ -7,7 +7,7 @@ use softdice::{DiceConfig, GeneralizedWeight, TargetKind};
 
 use crate::device::init_device;
 use crate::error::Error;
-use crate::loss::{DiceLoss, LossPath};
+use crate::loss::DiceLoss;
 
 /// The configuration of a [`DiceLoss`]: softdice's [`DiceConfig`] (every option of MONAI's,
 /// smp's and nnU-Net's Dice losses) as a Burn [`Config`], saved and loaded as JSON with the
@@ -104,20 +104,14 @@ impl DiceLossConfig {
     /// The loss on `device`, once the configuration is checked (with the fewest classes it
     /// implies: every per-class list must fit one count) and the device made ready: a wgpu
     /// device Burn has not initialised yet is initialised here, sharing its wgpu device with
-    /// softdice, so that the loss runs the fused kernels ([`LossPath::Fused`]); a wgpu device
+    /// softdice, so that the loss runs the fused kernels ([`crate::LossPath::Fused`]); a wgpu device
     /// Burn initialised first takes the host path, with one `log` warning. The path taken is
     /// logged at `info`; [`crate::loss_path`] returns it.
     pub fn try_init(&self, device: &Device) -> Result<DiceLoss, Error> {
         self.dice.validate(implied_classes(&self.dice))?;
         self.dice.validate_targets(TargetKind::LabelsU32)?;
         let path = init_device(device)?;
-        log::info!(
-            "softdice-burn: the loss on {device:?} takes the {} path",
-            match path {
-                LossPath::Fused => "fused",
-                LossPath::Host => "host",
-            }
-        );
+        log::info!("softdice-burn: the loss on {device:?} takes the {path:?} path");
         Ok(DiceLoss::new(self.dice.clone()))
     }
 }

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use burn::backend::DispatchDevice;
-use burn::tensor::wgpu::{WgpuBackend, WgpuSetup, wgpu};
+use burn::tensor::wgpu::{WgpuSetup, wgpu};
 use burn::tensor::{Device, DeviceKind};
 use burn_cubecl::CubeDevice;
 use cubecl_runtime::device::WgpuDeviceKind;
@@ -38,9 +38,11 @@ pub(crate) struct Shared {
 
 static REGISTRY: LazyLock<Mutex<HashMap<CubeDevice, Arc<Shared>>>> =
     LazyLock::new(Default::default);
-static BY_KIND: LazyLock<Mutex<HashMap<DeviceKind, Device>>> = LazyLock::new(Default::default);
 /// The wgpu devices already warned of taking the host path (once each).
 static WARNED: LazyLock<Mutex<HashSet<CubeDevice>>> = LazyLock::new(Default::default);
+/// Held while a device is checked and initialised: two threads initialising one device would
+/// see the second fail ("already initialised") on a device the first just registered.
+static INIT: Mutex<()> = Mutex::new(());
 
 /// Makes `device` ready for the loss and says which path it takes. A wgpu device of Burn's
 /// (`Device::default()`, `Device::wgpu(..)`, with or without autodiff) that Burn has not
@@ -50,16 +52,44 @@ static WARNED: LazyLock<Mutex<HashSet<CubeDevice>>> = LazyLock::new(Default::def
 /// shared afterwards: [`LossPath::Host`], with one `log` warning saying so. Other devices
 /// take the path [`crate::loss_path`] gives them.
 pub fn init_device(device: &Device) -> Result<LossPath, Error> {
-    if let Some(CubeDevice::Wgpu(wgpu)) = cube_device(device)
-        && !is_fused(device)
-        && let Some(kind) = burn_kind(&wgpu.kind)
-    {
-        match take_over(kind, wgpu.backend) {
-            Ok(()) => {}
-            Err(e) => warn_host_once(device, &e),
-        }
+    if let Err(e) = take_over(device) {
+        warn_host_once(device, &e);
     }
     crate::loss::loss_path(device)
+}
+
+/// Burn's wgpu device of `kind` (`Device::wgpu(kind)`), initialised here and registered for
+/// the fused path; the same device on later calls. Fails where Burn has already initialised
+/// it itself (by a tensor created on `Device::wgpu(kind)` before this call): call it first.
+pub fn wgpu_device(kind: DeviceKind) -> Result<Device, Error> {
+    let device = Device::wgpu(kind);
+    take_over(&device)?;
+    Ok(device)
+}
+
+/// Initialises `device`, a Burn wgpu device not registered yet, Burn's way for its kind and
+/// graphics API, and registers it. Nothing to do for a registered device or one of another
+/// backend; an error where Burn's runtime for it exists already or Burn cannot select it.
+fn take_over(device: &Device) -> Result<(), Error> {
+    let Some(CubeDevice::Wgpu(wgpu)) = cube_device(device) else {
+        return Ok(());
+    };
+    let _init = INIT.lock().expect("softdice-burn device init");
+    if is_fused(device) {
+        return Ok(());
+    }
+    let kind = burn_kind(&wgpu.kind).ok_or_else(|| {
+        Error::DeviceInit(format!(
+            "Burn cannot initialise a wgpu device of kind {:?} by itself",
+            wgpu.kind
+        ))
+    })?;
+    let (burn_device, setup) = Device::wgpu_options()
+        .device_kind(kind)
+        .graphics_api(wgpu.backend)
+        .init_with_setup()
+        .map_err(|e| Error::DeviceInit(e.to_string()))?;
+    register(&burn_device, setup)
 }
 
 /// Burn's name of a wgpu device kind it can initialise (not an existing setup, not an
@@ -75,17 +105,6 @@ fn burn_kind(kind: &WgpuDeviceKind) -> Option<DeviceKind> {
     }
 }
 
-/// Initialises Burn's wgpu device of `kind` on `backend` and registers it; an error where
-/// Burn's runtime for it exists already.
-fn take_over(kind: DeviceKind, backend: WgpuBackend) -> Result<(), Error> {
-    let (device, setup) = Device::wgpu_options()
-        .device_kind(kind)
-        .graphics_api(backend)
-        .init_with_setup()
-        .map_err(|e| Error::DeviceInit(e.to_string()))?;
-    register(&device, setup)
-}
-
 /// Says, once per device, that a wgpu device takes the host path and why.
 pub(crate) fn warn_host_once(device: &Device, why: &dyn std::fmt::Display) {
     let Some(cube) = cube_device(device) else {
@@ -98,23 +117,6 @@ pub(crate) fn warn_host_once(device: &Device, why: &dyn std::fmt::Display) {
              DiceLossConfig::init) on it before its first tensor for the fused kernels."
         );
     }
-}
-
-/// Burn's wgpu device of `kind`, initialised by Burn and registered for the fused path; the
-/// same device on later calls. Fails where Burn has already initialised a device of this kind
-/// itself (by a tensor created on `Device::wgpu(kind)` before this call): call it first.
-pub fn wgpu_device(kind: DeviceKind) -> Result<Device, Error> {
-    let mut kinds = BY_KIND.lock().expect("softdice-burn device registry");
-    if let Some(device) = kinds.get(&kind) {
-        return Ok(device.clone());
-    }
-    let (device, setup) = Device::wgpu_options()
-        .device_kind(kind.clone())
-        .init_with_setup()
-        .map_err(|e| Error::DeviceInit(e.to_string()))?;
-    register(&device, setup)?;
-    kinds.insert(kind, device.clone());
-    Ok(device)
 }
 
 /// A new wgpu device on the adapter softdice picks (a real GPU first; `WGPU_BACKEND`,

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use softdice::{ContextOptions, DeviceLimits, DiceContext, DiceError, Shape};
+use softdice::{ContextOptions, DeviceLimits, DiceContext, DiceError, Reduction, Shape};
 
 /// Set by `.ci/run` (and `scripts/test.sh`): a missing adapter fails instead of skipping.
 pub const REQUIRE_GPU: &str = "SOFTDICE_REQUIRE_GPU";
@@ -231,6 +231,15 @@ pub const DICE_REL: f64 = 1e-6;
 /// not an ulp count), so -ln(dice) near 0 carries both and cannot be relative-accurate (found:
 /// an element of 9e-5 off by 2.6e-7 on lavapipe).
 pub const LOSS_ABS: f64 = 2.5e-7 + 1.0 / (1u32 << 21) as f64;
+
+/// The absolute floor of a loss that adds up `elements` loss elements (`Reduction::Sum`: each
+/// carries `LOSS_ABS`; found: two rows of -ln(dice) near 0, 3.1e-7 off), or averages them.
+pub fn loss_abs(reduction: Reduction, elements: usize) -> f64 {
+    match reduction {
+        Reduction::Sum => LOSS_ABS * elements.max(1) as f64,
+        Reduction::Mean | Reduction::None => LOSS_ABS,
+    }
+}
 
 /// The loss of a GPU output against the oracle's: relative, with the absolute floor.
 pub fn check_loss(what: &str, got: f32, want: f64) -> Result<(), String> {
