@@ -3,9 +3,11 @@
 //! with the adapters it found. `scripts/test.sh` runs it to decide whether the Vulkan driver
 //! must be installed and which backends the GPU suite runs on. With `--capacity`, prints the
 //! default adapter's limits and the largest predictions a plan accepts on it, with its own
-//! limits and with WebGPU's defaults (the README's table).
+//! limits and with WebGPU's defaults (the README's table). With `--subgroups`, prints the
+//! default adapter's subgroup sizes as `min max` (`0 0` without subgroup operations), which
+//! `scripts/test.sh` reads to run the GPU suite at every width lavapipe offers.
 //!
-//! `cargo run --example adapter [-- --backends | --capacity]`
+//! `cargo run --example adapter [-- --backends | --capacity | --subgroups]`
 
 use softdice::{
     describe_adapter, ContextOptions, DeviceLimits, DiceConfig, DiceContext, Shape, TargetKind,
@@ -79,6 +81,14 @@ fn main() {
         return;
     }
     match DiceContext::new() {
+        Ok(ctx) if std::env::args().any(|a| a == "--subgroups") => {
+            let info = ctx.adapter_info();
+            if ctx.device().features().contains(wgpu::Features::SUBGROUP) {
+                println!("{} {}", info.subgroup_min_size, info.subgroup_max_size);
+            } else {
+                println!("0 0");
+            }
+        }
         Ok(ctx) => println!("{}", describe_adapter(ctx.adapter_info())),
         Err(e) => {
             eprintln!("{e}");

@@ -80,6 +80,14 @@ const CE_SOFTMAX_FOCAL: u32 = 4u;
 const STATUS_WORDS: u32 = 4u;
 const STATUS_BAD_LABELS: u32 = 0u;
 const STATUS_NON_FINITE: u32 = 1u;
+const STATUS_SUBGROUPS: u32 = 2u;
+
+// Whether a call's status words make its results void: bad input counted, or a device fault
+// (dice_finalize and dice_gradient then write NaN).
+fn status_void(words: array<u32, STATUS_WORDS>) -> bool {
+    return words[STATUS_BAD_LABELS] != 0u || words[STATUS_NON_FINITE] != 0u
+        || words[STATUS_SUBGROUPS] != 0u;
+}
 
 @group(0) @binding(0) var<uniform> params: Params;
 

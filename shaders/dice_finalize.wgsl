@@ -278,7 +278,7 @@ fn upstream_of(j: u32) -> f32 {
     if (params.upstream == 0u) {
         return 1.0;
     }
-    if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
+    if (status_void(status)) {
         return bitcast<f32>(0x7fc00000u);
     }
     if (fin.reduction != RED_NONE) {
@@ -344,13 +344,13 @@ fn total(@builtin(local_invocation_index) lid: u32) {
         // The counts as floats: merged by addition beside the sums (softdice-burn's state).
         out[2u + 2u * n] = f32(status[STATUS_BAD_LABELS]);
         out[3u + 2u * n] = f32(status[STATUS_NON_FINITE]);
-        if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
+        if (status_void(status)) {
             out[0] = bitcast<f32>(0x7fc00000u);
         }
     }
     // After a counted bad input the loss elements are NaN too (`Reduction::None` returns
     // them); every thread has read its own before the tree's barriers.
-    if (status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u) {
+    if (status_void(status)) {
         for (var j = lid; j < n; j += WG) {
             out[1u + n + j] = bitcast<f32>(0x7fc00000u);
         }

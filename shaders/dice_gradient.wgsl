@@ -120,7 +120,7 @@ fn main(
     // A counted bad input leaves the caller's gradient as it was, except in a
     // vector-Jacobian product, whose gradient lands in a fresh tensor: there dice_finalize made
     // the coefficients NaN, and the NaN gradient says so.
-    let bad = status[STATUS_BAD_LABELS] != 0u || status[STATUS_NON_FINITE] != 0u;
+    let bad = status_void(status);
     if (bad && params.upstream == 0u) {
         return;
     }

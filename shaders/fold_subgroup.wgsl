@@ -16,8 +16,9 @@ struct Invocation {
 }
 
 // Writes each subgroup's sum of `totals` to partial slot `first_slot` + its subgroup id; slots
-// past the subgroups there are (subgroups larger than the smallest size) are zeroed. Called in
-// uniform control flow.
+// past the subgroups there are (subgroups larger than the smallest size) are zeroed. Subgroups
+// past SLOTS (narrower than the adapter reported) write nothing outside the workgroup's slots
+// and are counted into STATUS_SUBGROUPS, which voids the call. Called in uniform control flow.
 fn write_partials(
     inv: Invocation,
     totals: array<vec3<f32>, CLASS_CHUNK>,
@@ -32,7 +33,7 @@ fn write_partials(
         if (CE_KIND != CE_OFF) {
             x = subgroupAdd(ce_totals[k]);
         }
-        if (inv.lane == 0u) {
+        if (inv.lane == 0u && inv.subgroup < SLOTS) {
             store_partial(slot, k, t.x);
             store_partial(slot, CLASS_CHUNK + k, t.y);
             store_partial(slot, 2u * CLASS_CHUNK + k, t.z);
@@ -41,6 +42,9 @@ fn write_partials(
                 store_partial(slot, 4u * CLASS_CHUNK + k, x.y);
             }
         }
+    }
+    if (inv.lid == 0u && inv.n_subgroups > SLOTS) {
+        atomicAdd(&status[STATUS_SUBGROUPS], 1u);
     }
     if (inv.lid == 0u) {
         for (var unused = inv.n_subgroups; unused < SLOTS; unused++) {

@@ -63,6 +63,9 @@ shared_constants! {
     STATUS_BAD_LABELS = 0;
     /// Status word counting non-finite inputs.
     STATUS_NON_FINITE = 1;
+    /// Status word counting dice_partials workgroups that ran more subgroups than their
+    /// partial slots (subgroups narrower than the adapter reported).
+    STATUS_SUBGROUPS = 2;
     /// Loss form (`FinalizeParams::loss_form`): 1 - dice.
     FORM_ONE_MINUS = 0;
     /// Loss form: -ln(dice).

@@ -121,9 +121,7 @@ impl Stage {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(kernel.name()),
             source: wgpu::ShaderSource::Wgsl(
-                kernel
-                    .source(binding, Fold::for_features(device.features()))
-                    .into(),
+                kernel.source(binding, Fold::for_device(device)).into(),
             ),
         });
         Self {
@@ -165,16 +163,20 @@ impl Stage {
 
 impl Pipelines {
     pub(super) fn new(device: &wgpu::Device) -> Self {
-        let fold = Fold::for_features(device.features());
+        let fold = Fold::for_device(device);
         let info = device.adapter_info();
-        let slots = match fold {
-            Fold::Workgroup => 1,
-            Fold::Subgroup => WG / info.subgroup_min_size.clamp(4, WG),
+        let smallest = Fold::smallest_subgroup(&info);
+        let slots = match (fold, info.device_type) {
+            (Fold::Workgroup, _) => 1,
+            // lavapipe at LP_NATIVE_VECTOR_WIDTH=1024 reports 32 but runs some workgroups
+            // narrower: on a CPU rasteriser the slots hold the narrowest width the fold takes.
+            (Fold::Subgroup, wgpu::DeviceType::Cpu) => {
+                subgroup_slots(smallest.min(Fold::MIN_SUBGROUP))
+            }
+            (Fold::Subgroup, _) => subgroup_slots(smallest),
         };
         let lanes = match info.device_type {
-            wgpu::DeviceType::Cpu if info.subgroup_min_size > 0 => {
-                info.subgroup_min_size.next_power_of_two().min(WG)
-            }
+            wgpu::DeviceType::Cpu if smallest > 0 => smallest.next_power_of_two().min(WG),
             wgpu::DeviceType::Cpu => 8,
             _ => WG,
         };

@@ -3,7 +3,9 @@
 use super::*;
 use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput};
-use crate::params::{STATUS_BAD_LABELS, STATUS_NON_FINITE, STATUS_WORDS, SUM_TERMS};
+use crate::params::{
+    STATUS_BAD_LABELS, STATUS_NON_FINITE, STATUS_SUBGROUPS, STATUS_WORDS, SUM_TERMS,
+};
 use crate::shape::TargetKind;
 
 /// Words of the output buffer: `[loss, dice[cells], loss elements[cells], cross-entropy]`,
@@ -75,6 +77,14 @@ impl DicePlan {
                 what: "predictions or targets",
                 count: status[STATUS_NON_FINITE as usize] as u64,
             });
+        }
+        if status[STATUS_SUBGROUPS as usize] > 0 {
+            return Err(DiceError::Gpu(format!(
+                "the device ran subgroups narrower than the smallest size it reports ({} of \
+                 dice_partials' workgroups had more subgroups than partial slots); the results \
+                 were discarded: please report the adapter",
+                status[STATUS_SUBGROUPS as usize]
+            )));
         }
         let floats = to_f32(&bytes[STATUS_WORDS as usize * 4..]);
         let (out, sums) = floats.split_at(out_words(cells as u64) as usize);

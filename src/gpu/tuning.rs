@@ -62,9 +62,55 @@ impl Grid {
     }
 }
 
+/// dice_partials partials per workgroup with the subgroup fold (the `SLOTS` override): one per
+/// subgroup the workgroup can hold at the smallest width, so that any width from `min_size` up
+/// (varying between dispatches too) fits. Taken from the report, never assumed (see
+/// [`Fold::MIN_SUBGROUP`]); a width under the report is caught in the shader
+/// (`STATUS_SUBGROUPS`).
+pub(super) fn subgroup_slots(min_size: u32) -> u32 {
+    WG.div_ceil(min_size.clamp(1, WG))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// fold_subgroup.wgsl's arithmetic on the host: WG threads in subgroups of `width` (the
+    /// last one partly filled where `width` does not divide WG), subgroup i's sum in slot i,
+    /// the slots past the subgroups zeroed, and the slots folded as dice_reduce does. `None`
+    /// where the subgroups outnumber the slots (the shader counts `STATUS_SUBGROUPS`).
+    fn fold(values: &[u64], width: u32, slots: u32) -> Option<u64> {
+        let subgroups = WG.div_ceil(width);
+        if subgroups > slots {
+            return None;
+        }
+        let mut partials = vec![0u64; slots as usize];
+        for (t, v) in values.iter().enumerate() {
+            partials[t / width as usize] += v;
+        }
+        Some(partials.iter().sum())
+    }
+
+    #[test]
+    fn the_subgroup_fold_holds_every_width_from_the_reported_minimum_up() {
+        // Distinct powers of two: a thread lost or counted twice changes the sum.
+        let values: Vec<u64> = (0..WG as u64).map(|t| 1 << (t % 60)).collect();
+        let want: u64 = values.iter().sum();
+        for min in 1..=WG {
+            let slots = subgroup_slots(min);
+            for width in 1..=WG {
+                match fold(&values, width, slots) {
+                    Some(sum) => assert_eq!(sum, want, "min {min}, width {width}"),
+                    // Only a width under the reported minimum may overflow the slots.
+                    None => assert!(width < min, "min {min}, width {width}: {slots} slots"),
+                }
+            }
+        }
+        // A report of 0 (none) or past WG still gives a usable count.
+        assert_eq!(subgroup_slots(0), WG);
+        assert_eq!(subgroup_slots(4 * WG), 1);
+        assert_eq!(subgroup_slots(2), WG / 2);
+    }
 
     #[test]
     fn workgroups_per_unit_share_the_target_and_keep_a_minimum_run() {

@@ -30,13 +30,30 @@ pub enum Fold {
 }
 
 impl Fold {
-    /// Subgroups where the device has them.
-    pub fn for_features(features: wgpu::Features) -> Self {
-        if features.contains(wgpu::Features::SUBGROUP) {
+    /// The narrowest subgroups the subgroup fold takes. Narrower ones (lavapipe runs and
+    /// reports subgroups of 2 at `LP_NATIVE_VECTOR_WIDTH=64`, under the floor of 4 that wgpu
+    /// documents) would need WG / width partial slots per workgroup, more scratch than the
+    /// plans size for, and gain little over the workgroup fold.
+    pub const MIN_SUBGROUP: u32 = 8;
+
+    /// The fold a device runs: subgroups where it has them, at least
+    /// [`Fold::MIN_SUBGROUP`] wide.
+    pub fn for_device(device: &wgpu::Device) -> Self {
+        let wide = Self::smallest_subgroup(&device.adapter_info()) >= Self::MIN_SUBGROUP;
+        if device.features().contains(wgpu::Features::SUBGROUP) && wide {
             Fold::Subgroup
         } else {
             Fold::Workgroup
         }
+    }
+
+    /// The smallest subgroup the adapter may run, as it reports it (its own figure where
+    /// limit bucketing rounded the reported one).
+    pub fn smallest_subgroup(info: &wgpu::AdapterInfo) -> u32 {
+        let raw = info.limit_bucket.as_ref().map(|b| b.raw_subgroup_min_size);
+        raw.map_or(info.subgroup_min_size, |raw| {
+            raw.min(info.subgroup_min_size)
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod cases;
 pub mod inputs;
+pub mod memory;
 pub mod pycall;
 pub mod readback;
 pub mod seed_npy;

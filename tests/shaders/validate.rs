@@ -1,76 +1,21 @@
-//! Every kernel parses and validates with naga: a broken shader fails here even where no GPU
-//! exists.
+//! Every kernel parses and validates with naga, and its bindings, shared constants and structs
+//! match the host's tables.
 
 use std::collections::HashMap;
 
-use softdice::shaders::{
-    bindings, host_constants, host_structs, Access, Binding, Fold, Kernel, Pages, MAX_PAGES,
-};
+use softdice::shaders::{bindings, host_constants, host_structs, Access, Binding, Fold, Kernel};
 
-const fn paged(preds: u32, targets: u32, grad: u32) -> Binding {
-    Binding::Paged(Pages {
-        preds,
-        targets,
-        grad,
-    })
-}
-
-/// Layouts as devices choose them: flat, one page for a small tensor beside several, the same
-/// count for all, and the most pages a tensor may span.
-const LAYOUTS: [Binding; 5] = [
-    Binding::Flat,
-    paged(2, 1, 2),
-    paged(4, 4, 4),
-    paged(1, 1, 2),
-    paged(MAX_PAGES, 3, MAX_PAGES),
-];
+use crate::variants;
 
 #[test]
 fn every_kernel_parses_and_validates() {
-    let variants = Kernel::ALL.iter().flat_map(|&k| {
-        let bindings: &[Binding] = if k.reads_inputs() {
-            &LAYOUTS
-        } else {
-            &[Binding::Flat]
-        };
-        bindings.iter().map(move |&b| (k, b))
-    });
-    for (kernel, binding) in variants {
-        for fold in [Fold::Workgroup, Fold::Subgroup] {
-            validate(kernel, binding, fold);
-        }
+    for (kernel, binding, fold) in variants::all() {
+        let (name, module, _) = variants::module(kernel, binding, fold);
+        assert!(
+            module.entry_points.iter().any(|e| e.name == "main"),
+            "{name} has no entry point main"
+        );
     }
-}
-
-fn validate(kernel: Kernel, binding: Binding, fold: Fold) {
-    let source = kernel.source(binding, fold);
-    let name = format!("{} ({binding:?}, {fold:?} fold)", kernel.name());
-    let module = naga::front::wgsl::parse_str(&source)
-        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));
-    // The subgroup fold is only built on devices with `Features::SUBGROUP`; the workgroup
-    // fold must validate without it.
-    let mut validator = match fold {
-        Fold::Workgroup => naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::default(),
-        ),
-        Fold::Subgroup => {
-            let mut v = naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::SUBGROUP,
-            );
-            v.subgroup_stages(naga::valid::ShaderStages::COMPUTE)
-                .subgroup_operations(naga::valid::SubgroupOperationSet::all());
-            v
-        }
-    };
-    validator
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));
-    assert!(
-        module.entry_points.iter().any(|e| e.name == "main"),
-        "{name} has no entry point main"
-    );
 }
 
 #[test]
@@ -112,27 +57,9 @@ fn modules() -> Vec<(
 )> {
     let mut out = Vec::new();
     for kernel in Kernel::ALL {
-        let layouts: &[Binding] = if kernel.reads_inputs() {
-            &LAYOUTS
-        } else {
-            &[Binding::Flat]
-        };
-        for &binding in layouts {
-            let source = kernel.source(binding, Fold::Workgroup);
-            let module = naga::front::wgsl::parse_str(&source).unwrap();
-            let info = naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::default(),
-            )
-            .validate(&module)
-            .unwrap();
-            out.push((
-                format!("{} ({binding:?})", kernel.name()),
-                kernel,
-                binding,
-                module,
-                info,
-            ));
+        for &binding in variants::layouts(kernel) {
+            let (name, module, info) = variants::module(kernel, binding, Fold::Workgroup);
+            out.push((name, kernel, binding, module, info));
         }
     }
     out
@@ -241,7 +168,7 @@ fn every_shared_constant_and_struct_matches_the_wgsl() {
 
 #[test]
 fn the_floor_kernels_of_the_throughput_example_validate() {
-    let source = include_str!("../examples/floor.wgsl");
+    let source = include_str!("../../examples/floor.wgsl");
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("floor.wgsl: {}", e.emit_to_string(source)));
     naga::valid::Validator::new(
