@@ -148,7 +148,8 @@ fn translate(
     }
 
     let msl = naga::back::msl::Options {
-        // Metal 2.1 has the SIMD-group reductions the subgroup fold needs.
+        // MSL 2.1: wgpu offers subgroups on Metal only on the Mac2 and Apple7 families and
+        // Metal 3, which all have at least that.
         lang_version: (2, 1),
         bounds_check_policies: policies(),
         zero_initialize_workgroup_memory: false,

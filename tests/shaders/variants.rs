@@ -81,10 +81,10 @@ pub fn module(
 
 /// The values of one family of shared codes (`ACT_*`, `TARGET_*`, `CE_*` less `CE_DIV_*`): a
 /// code added to a family is specialised on here without an edit.
-fn codes(prefix: &str, except: &str) -> Vec<f64> {
+fn codes(prefix: &str, except: &[&str]) -> Vec<f64> {
     host_constants()
         .into_iter()
-        .filter(|(name, _)| name.starts_with(prefix) && !name.starts_with(except))
+        .filter(|(name, _)| name.starts_with(prefix) && !except.iter().any(|e| name.starts_with(e)))
         .map(|(_, v)| f64::from(v))
         .collect()
 }
@@ -140,9 +140,9 @@ pub fn specialisations(module: &naga::Module, binding: Binding, fold: Fold) -> V
     ]);
     let mut specs = vec![base.clone(), everything];
     if binding == Binding::Flat {
-        for act in codes("ACT_", "-") {
-            for target in codes("TARGET_", "-") {
-                for ce in codes("CE_", "CE_DIV_") {
+        for act in codes("ACT_", &[]) {
+            for target in codes("TARGET_", &[]) {
+                for ce in codes("CE_", &["CE_DIV_"]) {
                     specs.push(with(&[
                         ("ACTIVATION", act),
                         ("TARGET_KIND", target),
