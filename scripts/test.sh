@@ -97,7 +97,7 @@ if grep -q "^vulkan.*llvmpipe" <<<"$found"; then
     fi
     echo "test.sh: == GPU suite on vulkan at LP_NATIVE_VECTOR_WIDTH=$bits (subgroups $sizes) =="
     env LP_NATIVE_VECTOR_WIDTH=$bits WGPU_BACKEND=vulkan cargo test --test gpu "$@"
-    ran+=("vulkan at $bits-bit SIMD, subgroups $sizes (GPU suite)")
+    ran+=("vulkan at $bits-bit SIMD with subgroups of ${sizes%% *} lanes (GPU suite)")
   done
 fi
 echo "test.sh: == GPU suite on $first under WebGPU's default limits =="

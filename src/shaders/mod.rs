@@ -25,7 +25,7 @@ pub enum Fold {
     /// Workgroup memory only: every thread's sums, folded by one thread per quantity.
     Workgroup,
     /// `subgroupAdd` first, then the subgroups' sums folded the same way (needs
-    /// `wgpu::Features::SUBGROUP`).
+    /// `wgpu::Features::SUBGROUP` and subgroups of at least [`Fold::MIN_SUBGROUP`] lanes).
     Subgroup,
 }
 

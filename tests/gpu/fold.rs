@@ -17,7 +17,8 @@ fn workgroup_fold_ctx() -> DiceContext {
 fn the_default_context_folds_with_subgroups_where_the_adapter_has_them() {
     let Some(ctx) = ctx() else { return };
     // Read from the adapter's features, whatever the adapter: lavapipe has subgroups, GL
-    // (llvmpipe) has none; lavapipe's are 2 wide at LP_NATIVE_VECTOR_WIDTH=64, too narrow.
+    // (llvmpipe) has none; lavapipe's are narrower than Fold::MIN_SUBGROUP at
+    // LP_NATIVE_VECTOR_WIDTH 64 and 128 (2 and 4 lanes).
     let adapter_has = shared_adapter()
         .features()
         .contains(wgpu::Features::SUBGROUP);
