@@ -53,8 +53,8 @@ pub(super) struct InputStages {
 }
 
 impl InputStages {
-    pub(super) fn new(device: &wgpu::Device, binding: Binding) -> Self {
-        let stage = |kernel| Stage::new(device, kernel, binding);
+    pub(super) fn new(device: &wgpu::Device, binding: Binding, fold: Fold) -> Self {
+        let stage = |kernel| Stage::new(device, kernel, binding, fold);
         Self {
             dice_normaliser: stage(Kernel::DiceNormaliser),
             dice_partials: stage(Kernel::DicePartials),
@@ -106,8 +106,9 @@ pub(super) struct Specialised {
 }
 
 impl Stage {
-    /// Layout and module of a kernel with the given bindings.
-    pub(super) fn new(device: &wgpu::Device, kernel: Kernel, binding: Binding) -> Self {
+    /// Layout and module of a kernel with the given bindings and the context's fold (one
+    /// choice per context: `SLOTS` is sized for it).
+    pub(super) fn new(device: &wgpu::Device, kernel: Kernel, binding: Binding, fold: Fold) -> Self {
         let entries: Vec<_> = bindings(kernel, binding).iter().map(layout_entry).collect();
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some(kernel.name()),
@@ -120,9 +121,7 @@ impl Stage {
         });
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(kernel.name()),
-            source: wgpu::ShaderSource::Wgsl(
-                kernel.source(binding, Fold::for_device(device)).into(),
-            ),
+            source: wgpu::ShaderSource::Wgsl(kernel.source(binding, fold).into()),
         });
         Self {
             kernel,
@@ -170,9 +169,7 @@ impl Pipelines {
             (Fold::Workgroup, _) => 1,
             // lavapipe at LP_NATIVE_VECTOR_WIDTH=1024 reports 32 but runs some workgroups
             // narrower: on a CPU rasteriser the slots hold the narrowest width the fold takes.
-            (Fold::Subgroup, wgpu::DeviceType::Cpu) => {
-                subgroup_slots(smallest.min(Fold::MIN_SUBGROUP))
-            }
+            (Fold::Subgroup, wgpu::DeviceType::Cpu) => subgroup_slots(Fold::MIN_SUBGROUP),
             (Fold::Subgroup, _) => subgroup_slots(smallest),
         };
         let lanes = match info.device_type {
@@ -181,8 +178,8 @@ impl Pipelines {
             _ => WG,
         };
         let flat = Binding::Flat;
-        let reduce = Stage::new(device, Kernel::DiceReduce, flat);
-        let finalize = Stage::new(device, Kernel::DiceFinalize, flat);
+        let reduce = Stage::new(device, Kernel::DiceReduce, flat, fold);
+        let finalize = Stage::new(device, Kernel::DiceFinalize, flat, fold);
         Self {
             fold,
             slots,
@@ -196,7 +193,7 @@ impl Pipelines {
                 pipeline: finalize.pipeline(device, &[("WG", WG as f64)]),
                 layout: finalize.layout,
             },
-            flat: Arc::new(InputStages::new(device, flat)),
+            flat: Arc::new(InputStages::new(device, flat, fold)),
             paged: Mutex::new(HashMap::new()),
             probe: device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("softdice buffer check"),
@@ -215,7 +212,7 @@ impl Pipelines {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .entry(pages)
-                .or_insert_with(|| Arc::new(InputStages::new(device, binding)))
+                .or_insert_with(|| Arc::new(InputStages::new(device, binding, self.fold)))
                 .clone(),
         }
     }

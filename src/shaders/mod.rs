@@ -30,10 +30,11 @@ pub enum Fold {
 }
 
 impl Fold {
-    /// The narrowest subgroups the subgroup fold takes. Narrower ones (lavapipe runs and
-    /// reports subgroups of 2 at `LP_NATIVE_VECTOR_WIDTH=64`, under the floor of 4 that wgpu
-    /// documents) would need WG / width partial slots per workgroup, more scratch than the
-    /// plans size for, and gain little over the workgroup fold.
+    /// The narrowest subgroups the subgroup fold takes. Narrower ones need WG / width partial
+    /// slots per workgroup: at 4 lanes (lavapipe at `LP_NATIVE_VECTOR_WIDTH=128`) a batch of
+    /// 70 000 samples needed 430 MB of partials scratch, past a 128 MiB binding, and lavapipe
+    /// at 64 bits reports and runs 2 lanes, under the floor of 4 that wgpu documents. The
+    /// workgroup fold serves them.
     pub const MIN_SUBGROUP: u32 = 8;
 
     /// The fold a device runs: subgroups where it has them, at least
