@@ -481,6 +481,26 @@ impl DiceConfig {
         (0..n_classes).filter(|&c| selected[c]).collect()
     }
 
+    /// The factor of the reduction over `rows` rows of `n_classes` cells: the Dice term is
+    /// this times the sum of the (weighted) loss elements. `Reduction::Mean` divides by the
+    /// rows (Generalized Dice: one element a row), by the rows times the selected classes'
+    /// weight sum ([`WeightMode::Normalize`]) or by the selected cells; `Sum` and `None` by 1.
+    pub fn mean_factor(&self, rows: usize, n_classes: usize) -> f64 {
+        let selected = self.selected_classes(n_classes);
+        match self.reduction {
+            Reduction::Mean if self.generalized.is_some() => 1.0 / rows as f64,
+            Reduction::Mean if self.weight_mode == WeightMode::Normalize => {
+                let w_sum: f64 = (0..n_classes)
+                    .filter(|&c| selected[c])
+                    .map(|c| self.class_weight(c) as f64)
+                    .sum();
+                1.0 / (rows as f64 * w_sum)
+            }
+            Reduction::Mean => 1.0 / (rows * selected.iter().filter(|&&s| s).count()) as f64,
+            Reduction::Sum | Reduction::None => 1.0,
+        }
+    }
+
     /// The weight of class `c` (1 when no weights are set).
     pub fn class_weight(&self, c: usize) -> f32 {
         self.class_weights.as_ref().map_or(1.0, |w| w[c])
@@ -488,7 +508,7 @@ impl DiceConfig {
 
     /// Whether `A` holds `sum |p - y|` (soft labels in the L1 form; with squared sums the L2 form
     /// equals the plain intersection, so nothing changes there).
-    pub(crate) fn soft_l1(&self) -> bool {
+    pub fn soft_l1(&self) -> bool {
         self.soft_label && !self.squared
     }
 }

@@ -329,7 +329,6 @@ fn gdl_weight(w: GeneralizedWeight, y: f64) -> f64 {
 pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
     let (n_r, n_c) = (sums.rows(), sums.classes());
     let selected = config.selected_classes(n_c);
-    let n_selected = selected.iter().filter(|&&s| s).count();
     let smooth_nr = config.smooth_nr as f64;
     let smooth_dr = config.smooth_dr as f64;
     let clamp = config.denominator_clamp as f64;
@@ -348,15 +347,7 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
     let (alpha, beta) = (config.alpha as f64, config.beta as f64);
     let k = 1.0 - alpha - beta;
 
-    let m = match config.reduction {
-        Reduction::Mean if config.generalized.is_some() => 1.0 / n_r as f64,
-        Reduction::Mean if config.weight_mode == crate::WeightMode::Normalize => {
-            let w_sum: f64 = (0..n_c).filter(|&c| selected[c]).map(weight).sum();
-            1.0 / (n_r as f64 * w_sum)
-        }
-        Reduction::Mean => 1.0 / (n_r * n_selected) as f64,
-        Reduction::Sum | Reduction::None => 1.0,
-    };
+    let m = config.mean_factor(n_r, n_c);
 
     let mut out = Finalized::zeros(n_r, n_c);
     let mut total = 0.0;

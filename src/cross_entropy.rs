@@ -125,8 +125,10 @@ impl CrossEntropy {
 
     /// `(u, v)` of class `c` before `λ` and the mean's divisor: the pixel term's weights of
     /// `X1` and `X2`. Softmax `((1 - ε) w, ε w / C)`; sigmoid kinds `(w pw, w nw)`, zero for an
-    /// excluded class. (Softmax: `u + C v = w`, the class's label weight.)
-    pub(crate) fn uv(&self, c: usize, n_classes: usize) -> [f64; 2] {
+    /// excluded class. (Softmax: `u + C v = w`, the class's label weight.) Public for the
+    /// loss composed of other frameworks' tensor operations (softdice-burn's), which sums the
+    /// same terms.
+    pub fn uv(&self, c: usize, n_classes: usize) -> [f64; 2] {
         let w = self.class_weight(c) as f64;
         let eps = self.label_smoothing as f64;
         match self.kind {
@@ -141,7 +143,7 @@ impl CrossEntropy {
     }
 
     /// Classes in the term (the sigmoid kinds' mean counts their elements).
-    pub(crate) fn n_included(&self, n_classes: usize) -> usize {
+    pub fn n_included(&self, n_classes: usize) -> usize {
         (0..n_classes).filter(|&c| self.includes(c)).count()
     }
 

@@ -2,11 +2,14 @@
 //! - `burn_loss/*`: the loss alone at 4×8×512² from logits, forward + backward with the data on
 //!   the device, through softdice-burn, through softdice's buffer API (the interop's
 //!   overhead), and composed from Burn tensor ops (what a Burn user has without softdice);
+//! - `burn_paths/*`: softdice-burn's three paths on the same loss (MONAI's Dice + CE, the
+//!   nnU-Net default's kind) at 2×4×128², forward + backward: fused, composed of Burn ops on
+//!   an unregistered wgpu device and on NdArray, and the f64 host reference on both;
 //! - `burn_step/*`: one training step of the training example's U-Net (forward, loss,
 //!   backward, Adam) with each loss, and the loss alone at the step's shape (its share).
 //!
-//! `cargo bench -p softdice-burn --bench burn` (`-- burn_loss/` or `-- burn_step/` for one
-//! group).
+//! `cargo bench -p softdice-burn --features ndarray --bench burn` (`-- burn_loss/`,
+//! `-- burn_paths/` or `-- burn_step/` for one group).
 
 #[path = "../examples/train_segmentation/composed.rs"]
 mod composed;
@@ -81,6 +84,61 @@ fn loss_alone(c: &mut Criterion) {
     group.finish();
 }
 
+/// One forward + backward of `loss` on `device` (tensors made once), to the gradient on the
+/// host side of a sync.
+fn bench_path(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    loss: &DiceLoss,
+    device: &Device,
+    dims: [usize; 4],
+    (logits, labels): (&[f32], &[u32]),
+) {
+    let device = device.clone().autodiff();
+    let x = Tensor::<4>::from_data(TensorData::new(logits.to_vec(), dims), &device).require_grad();
+    let y: Vec<i32> = labels.iter().map(|&l| l as i32).collect();
+    let y = Tensor::<3, Int>::from_data(TensorData::new(y, [dims[0], dims[2], dims[3]]), &device);
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            let out = loss.forward(x.clone(), y.clone());
+            let grad = x.grad(&out.backward()).unwrap();
+            device.sync().unwrap();
+            drop(grad);
+        })
+    });
+}
+
+fn paths(c: &mut Criterion) {
+    let dims = [2usize, 4, 128, 128];
+    let shape = Shape::new(&dims).unwrap();
+    let (logits, labels) = inputs::logits_and_labels(shape.len(), shape.pixels(), dims[1]);
+    let data = (&logits[..], &labels[..]);
+    let config = DiceConfig::monai_dice_ce();
+    let loss = DiceLoss::new(config.clone());
+    let host = DiceLoss::new(config).with_host_reference(true);
+    let fused = softdice_burn::new_wgpu_device().unwrap();
+    let unregistered = Device::wgpu(burn::tensor::DeviceKind::Cpu);
+    #[allow(deprecated)]
+    let ndarray = Device::ndarray();
+    let mut group = c.benchmark_group("burn_paths");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    bench_path(&mut group, "wgpu_fused", &loss, &fused, dims, data);
+    bench_path(
+        &mut group,
+        "wgpu_composed",
+        &loss,
+        &unregistered,
+        dims,
+        data,
+    );
+    bench_path(&mut group, "wgpu_host", &host, &fused, dims, data);
+    bench_path(&mut group, "ndarray_composed", &loss, &ndarray, dims, data);
+    bench_path(&mut group, "ndarray_host", &host, &ndarray, dims, data);
+    group.finish();
+}
+
 fn training_step(c: &mut Criterion) {
     let (batch, size, width) = (8usize, 64usize, 8usize);
     let device = softdice_burn::new_wgpu_device().unwrap().autodiff();
@@ -135,6 +193,6 @@ fn training_step(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().without_plots();
-    targets = loss_alone, training_step
+    targets = loss_alone, paths, training_step
 }
 criterion_main!(benches);

@@ -31,7 +31,7 @@ fn main() {
     let device = Device::default();
     // The loss first, so that it takes over the device's initialisation (the fused path).
     let loss_fn = DiceLossConfig::monai_dice_ce().init(&device);
-    let path = softdice_burn::loss_path(&device).expect("a device the loss runs on");
+    let path = loss_fn.path(&device).expect("a device the loss runs on");
     let device = device.autodiff();
     let len = dims.iter().product();
     let (logits, labels) = inputs::logits_and_labels(len, len / dims[1], dims[1]);

@@ -21,7 +21,7 @@ use crate::loss::DiceLoss;
 /// // Before the first tensor: the loss takes over the device's initialisation and runs the
 /// // fused kernels on it.
 /// let loss = DiceLossConfig::nnunet_dc_and_ce().try_init(&device)?;
-/// assert_eq!(softdice_burn::loss_path(&device)?, LossPath::Fused);
+/// assert_eq!(loss.path(&device)?, LossPath::Fused);
 /// assert!(loss.config().cross_entropy.is_some());
 /// # Ok(())
 /// # }
@@ -31,6 +31,10 @@ pub struct DiceLossConfig {
     /// The loss (default: MONAI's `DiceLoss(to_onehot_y=True, softmax=True)`).
     #[config(default = "DiceConfig::monai()")]
     pub dice: DiceConfig,
+    /// Every call on softdice's f64 reference on the host ([`crate::LossPath::Host`]): exact,
+    /// a round trip each call, for checking the other paths (default: off).
+    #[config(default = false)]
+    pub host_reference: bool,
 }
 
 impl DiceLossConfig {
@@ -104,15 +108,18 @@ impl DiceLossConfig {
     /// The loss on `device`, once the configuration is checked (with the fewest classes it
     /// implies: every per-class list must fit one count) and the device made ready: a wgpu
     /// device Burn has not initialised yet is initialised here, sharing its wgpu device with
-    /// softdice, so that the loss runs the fused kernels ([`crate::LossPath::Fused`]); a wgpu device
-    /// Burn initialised first takes the host path, with one `log` warning. The path taken is
-    /// logged at `info`; [`crate::loss_path`] returns it.
+    /// softdice, so that the loss runs the fused kernels ([`crate::LossPath::Fused`]); a wgpu
+    /// device Burn initialised first, and every other backend's device, takes the composed
+    /// path ([`crate::LossPath::Composed`]; on wgpu with one `log` warning). The path taken is
+    /// logged at `info`; [`DiceLoss::path`] returns it.
     pub fn try_init(&self, device: &Device) -> Result<DiceLoss, Error> {
         self.dice.validate(implied_classes(&self.dice))?;
         self.dice.validate_targets(TargetKind::LabelsU32)?;
-        let path = init_device(device)?;
+        init_device(device)?;
+        let loss = DiceLoss::new(self.dice.clone()).with_host_reference(self.host_reference);
+        let path = loss.path(device)?;
         log::info!("softdice-burn: the loss on {device:?} takes the {path:?} path");
-        Ok(DiceLoss::new(self.dice.clone()))
+        Ok(loss)
     }
 }
 

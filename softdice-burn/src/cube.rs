@@ -1,7 +1,7 @@
 //! The fused path: softdice's kernels on the buffers of Burn's cubecl tensors, on a wgpu
-//! device registered with this crate ([`crate::device`]). Any other cubecl device (CUDA,
-//! ROCm, a wgpu device Burn made alone), and anything the kernels refuse, takes the host
-//! path.
+//! device registered with this crate ([`crate::device`]). A call that asked for the host
+//! reference, and anything the kernels refuse (an input past the device's limits), takes the
+//! host path; other cubecl devices never come here (they take the composed path).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,11 +23,25 @@ use crate::spec::{DiceSpec, STATUS_COUNTS};
 static FUSED: AtomicU64 = AtomicU64::new(0);
 static HOST: AtomicU64 = AtomicU64::new(0);
 
-/// How many [`SoftDiceOps`] operations on cubecl tensors ran softdice's kernels, and how many
-/// fell back to the host path (an unregistered device, or an input the kernels refused, such
-/// as one past the device's limits). Process-wide, since start.
-pub fn fused_calls() -> (u64, u64) {
-    (FUSED.load(Ordering::Relaxed), HOST.load(Ordering::Relaxed))
+/// How many loss operations each path ran, process-wide since start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathCalls {
+    /// Operations that ran softdice's kernels (a forward, a finish, a backward: one each).
+    pub fused: u64,
+    /// Loss calls composed of Burn tensor operations (forward or merged finish).
+    pub composed: u64,
+    /// Operations on softdice's host reference: asked for, or an input the kernels refused.
+    pub host: u64,
+}
+
+/// The operations each path has run: a test or a trainer's log can tell that the fused
+/// kernels, not a fallback, computed its loss.
+pub fn path_calls() -> PathCalls {
+    PathCalls {
+        fused: FUSED.load(Ordering::Relaxed),
+        composed: crate::composed::calls(),
+        host: HOST.load(Ordering::Relaxed),
+    }
 }
 
 type Server = WgpuServer<AutoCompiler>;
@@ -80,13 +94,15 @@ fn prepare(preds: CubeTensor, labels: CubeTensor) -> (CubeTensor, CubeTensor) {
     (into_contiguous(preds), into_contiguous(labels))
 }
 
-/// Runs the fused path on a registered device, or the host path.
+/// Runs the fused path on a registered device unless the call asked for the host reference,
+/// else the host path.
 fn route<T>(
     device: &burn_cubecl::CubeDevice,
+    spec: &DiceSpec,
     fused: impl FnOnce(&Shared) -> Result<T, DiceError>,
     host: impl FnOnce() -> T,
 ) -> T {
-    if let Some(shared) = device::shared(device) {
+    if let Some(shared) = device::shared(device).filter(|_| !spec.host) {
         match fused(&shared) {
             Ok(out) => {
                 FUSED.fetch_add(1, Ordering::Relaxed);
@@ -108,6 +124,7 @@ impl SoftDiceOps for CubeBackend {
         let (preds, labels) = prepare(preds, labels);
         route(
             &preds.device.clone(),
+            &spec,
             |shared| forward(shared, &preds, &labels, &spec),
             || host::forward::<Self>(preds.clone(), labels.clone(), &spec),
         )
@@ -123,6 +140,7 @@ impl SoftDiceOps for CubeBackend {
         let state = into_contiguous(state);
         route(
             &preds.device.clone(),
+            &spec,
             |shared| finish(shared, &preds, &labels, &state, &spec),
             || host::finish::<Self>(state.clone(), &spec),
         )
@@ -142,6 +160,7 @@ impl SoftDiceOps for CubeBackend {
         let (state, upstream) = (into_contiguous(state), into_contiguous(upstream));
         let grad = route(
             &preds.device.clone(),
+            &spec,
             |shared| backward(shared, &preds, &labels, &state, &upstream, &spec),
             || {
                 host::backward::<Self>(

@@ -6,7 +6,7 @@
 //! the fused path needs a device whose initialisation went through here: Burn's own device
 //! taken over before its first tensor ([`init_device`], which `DiceLossConfig::init` calls),
 //! by kind ([`wgpu_device`]), or made on softdice's adapter and handed to Burn
-//! ([`new_wgpu_device`]). Any other device gets the host path, with one warning
+//! ([`new_wgpu_device`]). Any other wgpu device takes the composed path, with one warning
 //! ([`is_fused`] says which).
 
 use std::collections::{HashMap, HashSet};
@@ -38,7 +38,7 @@ pub(crate) struct Shared {
 
 static REGISTRY: LazyLock<Mutex<HashMap<CubeDevice, Arc<Shared>>>> =
     LazyLock::new(Default::default);
-/// The wgpu devices already warned of taking the host path (once each).
+/// The wgpu devices already warned of taking the composed path (once each).
 static WARNED: LazyLock<Mutex<HashSet<CubeDevice>>> = LazyLock::new(Default::default);
 /// Held while a device is checked and initialised: two threads initialising one device would
 /// see the second fail ("already initialised") on a device the first just registered.
@@ -49,13 +49,13 @@ static INIT: Mutex<()> = Mutex::new(());
 /// initialised yet is initialised here, Burn's way for its kind and graphics API, with its
 /// wgpu device shared with softdice: the fused path. Call it (or `DiceLossConfig::init`)
 /// before the first tensor on the device. A wgpu device Burn initialised first cannot be
-/// shared afterwards: [`LossPath::Host`], with one `log` warning saying so. Other devices
-/// take the path [`crate::loss_path`] gives them.
+/// shared afterwards: [`LossPath::Composed`], with one `log` warning saying so. Other
+/// devices take the path [`crate::loss_path`] gives them.
 pub fn init_device(device: &Device) -> Result<LossPath, Error> {
     if let Err(e) = take_over(device) {
-        warn_host_once(device, &e);
+        warn_composed_once(device, Some(&e));
     }
-    crate::loss::loss_path(device)
+    Ok(crate::loss::loss_path(device))
 }
 
 /// Burn's wgpu device of `kind` (`Device::wgpu(kind)`), initialised here and registered for
@@ -105,16 +105,23 @@ fn burn_kind(kind: &WgpuDeviceKind) -> Option<DeviceKind> {
     }
 }
 
-/// Says, once per device, that a wgpu device takes the host path and why.
-pub(crate) fn warn_host_once(device: &Device, why: &dyn std::fmt::Display) {
-    let Some(cube) = cube_device(device) else {
+/// Why a wgpu device not registered here takes the composed path, when no take-over was
+/// tried on it.
+const NOT_TAKEN_OVER: &str = "Burn initialised its wgpu device before softdice-burn saw it";
+
+/// Says, once per device, that a wgpu device takes the composed path instead of the fused
+/// kernels, and why (`None`: it was never offered to [`init_device`]). Other backends'
+/// devices have no kernels to miss: nothing to say.
+pub(crate) fn warn_composed_once(device: &Device, why: Option<&dyn std::fmt::Display>) {
+    let Some(cube @ CubeDevice::Wgpu(_)) = cube_device(device) else {
         return;
     };
     if WARNED.lock().expect("softdice-burn warnings").insert(cube) {
+        let why = why.map_or_else(|| NOT_TAKEN_OVER.to_string(), |w| w.to_string());
         log::warn!(
-            "softdice-burn: {device:?} takes the host path (each loss call reads the tensors \
-             back and computes on the CPU): {why}. Call softdice_burn::init_device (or \
-             DiceLossConfig::init) on it before its first tensor for the fused kernels."
+            "softdice-burn: {device:?} takes the composed path (the loss as Burn tensor \
+             operations, not softdice's fused kernels): {why}. Call softdice_burn::init_device \
+             (or DiceLossConfig::init) on it before its first tensor for the fused kernels."
         );
     }
 }
@@ -156,7 +163,7 @@ pub fn new_wgpu_device() -> Result<Device, Error> {
     Ok(burn_device)
 }
 
-/// Whether the loss runs softdice's kernels on `device` (else: the host path).
+/// Whether the loss runs softdice's kernels on `device` (else: the composed path).
 pub fn is_fused(device: &Device) -> bool {
     cube_device(device).is_some_and(|d| shared(&d).is_some())
 }

@@ -1,6 +1,7 @@
-//! The loss on any backend: the inputs come to the host, softdice's f64 reference computes
-//! the loss output, state and gradient (every option, exact), the results go back to the
-//! tensors' device. The fused path falls back here where it cannot run.
+//! The host reference: the inputs come to the host, softdice's f64 reference computes the
+//! loss output, state and gradient (every option, exact), the results go back to the
+//! tensors' device. Taken when a loss asks for it, and where the fused kernels refuse an
+//! input.
 
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Backend, TensorMetadata};

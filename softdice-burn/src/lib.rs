@@ -1,8 +1,10 @@
 //! softdice's soft-Dice loss (and its fused cross-entropy term) as a differentiable Burn
 //! loss. On Burn's wgpu backend the loss and its analytic gradient come from softdice's fused
 //! kernels, run on the tensors' own buffers in the device's queue (with Burn's `fusion` on or
-//! off, with or without autodiff); on every other backend softdice's f64 reference computes
-//! the same values on the host. Made as burn-nn's losses are:
+//! off, with or without autodiff); on every other device (CUDA, ROCm, NdArray, Flex, a wgpu
+//! device Burn initialised itself) the same loss is composed of Burn tensor operations on the
+//! tensors' own device, differentiated by Burn's autodiff; softdice's f64 reference on the
+//! host is the opt-in oracle. Made as burn-nn's losses are:
 //!
 //! ```
 //! # use burn::tensor::{Device, Int, Tensor};
@@ -32,13 +34,14 @@
 //! | `with_logits(false)` | `dice.activation = Activation::None` |
 //! | `burn::nn::loss::Reduction` | `softdice::Reduction` in `dice.reduction` (import one of the two by path: the names collide) |
 //! | panics on a bad config at `init` | the same; `try_init` returns [`Error`] |
+//! | runs on any backend (Burn ops) | fused kernels on wgpu, Burn ops ([`LossPath::Composed`]) elsewhere |
 //!
 //! The fused path needs the wgpu device's initialisation to go through this crate:
 //! [`DiceLossConfig::init`] (or [`init_device`]) takes over a Burn wgpu device that has no
 //! tensor yet; [`wgpu_device`] and [`new_wgpu_device`] make one. A device Burn initialised
-//! first keeps the host path, with one `log` warning: Burn does not hand out the wgpu device
-//! of a device it initialised itself. [`loss_path`] says which path a device takes,
-//! [`fused_calls`] how many calls ran the kernels.
+//! first takes the composed path, with one `log` warning: Burn does not hand out the wgpu
+//! device of a device it initialised itself. [`DiceLoss::path`] says which path a loss takes
+//! on a device ([`LossPath`]), [`path_calls`] how many calls each path ran.
 //!
 //! The gradient is a vector-Jacobian product: the upstream gradient of the loss output is
 //! taken into the kernels' per-cell coefficients, so any use of the loss in a larger graph
@@ -48,6 +51,7 @@
 #![warn(missing_docs)]
 
 mod autodiff;
+mod composed;
 mod config;
 mod cube;
 mod device;
@@ -58,7 +62,7 @@ mod ops;
 mod spec;
 
 pub use config::DiceLossConfig;
-pub use cube::fused_calls;
+pub use cube::{PathCalls, path_calls};
 pub use device::{init_device, is_fused, new_wgpu_device, wgpu_device};
 pub use error::Error;
 pub use loss::{DiceLoss, DiceSums, LossPath, loss_path};

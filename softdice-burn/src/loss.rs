@@ -8,6 +8,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use softdice::{DiceConfig, DiceError, Reduction, Scope, Shape, TargetKind};
 
+use crate::composed::{self, Sums};
 use crate::error::Error;
 use crate::ops::SoftDiceOps;
 use crate::spec::{DiceSpec, STATUS_COUNTS, SUM_TERMS};
@@ -15,25 +16,38 @@ use crate::spec::{DiceSpec, STATUS_COUNTS, SUM_TERMS};
 /// Where a device's loss runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LossPath {
-    /// softdice's fused kernels on the tensors' own wgpu buffers (a device from
-    /// [`crate::wgpu_device`] or [`crate::new_wgpu_device`]).
+    /// softdice's fused kernels on the tensors' own wgpu buffers (a wgpu device whose
+    /// initialisation went through this crate: [`crate::DiceLossConfig::init`],
+    /// [`crate::init_device`], [`crate::wgpu_device`], [`crate::new_wgpu_device`]).
     Fused,
-    /// softdice's f64 reference on the host: every other device this build supports (other
-    /// cubecl runtimes, and NdArray/Flex with this crate's feature of that name).
+    /// The loss composed of Burn tensor operations on the tensors' own device, differentiated
+    /// by Burn's autodiff: every other device (CUDA, ROCm, other cubecl runtimes, a wgpu
+    /// device Burn initialised itself, NdArray, Flex, any backend of Burn's dispatch).
+    Composed,
+    /// softdice's f64 reference on the host, a round trip each call: the oracle, taken only
+    /// when asked for ([`crate::DiceLossConfig::host_reference`]), on cubecl, NdArray and Flex
+    /// devices.
     Host,
 }
 
-/// Which path `device` takes, or why it has none.
-pub fn loss_path(device: &Device) -> Result<LossPath, Error> {
+/// Which path `device` takes: [`LossPath::Fused`] on a wgpu device registered with this
+/// crate, [`LossPath::Composed`] on every other.
+pub fn loss_path(device: &Device) -> LossPath {
     if crate::device::is_fused(device) {
-        return Ok(LossPath::Fused);
+        LossPath::Fused
+    } else {
+        LossPath::Composed
     }
+}
+
+/// Whether softdice's host reference runs on `device` (the backends of [`SoftDiceOps`]).
+fn host_runs_on(device: &Device) -> Result<(), Error> {
     match device.as_dispatch().clone().inner() {
-        DispatchDevice::Cube(_) => Ok(LossPath::Host),
+        DispatchDevice::Cube(_) => Ok(()),
         #[cfg(feature = "ndarray")]
-        DispatchDevice::NdArray(_) => Ok(LossPath::Host),
+        DispatchDevice::NdArray(_) => Ok(()),
         #[cfg(feature = "flex")]
-        DispatchDevice::Flex(_) => Ok(LossPath::Host),
+        DispatchDevice::Flex(_) => Ok(()),
         #[allow(unreachable_patterns)]
         _ => Err(Error::UnsupportedDevice {
             device: format!("{device:?}"),
@@ -89,6 +103,9 @@ pub struct DiceLoss {
     /// Keys the plans cached per device; a clone shares them.
     #[module(skip)]
     id: u64,
+    /// Every call on softdice's f64 host reference ([`LossPath::Host`]).
+    #[module(skip)]
+    host: bool,
 }
 
 /// The mergeable statistics of a loss call: softdice's class sums `[rows][C][A, P, Y, X1,
@@ -141,7 +158,24 @@ impl DiceLoss {
         Self {
             config: Arc::new(config),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            host: false,
         }
+    }
+
+    /// This loss on softdice's f64 host reference on every device ([`LossPath::Host`]): exact,
+    /// and a round trip each call. [`crate::DiceLossConfig::host_reference`] sets it.
+    pub fn with_host_reference(self, host: bool) -> Self {
+        Self { host, ..self }
+    }
+
+    /// The path this loss takes on `device`; [`Error::UnsupportedDevice`] where it is the host
+    /// reference and the device's backend has none.
+    pub fn path(&self, device: &Device) -> Result<LossPath, Error> {
+        if self.host {
+            host_runs_on(device)?;
+            return Ok(LossPath::Host);
+        }
+        Ok(loss_path(device))
     }
 
     /// The configuration.
@@ -208,7 +242,7 @@ impl DiceLoss {
         merged: &DiceSums,
     ) -> Result<Tensor<1>, Error> {
         self.mergeable()?;
-        let spec = self.spec(&preds, &labels)?;
+        let (spec, path) = self.spec(&preds, &labels)?;
         let state = merged.state.clone().to_device(&preds.device());
         if state.dims() != [spec.state_len()] {
             return Err(Error::MergedLength {
@@ -216,13 +250,22 @@ impl DiceLoss {
                 expected: spec.state_len(),
             });
         }
-        let values = Dispatch::softdice_finish(
-            preds.into_dispatch(),
-            labels.into_dispatch(),
-            state.detach().into_dispatch(),
-            spec.clone(),
-        );
-        Ok(self.select(Tensor::<1>::from_dispatch(values), &spec))
+        let state = state.detach();
+        let values = match path {
+            LossPath::Composed => {
+                let own = composed::sums(&spec, preds, labels);
+                composed::finish(&spec, own.merged_into(Sums::of_state(&spec, state)))
+            }
+            LossPath::Fused | LossPath::Host => {
+                Tensor::<1>::from_dispatch(Dispatch::softdice_finish(
+                    preds.into_dispatch(),
+                    labels.into_dispatch(),
+                    state.into_dispatch(),
+                    spec.clone(),
+                ))
+            }
+        };
+        Ok(self.select(values, &spec))
     }
 
     /// Whether this loss's statistics merge across shards by an element-wise sum: only over
@@ -234,12 +277,12 @@ impl DiceLoss {
         }
     }
 
-    /// Validates the call and describes it to the backends.
+    /// Validates the call, describes it to the backends, and says which path it takes.
     fn spec<const D: usize, const DL: usize>(
         &self,
         preds: &Tensor<D>,
         labels: &Tensor<DL, Int>,
-    ) -> Result<DiceSpec, Error> {
+    ) -> Result<(DiceSpec, LossPath), Error> {
         let dims = preds.dims();
         let shape = Shape::new(&dims)?;
         let expected: Vec<usize> = [dims[0]]
@@ -253,25 +296,26 @@ impl DiceLoss {
                 expected,
             });
         }
-        if preds.device() != labels.device() {
+        let device = preds.device();
+        if device != labels.device() {
             return Err(Error::DeviceMismatch {
-                preds: format!("{:?}", preds.device()),
+                preds: format!("{device:?}"),
                 labels: format!("{:?}", labels.device()),
             });
         }
-        if loss_path(&preds.device())? == LossPath::Host {
-            crate::device::warn_host_once(
-                &preds.device(),
-                &"Burn initialised its wgpu device before softdice-burn saw it",
-            );
+        let path = self.path(&device)?;
+        if path == LossPath::Composed {
+            crate::device::warn_composed_once(&device, None);
         }
         self.config.validate(shape.classes())?;
         self.config.validate_targets(TargetKind::LabelsU32)?;
-        Ok(DiceSpec {
+        let spec = DiceSpec {
             loss_id: self.id,
             shape,
             config: self.config.clone(),
-        })
+            host: path == LossPath::Host,
+        };
+        Ok((spec, path))
     }
 
     /// The loss output (selected as the Python call returns it) and the statistics.
@@ -280,15 +324,28 @@ impl DiceLoss {
         preds: Tensor<D>,
         labels: Tensor<DL, Int>,
     ) -> Result<(Tensor<1>, DiceSums), Error> {
-        let spec = self.spec(&preds, &labels)?;
-        let (values, state) =
-            Dispatch::softdice_forward(preds.into_dispatch(), labels.into_dispatch(), spec.clone());
+        let (spec, path) = self.spec(&preds, &labels)?;
+        let (values, state) = match path {
+            LossPath::Composed => {
+                let sums = composed::sums(&spec, preds, labels);
+                let state = sums.state();
+                (composed::finish(&spec, sums), state)
+            }
+            LossPath::Fused | LossPath::Host => {
+                let (values, state) = Dispatch::softdice_forward(
+                    preds.into_dispatch(),
+                    labels.into_dispatch(),
+                    spec.clone(),
+                );
+                (Tensor::from_dispatch(values), Tensor::from_dispatch(state))
+            }
+        };
         let sums = DiceSums {
-            state: Tensor::from_dispatch(state),
+            state,
             rows: spec.rows(),
             classes: spec.shape.classes(),
         };
-        Ok((self.select(Tensor::from_dispatch(values), &spec), sums))
+        Ok((self.select(values, &spec), sums))
     }
 
     /// `Reduction::None`'s elements of the selected classes (column 0 of each row for

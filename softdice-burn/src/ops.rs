@@ -1,7 +1,8 @@
-//! The loss as a Burn backend extension: three primitive operations every backend routes
-//! through Burn's dispatch. On the cubecl backend with a device registered with this crate
-//! they run softdice's kernels on Burn's own buffers ([`crate::cube`]); everywhere else they
-//! run softdice's f64 reference on the host ([`crate::host`]). `Autodiff` has its own
+//! The loss as a Burn backend extension: three primitive operations routed through Burn's
+//! dispatch, for the fused path and the host reference (the composed path needs none: it is
+//! Burn's own ops). On the cubecl backend with a device registered with this crate they run
+//! softdice's kernels on Burn's own buffers ([`crate::cube`]); for the host reference, and
+//! where the kernels refuse an input, softdice's f64 reference on the host ([`crate::host`]). `Autodiff` has its own
 //! implementation with the analytic backward pass ([`crate::autodiff`]); under Burn's
 //! `fusion` feature the macro registers each operation as a lazy custom operation.
 

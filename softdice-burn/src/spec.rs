@@ -14,6 +14,9 @@ pub struct DiceSpec {
     pub(crate) shape: Shape,
     /// The loss.
     pub(crate) config: Arc<DiceConfig>,
+    /// The call asked for softdice's host reference: a registered device does not run the
+    /// kernels for it.
+    pub(crate) host: bool,
 }
 
 impl DiceSpec {

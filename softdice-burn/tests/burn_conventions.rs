@@ -61,12 +61,12 @@ fn burns_default_device_initialised_by_the_loss_runs_the_fused_kernels() {
     // As every Burn program makes it, before its first tensor.
     let device = Device::default();
     let loss_fn = DiceLossConfig::nnunet_dc_and_ce().init(&device);
-    assert_eq!(softdice_burn::loss_path(&device).unwrap(), LossPath::Fused);
+    assert_eq!(loss_fn.path(&device).unwrap(), LossPath::Fused);
     // The model's tensors come after; Burn runs on the device the loss initialised.
-    let before = softdice_burn::fused_calls();
+    let before = softdice_burn::path_calls().fused;
     matches_the_oracle(&loss_fn, &device, "nnunet dc+ce on Device::default()");
     assert!(
-        softdice_burn::fused_calls() > before,
+        softdice_burn::path_calls().fused > before,
         "the fused kernels ran"
     );
     // A second init on the same device is the same device.
@@ -77,13 +77,13 @@ fn burns_default_device_initialised_by_the_loss_runs_the_fused_kernels() {
 }
 
 #[test]
-fn a_device_burn_initialised_first_takes_the_host_path_and_says_so_once() {
+fn a_device_burn_initialised_first_takes_the_composed_path_and_says_so_once() {
     let records = records();
     let device = Device::wgpu(DeviceKind::Cpu);
     // Burn initialises it: a tensor before the loss.
     let _model_weights = Tensor::<1>::zeros([4], &device);
     let loss_fn = DiceLossConfig::monai().try_init(&device).unwrap();
-    assert_eq!(softdice_burn::loss_path(&device).unwrap(), LossPath::Host);
+    assert_eq!(loss_fn.path(&device).unwrap(), LossPath::Composed);
     matches_the_oracle(&loss_fn, &device, "monai on a Burn-initialised device");
     matches_the_oracle(
         &loss_fn,
@@ -104,7 +104,7 @@ fn a_device_burn_initialised_first_takes_the_host_path_and_says_so_once() {
         1,
         "one warning for the device: {warnings:?}"
     );
-    assert!(warnings[0].contains("host path"), "{}", warnings[0]);
+    assert!(warnings[0].contains("composed path"), "{}", warnings[0]);
 }
 
 #[test]

@@ -39,10 +39,22 @@ fn configs() -> Vec<(&'static str, DiceConfig)> {
 /// oracle's vector-Jacobian product with the same upstream gradient.
 fn check<const D: usize, const DL: usize>(dims: &[usize], name: &str, config: &DiceConfig) {
     let (logits, labels) = data(dims);
-    for (device_name, device) in devices() {
+    check_on::<D, DL>(dims, name, config, &logits, &labels);
+}
+
+/// [`check`] on given logits and labels.
+fn check_on<const D: usize, const DL: usize>(
+    dims: &[usize],
+    name: &str,
+    config: &DiceConfig,
+    logits: &[f32],
+    labels: &[u32],
+) {
+    let (logits, labels) = (logits.to_vec(), labels.to_vec());
+    for (device_name, device, path) in devices() {
         let what = format!("{name} {dims:?} on {device_name}");
         let (x, y) = tensors::<D, DL>(dims, &logits, &labels, &device);
-        let loss = DiceLoss::new(config.clone());
+        let loss = loss_on(config, &device, path);
         let out = loss
             .try_forward(x.clone(), y)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -113,18 +125,207 @@ fn reduction_none_with_weights_matches_the_oracle() {
     );
 }
 
+/// Each option family beyond the presets, on labels where the last class is absent (the
+/// infinite Generalized Dice weights, smp's zero loss of absent classes) and some pixels carry
+/// the ignore index: every path against the oracle.
+#[test]
+fn every_option_family_matches_the_oracle() {
+    use softdice::{Activation, ClassSelection, CrossEntropy, EmptyClass, LossForm, WeightMode};
+    let dims = [2, 4, 6, 5];
+    let (logits, labels) = data(&dims);
+    let absent: Vec<u32> = labels.iter().map(|&l| if l == 3 { 0 } else { l }).collect();
+    let ignored: Vec<u32> = absent
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| if i % 7 == 3 { 255 } else { l })
+        .collect();
+    let monai = DiceConfig::monai();
+    let weights = Some(vec![0.5, 1.0, 2.0, 0.25]);
+    let ce = |ce: CrossEntropy| DiceConfig {
+        cross_entropy: Some(ce),
+        ..DiceConfig::monai()
+    };
+    let cases: Vec<(&str, DiceConfig)> = vec![
+        (
+            "ignore index",
+            DiceConfig {
+                ignore_index: Some(255),
+                ..DiceConfig::nnunet_dc_and_ce()
+            },
+        ),
+        (
+            "ignore index inside the classes",
+            DiceConfig {
+                ignore_index: Some(1),
+                ..monai.clone()
+            },
+        ),
+        (
+            "class weights scale",
+            DiceConfig {
+                class_weights: weights.clone(),
+                ..monai.clone()
+            },
+        ),
+        (
+            "class weights normalize",
+            DiceConfig {
+                class_weights: weights.clone(),
+                weight_mode: WeightMode::Normalize,
+                ..DiceConfig::smp_multiclass()
+            },
+        ),
+        (
+            "subset",
+            DiceConfig {
+                classes: ClassSelection::Subset(vec![1, 3]),
+                ..monai.clone()
+            },
+        ),
+        (
+            "squared",
+            DiceConfig {
+                squared: true,
+                ..monai.clone()
+            },
+        ),
+        (
+            "soft label",
+            DiceConfig {
+                soft_label: true,
+                ..monai.clone()
+            },
+        ),
+        (
+            "generalized square",
+            DiceConfig::monai_generalized(GeneralizedWeight::Square),
+        ),
+        (
+            "generalized simple",
+            DiceConfig::monai_generalized(GeneralizedWeight::Simple),
+        ),
+        (
+            "generalized uniform",
+            DiceConfig::monai_generalized(GeneralizedWeight::Uniform),
+        ),
+        ("smp zero loss", DiceConfig::smp_multiclass()),
+        (
+            "smp log loss",
+            DiceConfig {
+                loss_form: LossForm::NegLog,
+                ..DiceConfig::smp_multiclass()
+            },
+        ),
+        (
+            "smooth empty class",
+            DiceConfig {
+                empty_class: EmptyClass::Smooth,
+                ..DiceConfig::smp_multiclass()
+            },
+        ),
+        (
+            "sum",
+            DiceConfig {
+                reduction: Reduction::Sum,
+                ..DiceConfig::monai_dice_ce()
+            },
+        ),
+        (
+            "sigmoid dice",
+            DiceConfig {
+                activation: Activation::Sigmoid,
+                ..monai.clone()
+            },
+        ),
+        (
+            "lambdas",
+            DiceConfig {
+                lambda_dice: 0.5,
+                cross_entropy: Some(CrossEntropy {
+                    lambda: 2.0,
+                    ..CrossEntropy::softmax()
+                }),
+                ..monai.clone()
+            },
+        ),
+        (
+            "no dice term",
+            DiceConfig {
+                lambda_dice: 0.0,
+                ..DiceConfig::nnunet_dc_and_ce()
+            },
+        ),
+        (
+            "ce label smoothing and weights",
+            ce(CrossEntropy {
+                label_smoothing: 0.1,
+                class_weights: weights.clone(),
+                ..CrossEntropy::softmax()
+            }),
+        ),
+        (
+            "bce with pos weight",
+            ce(CrossEntropy {
+                pos_weight: Some(vec![2.0, 1.0, 0.5, 3.0]),
+                class_weights: weights.clone(),
+                ..CrossEntropy::sigmoid()
+            }),
+        ),
+        (
+            "sigmoid focal",
+            ce(CrossEntropy {
+                neg_weight: Some(vec![0.75, 0.5, 1.0, 0.25]),
+                include_background: false,
+                ..CrossEntropy::sigmoid_focal(2.0)
+            }),
+        ),
+        (
+            "softmax focal",
+            ce(CrossEntropy {
+                pos_weight: Some(vec![0.25, 0.75, 0.75, 0.75]),
+                ..CrossEntropy::softmax_focal(2.0)
+            }),
+        ),
+        (
+            "none with a dice weight",
+            DiceConfig {
+                reduction: Reduction::None,
+                lambda_dice: 0.5,
+                ..monai.clone()
+            },
+        ),
+        (
+            "generalized none",
+            DiceConfig {
+                reduction: Reduction::None,
+                ..DiceConfig::monai_generalized(GeneralizedWeight::Square)
+            },
+        ),
+    ];
+    for (name, config) in &cases {
+        let labels = if config.ignore_index == Some(255) {
+            &ignored
+        } else {
+            &absent
+        };
+        check_on::<4, 3>(&dims, name, config, &logits, labels);
+    }
+}
+
 #[test]
 fn the_wgpu_device_runs_the_fused_kernels() {
     let device = fused();
-    assert_eq!(softdice_burn::loss_path(&device).unwrap(), LossPath::Fused);
+    assert_eq!(softdice_burn::loss_path(&device), LossPath::Fused);
     let dims = [2, 3, 8, 8];
     let (logits, labels) = data(&dims);
     let (x, y) = tensors::<4, 3>(&dims, &logits, &labels, &device);
-    let (fused_before, host_before) = softdice_burn::fused_calls();
+    let before = softdice_burn::path_calls();
     let loss = DiceLoss::new(DiceConfig::monai()).forward(x.clone(), y);
     let grads = loss.backward();
     let _ = values(x.grad(&grads).unwrap());
-    let (fused_after, host_after) = softdice_burn::fused_calls();
+    let after = softdice_burn::path_calls();
+    let (fused_before, fused_after) = (before.fused, after.fused);
+    let (host_before, host_after) = (before.host, after.host);
     // Forward and backward, on the kernels (other tests may add to the counts meanwhile, but
     // never take from them; the host count of this device stays where no test falls back).
     assert!(
@@ -138,10 +339,18 @@ fn the_wgpu_device_runs_the_fused_kernels() {
 }
 
 #[test]
-fn a_burn_made_device_without_registration_takes_the_host_path() {
-    // Burn's own default wgpu device, never handed to softdice-burn.
-    let device = burn::tensor::Device::wgpu(burn::tensor::DeviceKind::Cpu);
-    assert_eq!(softdice_burn::loss_path(&device).unwrap(), LossPath::Host);
+fn a_burn_made_device_without_registration_takes_the_composed_path() {
+    // Burn's own wgpu device, never handed to softdice-burn.
+    let device = unregistered_wgpu();
+    assert_eq!(softdice_burn::loss_path(&device), LossPath::Composed);
+    let dims = [2, 3, 4, 4];
+    let (logits, labels) = data(&dims);
+    let (x, y) = tensors::<4, 3>(&dims, &logits, &labels, &device);
+    let before = softdice_burn::path_calls();
+    let loss = DiceLoss::new(DiceConfig::monai()).forward(x.clone(), y);
+    let _ = values(x.grad(&loss.backward()).unwrap());
+    let after = softdice_burn::path_calls();
+    assert!(after.composed > before.composed, "{before:?} -> {after:?}");
 }
 
 #[test]
@@ -149,16 +358,20 @@ fn bad_labels_are_errors_or_nan_never_a_number() {
     let dims = [2, 3, 4, 4];
     let (logits, mut labels) = data(&dims);
     labels[5] = 7;
-    for (name, device) in devices() {
+    for (name, device, path) in devices() {
         let (x, y) = tensors::<4, 3>(&dims, &logits, &labels, &device);
-        let loss = DiceLoss::new(DiceConfig::monai());
+        let loss = loss_on(&DiceConfig::monai(), &device, path);
         let err = loss
             .try_forward(x.clone(), y.clone())
             .unwrap_err()
             .to_string();
         assert!(err.contains("label"), "{name}: {err}");
-        let out = values(loss.forward(x.clone(), y));
+        let out = loss.forward(x.clone(), y);
+        let grad = values(x.grad(&out.clone().backward()).unwrap());
+        let out = values(out);
         assert!(out[0].is_nan(), "{name}: {out:?}");
+        // No step from it either: a NaN gradient, not a zero one.
+        assert!(grad.iter().all(|g| g.is_nan()), "{name}: {:?}", &grad[..4]);
         // Negative labels (Burn's i32) are out of range too.
         let neg = Tensor::<3, Int>::from_data(
             TensorData::new(vec![-1i32; 2 * 16], [2, 4, 4]),
@@ -241,11 +454,11 @@ fn sums_merged_across_two_devices_equal_the_whole_batch() {
 fn without_autodiff_the_loss_is_the_oracles() {
     let dims = [2, 3, 5, 5];
     let (logits, labels) = data(&dims);
-    for (name, device) in devices() {
+    for (name, device, path) in devices() {
         let x = Tensor::<4>::from_data(TensorData::new(logits.clone(), dims), &device);
         let y: Vec<i32> = labels.iter().map(|&l| l as i32).collect();
         let y = Tensor::<3, Int>::from_data(TensorData::new(y, [2, 5, 5]), &device);
-        let out = values(DiceLoss::new(DiceConfig::monai()).forward(x, y));
+        let out = values(loss_on(&DiceConfig::monai(), &device, path).forward(x, y));
         let (want, _) = oracle(&dims, &DiceConfig::monai(), &logits, &labels, &[1.0]);
         assert_close(&format!("{name}: loss"), &out, &want, 2e-5);
     }

@@ -133,7 +133,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => panic!("--loss dice|dice-ce|composed, not {other}"),
     }
     .try_init(&device)?;
-    let path = softdice_burn::loss_path(&device)?;
+    let path = loss_fn.path(&device)?;
     println!(
         "device: {:?} ({path:?} loss path); loss: {}; {} epochs × {} steps of {} images {}²",
         device, args.loss, args.epochs, args.steps, args.batch, args.size

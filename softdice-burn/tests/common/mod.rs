@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use softdice::{DiceConfig, Reduction, Shape, Targets, cpu};
+use softdice_burn::{DiceLoss, LossPath};
 use softdice_support::inputs;
 
 /// The fused device (one per process: each test reuses it).
@@ -20,16 +21,48 @@ pub fn fused() -> Device {
         .clone()
 }
 
-/// The devices every check runs on: the fused wgpu device, and the host path on NdArray
-/// (with this crate's `ndarray` feature).
-pub fn devices() -> Vec<(&'static str, Device)> {
+/// `n` registered wgpu devices (the fused path), standing for `n` GPUs: made once per
+/// process and reused.
+pub fn fused_devices(n: usize) -> Vec<Device> {
+    static MORE: std::sync::Mutex<Vec<Device>> = std::sync::Mutex::new(Vec::new());
+    let mut more = MORE.lock().unwrap();
+    while more.len() + 1 < n {
+        more.push(softdice_burn::new_wgpu_device().expect("another wgpu device"));
+    }
+    std::iter::once(fused())
+        .chain(more.iter().take(n - 1).cloned())
+        .collect()
+}
+
+/// A wgpu device Burn initialises itself, never offered to softdice-burn: the composed path
+/// on wgpu (as on CUDA and ROCm, the other cubecl runtimes).
+pub fn unregistered_wgpu() -> Device {
+    Device::wgpu(burn::tensor::DeviceKind::Cpu)
+}
+
+/// The devices and paths every check runs on: the fused wgpu device; the composed path on an
+/// unregistered wgpu device and on NdArray; the host reference on NdArray (with this crate's
+/// `ndarray` feature).
+pub fn devices() -> Vec<(&'static str, Device, LossPath)> {
     vec![
-        ("wgpu", fused()),
+        ("wgpu fused", fused(), LossPath::Fused),
+        ("wgpu composed", unregistered_wgpu(), LossPath::Composed),
         // burn-ndarray: deprecated for burn-flex, still Burn's CPU reference.
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
-        ("ndarray", Device::ndarray()),
+        ("ndarray composed", Device::ndarray(), LossPath::Composed),
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        ("ndarray host", Device::ndarray(), LossPath::Host),
     ]
+}
+
+/// `config`'s loss on `path` (the host reference where asked), checked to take that path on
+/// `device`.
+pub fn loss_on(config: &DiceConfig, device: &Device, path: LossPath) -> DiceLoss {
+    let loss = DiceLoss::new(config.clone()).with_host_reference(path == LossPath::Host);
+    assert_eq!(loss.path(device).unwrap(), path, "{device:?}");
+    loss
 }
 
 /// Deterministic logits and labels of `dims`.
