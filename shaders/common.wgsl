@@ -91,6 +91,16 @@ fn status_void(words: array<u32, STATUS_WORDS>) -> bool {
 
 @group(0) @binding(0) var<uniform> params: Params;
 
+// A quiet NaN: what a void result holds, and what the `default` arm of every switch on a host
+// code returns, so that a code the shaders do not know shows as NaN instead of a formula.
+fn nan() -> f32 {
+    return bitcast<f32>(0x7fc00000u);
+}
+
+// The label a reader returns for a target code it does not know: out of every class range,
+// so it is counted as a bad label and the call is refused.
+const UNKNOWN_LABEL: u32 = 0xfffffffeu;
+
 fn is_finite(x: f32) -> bool {
     // Bit test rather than x == x: a compiler may fold comparisons under fast-math rules.
     return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;

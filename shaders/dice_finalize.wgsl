@@ -33,7 +33,7 @@ struct FinalizeParams {
     ce_lambda: f32,     // its weight in the total
     ce_classes: u32,    // the classes it covers (its per-element mean counts them)
     ce_divisor: u32,    // CE_DIV_*: what its mean divides by
-    _pad0: u32,
+    spatial: f32,       // the spatial size (CE_DIV_SPATIAL)
     _pad1: u32,
 }
 
@@ -41,6 +41,7 @@ const CE_DIV_ONE: u32 = 0u;
 const CE_DIV_LABEL_WEIGHT: u32 = 1u;
 const CE_DIV_PIXELS: u32 = 2u;
 const CE_DIV_ELEMENTS: u32 = 3u;
+const CE_DIV_SPATIAL: u32 = 4u;
 
 const FORM_ONE_MINUS: u32 = 0u;
 const FORM_NEG_LOG: u32 = 1u;
@@ -83,8 +84,11 @@ fn loss_of(d: f32) -> vec2<f32> {
         case FORM_NEGATIVE: {
             return vec2<f32>(-d, -1.0);
         }
-        default: {
+        case FORM_ONE_MINUS: {
             return vec2<f32>(1.0 - d, -1.0);
+        }
+        default: {
+            return vec2<f32>(nan(), nan());
         }
     }
 }
@@ -104,8 +108,11 @@ fn gdl_weight(y: f32) -> f32 {
         case GDL_SIMPLE: {
             return 1.0 / y;
         }
-        default: {
+        case GDL_UNIFORM: {
             return 1.0;
+        }
+        default: {
+            return nan();
         }
     }
 }
@@ -279,7 +286,7 @@ fn upstream_of(j: u32) -> f32 {
         return 1.0;
     }
     if (status_void(status)) {
-        return bitcast<f32>(0x7fc00000u);
+        return nan();
     }
     if (fin.reduction != RED_NONE) {
         return upstream[0];
@@ -320,7 +327,13 @@ fn total(@builtin(local_invocation_index) lid: u32) {
         case CE_DIV_ELEMENTS: {
             divisor = sums[n * SUM_TERMS] * f32(fin.ce_classes);
         }
-        default: {}
+        case CE_DIV_SPATIAL: {
+            divisor = fin.spatial;
+        }
+        case CE_DIV_ONE: {}
+        default: {
+            divisor = nan();
+        }
     }
     // Nothing kept (every pixel ignored): 0, as `cpu::ce_finalize` (PyTorch's mean: 0 / 0).
     let kept = divisor != 0.0;
@@ -345,14 +358,14 @@ fn total(@builtin(local_invocation_index) lid: u32) {
         out[2u + 2u * n] = f32(status[STATUS_BAD_LABELS]);
         out[3u + 2u * n] = f32(status[STATUS_NON_FINITE]);
         if (status_void(status)) {
-            out[0] = bitcast<f32>(0x7fc00000u);
+            out[0] = nan();
         }
     }
     // After a counted bad input the loss elements are NaN too (`Reduction::None` returns
     // them); every thread has read its own before the tree's barriers.
     if (status_void(status)) {
         for (var j = lid; j < n; j += WG) {
-            out[1u + n + j] = bitcast<f32>(0x7fc00000u);
+            out[1u + n + j] = nan();
         }
     }
     // The Dice coefficients (written by `main`, read by dice_gradient after this dispatch)

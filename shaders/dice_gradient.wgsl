@@ -45,29 +45,43 @@ fn target_of(label: u32, c: u32, e: u32) -> f32 {
 //
 // `a_sum` is sum v (`v_sum`, 0 for softmax focal) plus every class's `ce_share`.
 fn ce_grad(x: f32, lse: f32, q: f32, y: f32, u: f32, v: f32, a_sum: f32) -> f32 {
-    if (CE_KIND == CE_SOFTMAX_FOCAL) {
-        return focal_h(x, lse, y, u) - q * a_sum;
+    switch CE_KIND {
+        case CE_SOFTMAX: {
+            return q * a_sum - (u * y + v);
+        }
+        case CE_SIGMOID: {
+            let s = sigmoid(x);
+            return u * y * (s - 1.0) + v * (1.0 - y) * s;
+        }
+        case CE_FOCAL: {
+            return (u * y + v * (1.0 - y)) * focal(x, y).y;
+        }
+        case CE_SOFTMAX_FOCAL: {
+            return focal_h(x, lse, y, u) - q * a_sum;
+        }
+        default: {
+            return nan();
+        }
     }
-    if (CE_KIND == CE_FOCAL) {
-        return (u * y + v * (1.0 - y)) * focal(x, y).y;
-    }
-    if (CE_KIND == CE_SIGMOID) {
-        let s = sigmoid(x);
-        return u * y * (s - 1.0) + v * (1.0 - y) * s;
-    }
-    return q * a_sum - (u * y + v);
 }
 
 // Class c's share of the pixel sum the softmax kinds' gradient needs: u_c y_c (softmax),
 // h_c (softmax focal), nothing for the per-element kinds.
 fn ce_share(x: f32, lse: f32, y: f32, u: f32) -> f32 {
-    if (CE_KIND == CE_SOFTMAX) {
-        return u * y;
+    switch CE_KIND {
+        case CE_SOFTMAX: {
+            return u * y;
+        }
+        case CE_SOFTMAX_FOCAL: {
+            return focal_h(x, lse, y, u);
+        }
+        case CE_OFF, CE_SIGMOID, CE_FOCAL: {
+            return 0.0;
+        }
+        default: {
+            return nan();
+        }
     }
-    if (CE_KIND == CE_SOFTMAX_FOCAL) {
-        return focal_h(x, lse, y, u);
-    }
-    return 0.0;
 }
 
 // q = softmax(x) of element (x, lse) for the softmax kinds: `p` where the Dice term takes
@@ -105,8 +119,11 @@ fn activation_grad(p: f32, g: f32, dot: f32, valid: bool) -> f32 {
         case ACT_SIGMOID: {
             return g * p * (1.0 - p);
         }
-        default: {
+        case ACT_NONE: {
             return g;
+        }
+        default: {
+            return nan();
         }
     }
 }

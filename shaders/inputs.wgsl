@@ -47,8 +47,11 @@ fn label_at(i: u32) -> u32 {
         case TARGET_U16: {
             return (target_word(j >> 1u) >> ((j & 1u) * 16u)) & 0xffffu;
         }
-        default: {
+        case TARGET_U32: {
             return target_word(j);
+        }
+        default: {
+            return UNKNOWN_LABEL;
         }
     }
 }
@@ -124,7 +127,18 @@ fn focal(x: f32, y: f32) -> vec2<f32> {
 
 // Whether the cross-entropy term takes the softmax of the raw inputs (its log-sum-exp).
 fn softmax_term() -> bool {
-    return CE_KIND == CE_SOFTMAX || CE_KIND == CE_SOFTMAX_FOCAL;
+    switch CE_KIND {
+        case CE_SOFTMAX, CE_SOFTMAX_FOCAL: {
+            return true;
+        }
+        case CE_OFF, CE_SIGMOID, CE_FOCAL: {
+            return false;
+        }
+        // An unknown kind: no softmax here; its terms (`ce_terms`) are NaN.
+        default: {
+            return false;
+        }
+    }
 }
 
 // (1 - q)^γ and γ (1 - q)^(γ - 1) of MONAI's softmax focal loss (1 and 0 at γ = 0, as
@@ -152,17 +166,24 @@ fn focal_h(x: f32, lse: f32, y: f32, u: f32) -> f32 {
 // sigmoid (-y ln σ(x), -(1 - y) ln(1 - σ(x))); focal (y f, (1 - y) f); softmax focal
 // (y (1 - q)^γ (lse - x), 0).
 fn ce_terms(x: f32, lse: f32, y: f32) -> vec2<f32> {
-    if (CE_KIND == CE_SIGMOID) {
-        return vec2<f32>(-y * log_sigmoid(x), -(1.0 - y) * log_sigmoid(-x));
+    switch CE_KIND {
+        case CE_SOFTMAX: {
+            return vec2<f32>(y * (lse - x), lse - x);
+        }
+        case CE_SIGMOID: {
+            return vec2<f32>(-y * log_sigmoid(x), -(1.0 - y) * log_sigmoid(-x));
+        }
+        case CE_FOCAL: {
+            let f = focal(x, y).x;
+            return vec2<f32>(y * f, (1.0 - y) * f);
+        }
+        case CE_SOFTMAX_FOCAL: {
+            return vec2<f32>(y * focal_powers(exp(x - lse)).x * (lse - x), 0.0);
+        }
+        default: {
+            return vec2<f32>(nan(), nan());
+        }
     }
-    if (CE_KIND == CE_FOCAL) {
-        let f = focal(x, y).x;
-        return vec2<f32>(y * f, (1.0 - y) * f);
-    }
-    if (CE_KIND == CE_SOFTMAX_FOCAL) {
-        return vec2<f32>(y * focal_powers(exp(x - lse)).x * (lse - x), 0.0);
-    }
-    return vec2<f32>(y * (lse - x), lse - x);
 }
 
 // The probability of one element from its raw value and the pixel's softmax normaliser.
@@ -174,8 +195,11 @@ fn activate(x: f32, norm: vec2<f32>) -> f32 {
         case ACT_SIGMOID: {
             return sigmoid(x);
         }
-        default: {
+        case ACT_NONE: {
             return x;
+        }
+        default: {
+            return nan();
         }
     }
 }

@@ -511,4 +511,14 @@ impl DiceConfig {
     pub fn soft_l1(&self) -> bool {
         self.soft_label && !self.squared
     }
+
+    /// Whether a pixel's softmax normaliser over the classes is needed: the Dice term's
+    /// activation is softmax, or the cross-entropy term is a softmax kind.
+    pub fn softmax_over_classes(&self) -> bool {
+        self.activation == Activation::Softmax
+            || self
+                .cross_entropy
+                .as_ref()
+                .is_some_and(|ce| ce.kind.is_softmax())
+    }
 }

@@ -7,7 +7,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::config::{Activation, DiceConfig, EmptyClass, GeneralizedWeight, LossForm, Reduction};
-use crate::cross_entropy::CrossEntropyKind;
+use crate::cross_entropy::{CeDivisor, CrossEntropyKind};
 use crate::error::DiceError;
 use crate::output::{ClassSums, DiceOutput, Finalized};
 use crate::shape::{Shape, TargetKind, Targets};
@@ -139,7 +139,7 @@ fn target_of(
             let y = d[(b * n_c + c) * n_s + s];
             (y as f64, ignore.is_none_or(|i| y != i as f32))
         }
-        _ => {
+        Targets::Labels(_) | Targets::LabelsU8(_) | Targets::LabelsU16(_) => {
             let label = targets.label(b * n_s + s);
             (
                 if label as usize == c { 1.0 } else { 0.0 },
@@ -216,15 +216,14 @@ fn pixels<'a>(
     let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
     let per_sample = config.scope == crate::Scope::PerSample;
     let activation = config.activation;
-    let ce_softmax = config.cross_entropy.as_ref().is_some_and(|ce| {
-        matches!(
-            ce.kind,
-            CrossEntropyKind::Softmax | CrossEntropyKind::SoftmaxFocal
-        )
-    });
+    let softmax = config.softmax_over_classes();
+    let ce_softmax = config
+        .cross_entropy
+        .as_ref()
+        .is_some_and(|ce| ce.kind.is_softmax());
     (0..n_b).flat_map(move |b| {
         (0..n_s).map(move |s| {
-            let raw = if activation == Activation::Softmax || ce_softmax {
+            let raw = if softmax {
                 softmax_norm(preds, b * n_c * n_s, n_c, n_s, s)
             } else {
                 (0.0, 1.0)
@@ -239,7 +238,7 @@ fn pixels<'a>(
                 s,
                 norm: match activation {
                     Activation::Softmax => raw,
-                    _ => (0.0, 1.0),
+                    Activation::None | Activation::Sigmoid => (0.0, 1.0),
                 },
                 lse: if ce_softmax { raw.0 - raw.1.ln() } else { 0.0 },
             }
@@ -259,6 +258,7 @@ pub fn dice_sums(
     let per_sample = config.scope == crate::Scope::PerSample;
     let mut sums = ClassSums::zeros(if per_sample { n_b } else { 1 }, n_c);
     sums.set_pixels(shape.pixels() as f64, targets.kind() != TargetKind::Dense);
+    sums.set_spatial(shape.spatial() as f64);
     for px in pixels(shape, config, preds) {
         for c in 0..n_c {
             let (y, keep) = target_of(targets, config.ignore_index, shape, px.b, c, px.s);
@@ -470,12 +470,14 @@ fn ce_finalize(
             label_weight += ce.class_weight(c) as f64 * y;
         }
     }
-    let divisor = match (config.reduction, ce.kind, sums.labels) {
-        (Reduction::Sum, ..) => 1.0,
-        (_, CrossEntropyKind::Softmax, true) => label_weight,
-        (_, CrossEntropyKind::Softmax, false) => sums.pixels(),
-        (_, CrossEntropyKind::Sigmoid | CrossEntropyKind::SigmoidFocal, _)
-        | (_, CrossEntropyKind::SoftmaxFocal, _) => sums.pixels() * ce.n_included(n_c) as f64,
+    let divisor = match ce.divisor(config.reduction, sums.labels) {
+        CeDivisor::One => 1.0,
+        CeDivisor::LabelWeight => label_weight,
+        CeDivisor::Pixels => sums.pixels(),
+        CeDivisor::Elements => sums.pixels() * ce.n_included(n_c) as f64,
+        // Sums from `from_cells` without `set_spatial`: NaN, not a silent 0.
+        CeDivisor::Spatial if sums.spatial() == 0.0 => f64::NAN,
+        CeDivisor::Spatial => sums.spatial(),
     };
     // Nothing kept (every pixel ignored): 0, as nnU-Net's DC_and_CE_loss guards it (PyTorch's
     // mean would be 0 / 0).
@@ -524,7 +526,7 @@ pub fn dice_gradient(
         };
         let dot: f64 = match config.activation {
             Activation::Softmax => (0..n_c).map(|c| px.p(c) * g_of(c)).sum(),
-            _ => 0.0,
+            Activation::None | Activation::Sigmoid => 0.0,
         };
         for c in 0..n_c {
             let (p, g) = (px.p(c), g_of(c));

@@ -27,6 +27,35 @@ pub enum CrossEntropyKind {
     SoftmaxFocal,
 }
 
+impl CrossEntropyKind {
+    /// Whether the kind takes the softmax of the raw inputs over the class axis (their
+    /// log-sum-exp); the per-element kinds take a sigmoid. The one statement of the rule.
+    pub const fn is_softmax(self) -> bool {
+        match self {
+            CrossEntropyKind::Softmax | CrossEntropyKind::SoftmaxFocal => true,
+            CrossEntropyKind::Sigmoid | CrossEntropyKind::SigmoidFocal => false,
+        }
+    }
+}
+
+/// What a cross-entropy term's sum `Σ (u_c X1 + v_c X2)` is divided by, from the reduction,
+/// the kind and the targets: the one statement of the rule (the oracle, the kernels' codes and
+/// softdice-burn's composed path map it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CeDivisor {
+    /// Nothing: PyTorch's `reduction='sum'` (softmax and sigmoid cross-entropy).
+    One,
+    /// The weighted count of kept labels, `Σ w_c Y_c` (softmax mean on integer labels).
+    LabelWeight,
+    /// The pixels, `B · spatial` (softmax mean on dense targets).
+    Pixels,
+    /// The elements, pixels times the classes the term covers (the per-element means).
+    Elements,
+    /// The spatial size: MONAI `FocalLoss`'s `reduction='sum'` sums each sample's and class's
+    /// spatial mean.
+    Spatial,
+}
+
 /// The cross-entropy term, with PyTorch's semantics.
 ///
 /// Softmax, per kept pixel: `-Σ_c w_c ((1 - ε) y_c + ε / C) ln q_c` with `q = softmax(x)`;
@@ -41,7 +70,8 @@ pub enum CrossEntropyKind {
 /// Where every pixel is ignored the term is 0 with no gradient, as nnU-Net's `DC_and_CE_loss`
 /// has it (PyTorch's mean would be 0 / 0, NaN).
 ///
-/// [`Reduction::Sum`] takes the plain sum; [`Reduction::None`] is refused (the Dice term has
+/// [`Reduction::Sum`] takes the plain sum, and for the focal kinds MONAI `FocalLoss`'s sum of
+/// per-sample, per-class spatial means ([`CeDivisor`]); [`Reduction::None`] is refused (the Dice term has
 /// no per-pixel values to add to), as MONAI's `DiceCELoss` refuses it.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -123,6 +153,21 @@ impl CrossEntropy {
         self.include_background || c != 0
     }
 
+    /// What the term's sum is divided by under `reduction`, for integer-label (`labels`) or
+    /// dense targets.
+    pub fn divisor(&self, reduction: Reduction, labels: bool) -> CeDivisor {
+        use CrossEntropyKind as K;
+        match (reduction, self.kind) {
+            (Reduction::Sum, K::Softmax | K::Sigmoid) => CeDivisor::One,
+            (Reduction::Sum, K::SigmoidFocal | K::SoftmaxFocal) => CeDivisor::Spatial,
+            (Reduction::Mean | Reduction::None, K::Softmax) if labels => CeDivisor::LabelWeight,
+            (Reduction::Mean | Reduction::None, K::Softmax) => CeDivisor::Pixels,
+            (Reduction::Mean | Reduction::None, K::Sigmoid | K::SigmoidFocal | K::SoftmaxFocal) => {
+                CeDivisor::Elements
+            }
+        }
+    }
+
     /// `(u, v)` of class `c` before `λ` and the mean's divisor: the pixel term's weights of
     /// `X1` and `X2`. Softmax `((1 - ε) w, ε w / C)`; sigmoid kinds `(w pw, w nw)`, zero for an
     /// excluded class. (Softmax: `u + C v = w`, the class's label weight.) Public for the
@@ -134,8 +179,10 @@ impl CrossEntropy {
         match self.kind {
             CrossEntropyKind::Softmax => [(1.0 - eps) * w, eps * w / n_classes as f64],
             CrossEntropyKind::SoftmaxFocal => [w * self.pos_weight_of(c) as f64, 0.0],
-            _ if !self.includes(c) => [0.0, 0.0],
-            _ => {
+            CrossEntropyKind::Sigmoid | CrossEntropyKind::SigmoidFocal if !self.includes(c) => {
+                [0.0, 0.0]
+            }
+            CrossEntropyKind::Sigmoid | CrossEntropyKind::SigmoidFocal => {
                 let nw = self.neg_weight.as_ref().map_or(1.0, |w| w[c]) as f64;
                 [w * self.pos_weight_of(c) as f64, w * nw]
             }
@@ -183,7 +230,7 @@ impl CrossEntropy {
         }
         let refuse = |why: &str| Err(DiceError::InvalidConfig(why.into()));
         use CrossEntropyKind as K;
-        let softmax = matches!(self.kind, K::Softmax | K::SoftmaxFocal);
+        let softmax = self.kind.is_softmax();
         if self.focal_gamma != 0.0 && !matches!(self.kind, K::SigmoidFocal | K::SoftmaxFocal) {
             return refuse("focal_gamma belongs to the focal kinds");
         }

@@ -151,7 +151,7 @@ pub enum DiceError {
         with: &'static str,
     },
     /// A buffer that is not one of the context's device (another device or another
-    /// `wgpu::Instance`), as far as wgpu lets it be seen (README, "Guarantees").
+    /// `wgpu::Instance`), as far as wgpu lets it be seen (docs/guarantees.md).
     #[error(
         "the {what} buffer is not a buffer of this context's device (make it with \
          DiceContext::device(), or build the context with DiceContext::from_device on the \

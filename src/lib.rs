@@ -62,7 +62,7 @@ pub use config::{
     Activation, ClassSelection, DiceConfig, EmptyClass, GeneralizedWeight, LossForm, Reduction,
     Scope, WeightMode,
 };
-pub use cross_entropy::{CrossEntropy, CrossEntropyKind};
+pub use cross_entropy::{CeDivisor, CrossEntropy, CrossEntropyKind};
 pub use error::DiceError;
 pub use gpu::{
     describe_adapter, BufferRegion, ContextOptions, DeviceLimits, DiceContext, DicePlan, GpuInputs,
@@ -73,7 +73,10 @@ pub use shape::{PredFormat, Shape, TargetKind, Targets};
 /// The wgpu this crate is built on: use it to make devices and buffers of the matching version.
 pub use wgpu;
 
-// The README's examples compile and run as doctests.
+// The README's and the docs' examples compile and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/options.md")]
+struct OptionsDoctests;

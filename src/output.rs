@@ -23,6 +23,9 @@ pub struct ClassSums {
     cells: Vec<SumCell>,
     /// Pixels summed (`B · spatial`): the divisor of a cross-entropy mean over dense targets.
     pixels: f64,
+    /// The spatial size of a sample (what MONAI `FocalLoss`'s `reduction='sum'` divides by);
+    /// 0 where not known yet. The same on every device of a batch.
+    spatial: f64,
     /// Whether the targets were integer labels (a softmax cross-entropy mean then divides by
     /// the weighted label count, `Σ w_c Y_c`).
     pub(crate) labels: bool,
@@ -36,6 +39,7 @@ impl ClassSums {
             classes,
             cells: vec![[0.0; crate::params::SUM_TERMS as usize]; rows * classes],
             pixels: 0.0,
+            spatial: 0.0,
             labels: true,
         }
     }
@@ -54,6 +58,7 @@ impl ClassSums {
             classes,
             cells,
             pixels: 0.0,
+            spatial: 0.0,
             labels: true,
         })
     }
@@ -68,6 +73,18 @@ impl ClassSums {
     pub fn set_pixels(&mut self, pixels: f64, labels: bool) {
         self.pixels = pixels;
         self.labels = labels;
+    }
+
+    /// The spatial size of one sample (0 until [`ClassSums::set_spatial`]; the oracle's and
+    /// the kernels' sums carry it).
+    pub fn spatial(&self) -> f64 {
+        self.spatial
+    }
+
+    /// Sets the spatial size of one sample. Sums built with [`ClassSums::from_cells`] need it
+    /// before a focal term's `Reduction::Sum` is finalized (the divisor of its spatial means).
+    pub fn set_spatial(&mut self, spatial: f64) {
+        self.spatial = spatial;
     }
 
     /// Rows (1 for batch scope, B for per-sample scope).
@@ -112,6 +129,7 @@ impl ClassSums {
                 got: other.cells.len(),
             });
         }
+        self.merge_spatial(other)?;
         for (a, b) in self.cells.iter_mut().zip(&other.cells) {
             for (a, b) in a.iter_mut().zip(b) {
                 *a += b;
@@ -119,6 +137,24 @@ impl ClassSums {
         }
         self.pixels += other.pixels;
         Ok(())
+    }
+
+    /// Takes `other`'s spatial size where this one has none; two known sizes must agree
+    /// (samples of one batch share their shape).
+    fn merge_spatial(&mut self, other: &ClassSums) -> Result<(), DiceError> {
+        match (self.spatial, other.spatial) {
+            (_, 0.0) => Ok(()),
+            (0.0, s) => {
+                self.spatial = s;
+                Ok(())
+            }
+            (a, b) if a == b => Ok(()),
+            (a, b) => Err(DiceError::LengthMismatch {
+                what: "spatial size of sums to merge",
+                expected: a as usize,
+                got: b as usize,
+            }),
+        }
     }
 
     /// Appends another device's per-sample rows (per-sample scope: devices hold different
@@ -131,6 +167,7 @@ impl ClassSums {
                 got: other.classes,
             });
         }
+        self.merge_spatial(other)?;
         self.rows += other.rows;
         self.cells.extend_from_slice(&other.cells);
         self.pixels += other.pixels;

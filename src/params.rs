@@ -5,7 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::config::{DiceConfig, EmptyClass, LossForm, Reduction, Scope, WeightMode};
-use crate::cross_entropy::CrossEntropyKind;
+use crate::cross_entropy::{CeDivisor, CrossEntropyKind};
 
 /// Declares host constants shared with the WGSL and the list the naga test reads.
 macro_rules! shared_constants {
@@ -41,6 +41,8 @@ shared_constants! {
     CE_DIV_PIXELS = 2;
     /// The elements, pixels times classes (sigmoid).
     CE_DIV_ELEMENTS = 3;
+    /// The spatial size (MONAI `FocalLoss`'s sum of spatial means).
+    CE_DIV_SPATIAL = 4;
     /// `ignore_label` when nothing is ignored.
     NO_IGNORE = u32::MAX;
     /// Activation (the `ACTIVATION` override): none, the predictions are probabilities.
@@ -192,7 +194,7 @@ shared_struct! {
         ce_lambda: f32,
         ce_classes: u32,
         ce_divisor: u32,
-        _pad0: u32,
+        spatial: f32,
         _pad1: u32,
     }
 }
@@ -209,7 +211,7 @@ pub(crate) fn ce_kind(config: &DiceConfig) -> u32 {
 }
 
 impl FinalizeParams {
-    pub fn new(config: &DiceConfig, n_classes: usize, labels: bool) -> Self {
+    pub fn new(config: &DiceConfig, n_classes: usize, spatial: usize, labels: bool) -> Self {
         let ce = config.cross_entropy.as_ref();
         use crate::config::GeneralizedWeight as G;
         Self {
@@ -248,12 +250,14 @@ impl FinalizeParams {
             ce_lambda: ce.map_or(0.0, |ce| ce.lambda),
             ce_classes: ce.map_or(0, |ce| ce.n_included(n_classes) as u32),
             // As `cpu::ce_finalize`'s divisor.
-            ce_divisor: match (config.reduction, ce.map(|ce| ce.kind), labels) {
-                (Reduction::Sum, ..) | (_, None, _) => CE_DIV_ONE,
-                (_, Some(CrossEntropyKind::Softmax), true) => CE_DIV_LABEL_WEIGHT,
-                (_, Some(CrossEntropyKind::Softmax), false) => CE_DIV_PIXELS,
-                (_, Some(_), _) => CE_DIV_ELEMENTS,
+            ce_divisor: match ce.map(|ce| ce.divisor(config.reduction, labels)) {
+                None | Some(CeDivisor::One) => CE_DIV_ONE,
+                Some(CeDivisor::LabelWeight) => CE_DIV_LABEL_WEIGHT,
+                Some(CeDivisor::Pixels) => CE_DIV_PIXELS,
+                Some(CeDivisor::Elements) => CE_DIV_ELEMENTS,
+                Some(CeDivisor::Spatial) => CE_DIV_SPATIAL,
             },
+            spatial: spatial as f32,
             ..Self::default()
         }
     }

@@ -167,7 +167,7 @@ impl TargetKind {
     pub fn len_for(self, shape: &Shape) -> usize {
         match self {
             TargetKind::Dense => shape.len(),
-            _ => shape.pixels(),
+            TargetKind::LabelsU32 | TargetKind::LabelsU8 | TargetKind::LabelsU16 => shape.pixels(),
         }
     }
 

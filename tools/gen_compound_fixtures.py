@@ -5,8 +5,8 @@
 smoothing, softmax and one-channel sigmoid/BCE, a Dice term on another activation than the CE
 term's), and nnU-Net's `DC_and_CE_loss` re-typed from nnunetv2/training/loss/compound_losses.py
 with its `MemoryEfficientSoftDiceLoss` and `RobustCrossEntropyLoss`. PyTorch float64 autograd;
-each call string is evaluated as written (the nnU-Net class is the re-typed one below). Run by
-hand:
+each call string is evaluated as written (the nnU-Net class is the re-typed one below). MONAI's focal family
+with `reduction='sum'` closes the file. Run by hand:
 
     python3 -m venv venv && venv/bin/pip install torch monai==1.6.1 segmentation-models-pytorch==0.6.0
     venv/bin/python tools/gen_compound_fixtures.py --out tests/fixtures/compound_cases.json
@@ -95,6 +95,23 @@ case("monai_focal_softmax_gamma0_onehot", "monai", M + "FocalLoss(use_softmax=Tr
 case("monai_focal_softmax_3d", "monai", M + "FocalLoss(to_onehot_y=True, use_softmax=True, gamma=3.0)", x3, "logits", y3, "labels", True)
 case("monai_focal_alpha_weight", "monai", M + "FocalLoss(gamma=1.0, alpha=0.6, weight=[2.0, 1.0, 0.5])", xm, "logits", ym, "onehot", True)
 
+# MONAI's focal family with reduction='sum' (issue 23): FocalLoss sums per-sample, per-class
+# spatial means; DiceLoss and GeneralizedDiceLoss sum their elements. Appended after every
+# earlier case so that the earlier inputs and values are unchanged.
+FOCAL_SUM = [
+    ("monai_dicefocal_sum", M + "DiceFocalLoss(to_onehot_y=True, softmax=True, reduction='sum')", x, y, "labels"),
+    ("monai_dicefocal_sum_sigmoid_nobg_weight", M + "DiceFocalLoss(sigmoid=True, include_background=False, weight=[0.5, 2.0], gamma=1.5, alpha=0.25, lambda_focal=0.7, reduction='sum')", xm, ym, "onehot"),
+    ("monai_dicefocal_sum_batch_3d", M + "DiceFocalLoss(to_onehot_y=True, softmax=True, batch=True, squared_pred=True, reduction='sum')", x3, y3, "labels"),
+    ("monai_dicefocal_sum_1ch", M + "DiceFocalLoss(sigmoid=True, gamma=1.0, reduction='sum')", xb, ybd, "onehot"),
+    ("monai_gdlfocal_sum", M + "GeneralizedDiceFocalLoss(to_onehot_y=True, softmax=True, reduction='sum')", x, y, "labels"),
+    ("monai_gdlfocal_sum_sigmoid_nobg_simple", M + "GeneralizedDiceFocalLoss(sigmoid=True, include_background=False, w_type='simple', lambda_gdl=0.4, reduction='sum')", xm, ym, "onehot"),
+    ("monai_focal_sum", M + "FocalLoss(to_onehot_y=True, reduction='sum')", x, y, "labels"),
+    ("monai_focal_sum_alpha_weight", M + "FocalLoss(gamma=1.0, alpha=0.6, weight=[2.0, 1.0, 0.5], reduction='sum')", xm, ym, "onehot"),
+    ("monai_focal_softmax_sum", M + "FocalLoss(to_onehot_y=True, use_softmax=True, alpha=0.25, reduction='sum')", x, y, "labels"),
+    ("monai_focal_softmax_sum_3d", M + "FocalLoss(to_onehot_y=True, use_softmax=True, gamma=3.0, reduction='sum')", x3, y3, "labels"),
+]
+
+
 # Sums written by hand, as smp users write them: `[a *] Dice(...) + [b *] torch CE(...)`, each
 # term evaluated on its own (MONAI's terms get the labels' channel axis).
 def sum_case(cid, terms, inp, kind, tgt, tkind):
@@ -127,6 +144,9 @@ case("nnunet_dc_ce", "nnunet", NN % (True, 1, 1, None), x, "logits", y, "labels"
 case("nnunet_dc_ce_ignore", "nnunet", NN % (True, 1, 1, IGNORE), x, "logits", yi, "labels", True)
 case("nnunet_dc_ce_weights_sample", "nnunet", NN % (False, 2.0, 0.5, None), x, "logits", y, "labels", True)
 case("nnunet_dc_ce_3d", "nnunet", NN % (True, 1, 1, None), x3, "logits", y3, "labels", True)
+
+for cid, call, inp, tgt, tkind in FOCAL_SUM:
+    case(cid, "monai", call, inp, "logits", tgt, tkind, True)
 
 fx.write(args.out, {"profile": f"compound-seed{args.seed}", "torch": torch.__version__,
                     "monai": monai.__version__, "ignore_label": IGNORE})

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use burn::tensor::activation::{log_sigmoid, sigmoid, softmax};
 use burn::tensor::{Bool, DType, FloatDType, Int, Tensor, TensorData};
 use softdice::{
-    Activation, CrossEntropy, CrossEntropyKind, DiceConfig, EmptyClass, GeneralizedWeight,
-    LossForm, Reduction, Scope,
+    Activation, CeDivisor, CrossEntropy, CrossEntropyKind, DiceConfig, EmptyClass,
+    GeneralizedWeight, LossForm, Reduction, Scope,
 };
 
 use crate::spec::{DiceSpec, STATUS_COUNTS, SUM_TERMS};
@@ -54,6 +54,12 @@ impl Sums {
             pixels: state.clone().narrow(0, n, 1),
             counts: state.narrow(0, n + 1, STATUS_COUNTS),
         }
+    }
+
+    /// Sum term `k` (a column of [`SUM_TERMS`]) of every cell, as `[rows, C]`.
+    fn column(&self, k: usize) -> Tensor<2> {
+        let [rows, n_c, _] = self.cells.dims();
+        self.cells.clone().narrow(2, k, 1).reshape([rows, n_c])
     }
 
     /// `merged`'s values with this shard's gradient: the merged sums plus this shard's live
@@ -239,8 +245,7 @@ pub(crate) fn finish(spec: &DiceSpec, sums: Sums) -> Tensor<1> {
     CALLS.fetch_add(1, Ordering::Relaxed);
     let config = &spec.config;
     let (rows, n_c) = (spec.rows(), spec.shape.classes());
-    let col = |k: usize| -> Tensor<2> { sums.cells.clone().narrow(2, k, 1).reshape([rows, n_c]) };
-    let (a, p, y) = (col(0), col(1), col(2));
+    let (a, p, y) = (sums.column(0), sums.column(1), sums.column(2));
     // The targets' sums carry no gradient.
     let y = y.detach();
     let i = if config.soft_l1() {
@@ -248,11 +253,14 @@ pub(crate) fn finish(spec: &DiceSpec, sums: Sums) -> Tensor<1> {
     } else {
         a
     };
-    let selected = config.selected_classes(n_c);
-    let selection =
-        class_row(selected.iter().map(|&s| f64::from(u8::from(s))), n_c, &y).expand([rows, n_c]);
+    // 1 for each class the loss includes, 0 for the rest: the one mask both forms apply.
+    let selection = config
+        .selected_classes(n_c)
+        .into_iter()
+        .map(|s| f64::from(u8::from(s)));
+    let selection = class_row(selection, n_c, &y).expand([rows, n_c]);
     let elements = match config.generalized {
-        None => per_class(config, &selected, i, p, y.clone()),
+        None => per_class(config, selection, i, p, y.clone()),
         Some(w) => generalized(config, w, selection, i, p, y.clone()),
     };
     let values = match config.reduction {
@@ -270,7 +278,8 @@ pub(crate) fn finish(spec: &DiceSpec, sums: Sums) -> Tensor<1> {
         Reduction::Mean | Reduction::Sum => {
             let mut loss = dice_term(config, elements, rows, n_c);
             if let Some(ce) = &config.cross_entropy {
-                loss = loss + ce_term(config, ce, &sums, y) * ce.lambda;
+                let spatial = spec.shape.spatial();
+                loss = loss + ce_term(config, ce, &sums, y, spatial) * ce.lambda;
             }
             loss
         }
@@ -300,20 +309,14 @@ fn dice_term(config: &DiceConfig, elements: Tensor<2>, rows: usize, n_c: usize) 
 /// Each cell's weighted loss element `w_c · loss(dice)` (0 where not selected).
 fn per_class(
     config: &DiceConfig,
-    selected: &[bool],
+    selection: Tensor<2>,
     i: Tensor<2>,
     p: Tensor<2>,
     y: Tensor<2>,
 ) -> Tensor<2> {
     let [rows, n_c] = i.dims();
-    let weights = (0..n_c).map(|c| {
-        if selected[c] {
-            config.class_weight(c) as f64
-        } else {
-            0.0
-        }
-    });
-    let weights = class_row(weights, n_c, &y).expand([rows, n_c]);
+    let weights = (0..n_c).map(|c| config.class_weight(c) as f64);
+    let weights = class_row(weights, n_c, &y).expand([rows, n_c]) * selection;
     let (alpha, beta) = (config.alpha, config.beta);
     // The Tversky denominator 2 (I + α (P - I) + β (Y - I)) = 2 (k I + α P + β Y).
     let k = 1.0 - alpha - beta;
@@ -367,25 +370,29 @@ fn generalized(
     Tensor::cat(vec![l, rest], 1)
 }
 
-/// The cross-entropy term's value: `Σ_{r,c} (u_c X1 + v_c X2)` over its divisor (the label
-/// weight for softmax on labels, the elements for the other kinds, 1 for `Reduction::Sum`);
-/// 0 where nothing was kept, as `softdice::cpu`'s `ce_finalize`.
-fn ce_term(config: &DiceConfig, ce: &CrossEntropy, sums: &Sums, y: Tensor<2>) -> Tensor<1> {
+/// The cross-entropy term's value: `Σ_{r,c} (u_c X1 + v_c X2)` over its divisor
+/// ([`CrossEntropy::divisor`]); 0 where nothing was kept, as `softdice::cpu`'s `ce_finalize`.
+fn ce_term(
+    config: &DiceConfig,
+    ce: &CrossEntropy,
+    sums: &Sums,
+    y: Tensor<2>,
+    spatial: usize,
+) -> Tensor<1> {
     let [rows, n_c] = y.dims();
-    let col = |k: usize| -> Tensor<2> { sums.cells.clone().narrow(2, k, 1).reshape([rows, n_c]) };
     let u = class_row((0..n_c).map(|c| ce.uv(c, n_c)[0]), n_c, &y).expand([rows, n_c]);
     let v = class_row((0..n_c).map(|c| ce.uv(c, n_c)[1]), n_c, &y).expand([rows, n_c]);
-    let sum = (col(3) * u + col(4) * v).sum();
-    let divisor = match (config.reduction, ce.kind) {
-        (Reduction::Sum, _) => return sum,
-        (_, CrossEntropyKind::Softmax) => {
+    let sum = (sums.column(3) * u + sums.column(4) * v).sum();
+    // Integer labels: the only targets softdice-burn takes.
+    let divisor = match ce.divisor(config.reduction, true) {
+        CeDivisor::One => return sum,
+        CeDivisor::Spatial => return sum / spatial as f32,
+        CeDivisor::LabelWeight => {
             let w = class_row((0..n_c).map(|c| ce.class_weight(c) as f64), n_c, &y);
             (y * w.expand([rows, n_c])).sum()
         }
-        (_, CrossEntropyKind::Sigmoid | CrossEntropyKind::SigmoidFocal)
-        | (_, CrossEntropyKind::SoftmaxFocal) => {
-            sums.pixels.clone().detach() * ce.n_included(n_c) as f32
-        }
+        CeDivisor::Pixels => sums.pixels.clone().detach(),
+        CeDivisor::Elements => sums.pixels.clone().detach() * ce.n_included(n_c) as f32,
     };
     // Where nothing was kept the sum is 0 too: 0 / 1.
     let safe = divisor.clone() + divisor.equal_elem(0.0).float();

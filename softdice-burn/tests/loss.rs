@@ -287,6 +287,22 @@ fn every_option_family_matches_the_oracle() {
             }),
         ),
         (
+            "focal sums (MONAI's sum of spatial means)",
+            DiceConfig {
+                reduction: Reduction::Sum,
+                cross_entropy: Some(CrossEntropy::sigmoid_focal(1.5)),
+                ..monai.clone()
+            },
+        ),
+        (
+            "softmax focal sum",
+            DiceConfig {
+                reduction: Reduction::Sum,
+                cross_entropy: Some(CrossEntropy::softmax_focal(2.0)),
+                ..monai.clone()
+            },
+        ),
+        (
             "none with a dice weight",
             DiceConfig {
                 reduction: Reduction::None,
@@ -391,63 +407,6 @@ fn shape_errors_are_errors() {
         .try_forward(x, wrong)
         .unwrap_err();
     assert!(err.to_string().contains("labels of shape"), "{err}");
-}
-
-#[test]
-fn sums_merged_across_two_devices_equal_the_whole_batch() {
-    let config = DiceConfig::monai_dice_ce(); // batch scope, with a cross-entropy term
-    let config = DiceConfig {
-        scope: Scope::Batch,
-        ..config
-    };
-    let dims = [4, 3, 6, 5];
-    let (logits, labels) = data(&dims);
-    let loss = DiceLoss::new(config.clone());
-    // The whole batch on one device.
-    let (x, y) = tensors::<4, 3>(&dims, &logits, &labels, &fused());
-    let whole = loss.forward(x.clone(), y);
-    let whole_grad = values(x.grad(&whole.clone().backward()).unwrap());
-    let whole = values(whole)[0];
-    // Half the batch on each of two devices.
-    let half = logits.len() / 2;
-    let half_px = labels.len() / 2;
-    let shard_dims = [2, 3, 6, 5];
-    let devices = [fused(), softdice_burn::new_wgpu_device().unwrap()];
-    let shards: Vec<_> = devices
-        .iter()
-        .enumerate()
-        .map(|(k, device)| {
-            tensors::<4, 3>(
-                &shard_dims,
-                &logits[k * half..(k + 1) * half],
-                &labels[k * half_px..(k + 1) * half_px],
-                device,
-            )
-        })
-        .collect();
-    let sums: Vec<_> = shards
-        .iter()
-        .map(|(x, y)| loss.sums(x.clone(), y.clone()).unwrap())
-        .collect();
-    let merged = sums[0].merge(&sums[1]);
-    let mut grad = Vec::new();
-    for (k, (x, y)) in shards.iter().enumerate() {
-        let merged = merged.with_tensor(
-            merged
-                .tensor()
-                .clone()
-                .to_device(&devices[k].clone().autodiff()),
-        );
-        let shard_loss = loss.forward_merged(x.clone(), y.clone(), &merged).unwrap();
-        grad.extend(values(x.grad(&shard_loss.clone().backward()).unwrap()));
-        let shard_loss = values(shard_loss)[0];
-        assert!(
-            (shard_loss - whole).abs() <= 1e-5 * whole.abs(),
-            "device {k}: {shard_loss} vs {whole}"
-        );
-    }
-    let whole_grad: Vec<f64> = whole_grad.iter().map(|&g| g as f64).collect();
-    assert_close("merged gradient", &grad, &whole_grad, 1e-5);
 }
 
 #[test]

@@ -164,6 +164,9 @@ fn every_batch_preset_merged_over_two_and_three_shards_is_the_whole_batch() {
                 let merged = sums[1..].iter().fold(sums[0].clone(), |m, s| m.merge(s));
                 let mut grad = Vec::new();
                 for (k, (x, y)) in shards.iter().enumerate() {
+                    // The merged state delivered to the shard's device, as an all-reduce
+                    // hands it back.
+                    let merged = merged.with_tensor(merged.tensor().clone().to_device(&x.device()));
                     let out = loss
                         .forward_merged(x.clone(), y.clone(), &merged)
                         .unwrap_or_else(|e| panic!("{what}: {e}"));

@@ -216,7 +216,17 @@ impl DicePlan {
                 Buffer::Grad => grad.as_ref(),
                 Buffer::Preds4 => preds4,
                 Buffer::Targets4 => labels4,
-                _ => grad.as_ref().filter(|_| vec4_views),
+                Buffer::Grad4 => grad.as_ref().filter(|_| vec4_views),
+                // The plan's own buffers, bound above.
+                Buffer::Params
+                | Buffer::Partials
+                | Buffer::Status
+                | Buffer::FinalizeParams
+                | Buffer::ClassInfo
+                | Buffer::Sums
+                | Buffer::Out
+                | Buffer::Coefs
+                | Buffer::Upstream => None,
             };
             match slot.access {
                 Access::ReadWrite => page_rw(tensor, slot.page),

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::*;
-use crate::params::{ACT_SOFTMAX, CE_SOFTMAX, CE_SOFTMAX_FOCAL, CLASS_CHUNK};
+use crate::params::CLASS_CHUNK;
 use crate::shaders::{bindings, Access, Binding, BindingSlot, Buffer, Fold, Kernel, Pages};
 
 /// The one binding of [`DiceContext::check_owned`]'s probe: any buffer, read-only.
@@ -85,6 +85,8 @@ pub(super) struct Spec {
     pub(super) pred_f16: bool,
     /// The fused cross-entropy term (`CE_*`).
     pub(super) ce_kind: u32,
+    /// [`crate::DiceConfig::softmax_over_classes`].
+    pub(super) softmax: bool,
 }
 
 impl Spec {
@@ -92,8 +94,7 @@ impl Spec {
     /// Dice term or of a cross-entropy term) over more classes than one chunk (the shaders
     /// test the same constants).
     pub(super) fn norms(&self) -> bool {
-        (self.activation == ACT_SOFTMAX || matches!(self.ce_kind, CE_SOFTMAX | CE_SOFTMAX_FOCAL))
-            && self.n_classes > CLASS_CHUNK
+        self.softmax && self.n_classes > CLASS_CHUNK
     }
 }
 

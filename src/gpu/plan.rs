@@ -220,6 +220,7 @@ impl DicePlan {
             n_classes: n_c as u32,
             vec4: false,
             ce_kind: params.ce_kind,
+            softmax: config.softmax_over_classes(),
         };
         // The VEC4 path: whole quads of pixels, every class in one chunk, integer labels
         // (offsets are checked per call).
@@ -301,6 +302,7 @@ impl DicePlan {
             bytemuck::bytes_of(&FinalizeParams::new(
                 config,
                 n_c,
+                n_s,
                 target_kind != TargetKind::Dense,
             )),
             wgpu::BufferUsages::UNIFORM,

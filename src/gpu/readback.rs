@@ -97,6 +97,7 @@ impl DicePlan {
                 .collect(),
         )?;
         sums.set_pixels(pixels[0] as f64, self.target_kind != TargetKind::Dense);
+        sums.set_spatial(self.shape.spatial() as f64);
         let (loss, dice, elements) = (out[0], &out[1..1 + cells], &out[1 + cells..1 + 2 * cells]);
         let ce = self
             .config

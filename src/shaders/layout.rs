@@ -178,7 +178,7 @@ pub fn bindings(kernel: Kernel, binding: Binding) -> Vec<BindingSlot> {
                 slot(Targets4, Read),
                 slot(Grad4, ReadWrite),
             ]),
-            _ => {}
+            Kernel::DiceNormaliser | Kernel::DiceReduce | Kernel::DiceFinalize => {}
         }
     }
     table

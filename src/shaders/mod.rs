@@ -124,7 +124,13 @@ impl Kernel {
         let fold = match (self, fold) {
             (Kernel::DicePartials, Fold::Workgroup) => FOLD_WORKGROUP,
             (Kernel::DicePartials, Fold::Subgroup) => FOLD_SUBGROUP,
-            _ => "",
+            (
+                Kernel::DiceNormaliser
+                | Kernel::DiceReduce
+                | Kernel::DiceFinalize
+                | Kernel::DiceGradient,
+                _,
+            ) => "",
         };
         format!("{COMMON}\n{bindings}\n{INPUTS}\n{own}\n{fold}")
     }

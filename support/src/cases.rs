@@ -724,12 +724,16 @@ fn map_monai(
         }
         other => return Err(format!("unknown MONAI loss {other}")),
     }
-    let focal = config.cross_entropy.as_ref().map(|ce| ce.kind)
-        == Some(softdice::CrossEntropyKind::SigmoidFocal);
-    if focal && config.reduction != Reduction::Mean {
+    // 'sum' maps (the focal kinds' sum is MONAI's sum of spatial means, `CeDivisor::Spatial`);
+    // 'none' returns MONAI's element-wise focal tensor, which softdice does not output.
+    let focal = config.cross_entropy.as_ref().is_some_and(|ce| {
+        use softdice::CrossEntropyKind as K;
+        matches!(ce.kind, K::SigmoidFocal | K::SoftmaxFocal)
+    });
+    if focal && config.reduction == Reduction::None {
         return Err(
-            "MONAI FocalLoss reductions other than mean are not mapped (its 'sum' \
-                    sums per-sample spatial means)"
+            "MONAI FocalLoss with reduction='none' is not mapped (it returns the element-wise \
+             focal tensor [B, C, spatial...], which softdice does not output)"
                 .into(),
         );
     }
@@ -738,7 +742,7 @@ fn map_monai(
 
 /// MONAI `FocalLoss` with its sigmoid (as `DiceFocalLoss` and `GeneralizedDiceFocalLoss` build
 /// it): `gamma`, `alpha` (a scalar: `α` on positives, `1 - α` on negatives), `weight` (over the
-/// channels left after `include_background=False`), `lambda_focal`; mean reduction only.
+/// channels left after `include_background=False`), `lambda_focal`; reductions mean and sum.
 fn monai_focal(
     kw: &mut Kwargs,
     n_c: usize,

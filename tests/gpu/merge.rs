@@ -42,6 +42,31 @@ fn merged_sums_equal_the_whole_batch() {
             },
         );
     }
+    // MONAI's focal 'sum' divides by the spatial size, the same on both halves.
+    merge_two_halves(
+        3,
+        DiceConfig {
+            reduction: softdice::Reduction::Sum,
+            cross_entropy: Some(CrossEntropy::sigmoid_focal(2.0)),
+            ..DiceConfig::nnunet()
+        },
+    );
+}
+
+/// Sums of samples of different spatial sizes do not merge (a focal sum would divide by
+/// either); sums without a size take the other's.
+#[test]
+fn sums_of_different_spatial_sizes_are_refused() {
+    let sums = |spatial: f64| {
+        let mut s = ClassSums::zeros(1, 3);
+        s.set_spatial(spatial);
+        s
+    };
+    let mut a = sums(0.0);
+    a.merge(&sums(90.0)).unwrap();
+    assert_eq!(a.spatial(), 90.0);
+    let err = a.merge(&sums(91.0)).unwrap_err();
+    assert!(err.to_string().contains("spatial"), "{err}");
 }
 
 fn merge_two_halves(classes: usize, config: DiceConfig) {

@@ -5,9 +5,14 @@ use softdice_support::cases;
 
 use crate::common::*;
 
-fn run_file(name: &str) {
+/// A fixture file of `tests/fixtures/`.
+fn load(name: &str) -> cases::Fixture {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let fixture = cases::Fixture::load(&path).unwrap();
+    cases::Fixture::load(&path).unwrap()
+}
+
+fn run_file(name: &str) {
+    let fixture = load(name);
     assert!(!fixture.cases.is_empty());
     let ctx = ctx();
     let failures: Vec<String> = fixture
@@ -63,11 +68,7 @@ fn compound_cases() {
 
 #[test]
 fn a_wrong_call_is_a_failure_not_a_skip() {
-    let path = format!(
-        "{}/tests/fixtures/reference_cases.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut fixture = cases::Fixture::load(&path).unwrap();
+    let mut fixture = load("reference_cases.json");
     let mut case = fixture.cases.remove(4);
     case.call = "monai.losses.DiceLoss(to_onehot_y=True, softmax=True, focal=True)".into();
     let o = cases::run_case(&fixture, &case, None);
@@ -78,14 +79,28 @@ fn a_wrong_call_is_a_failure_not_a_skip() {
     assert!(!cases::run_case(&fixture, &case, None).pass);
 }
 
+/// MONAI's focal losses with `reduction='none'` return an element-wise tensor softdice does
+/// not output: the runner refuses the call by name, it does not compute another reduction.
+#[test]
+fn a_focal_call_with_reduction_none_is_refused() {
+    let mut fixture = load("compound_cases.json");
+    for id in ["monai_dicefocal_sum", "monai_focal_softmax_sum"] {
+        let at = fixture.cases.iter().position(|c| c.id == id).unwrap();
+        let mut case = fixture.cases.remove(at);
+        case.call = case.call.replace("reduction='sum'", "reduction='none'");
+        let o = cases::run_case(&fixture, &case, None);
+        assert!(
+            !o.pass && o.note.contains("reduction='none'"),
+            "{id}: {}",
+            o.note
+        );
+    }
+}
+
 #[test]
 fn presets_are_the_configs_the_python_calls_map_to() {
     use softdice::{DiceConfig, GeneralizedWeight};
-    let path = format!(
-        "{}/tests/fixtures/reference_cases.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let fixture = cases::Fixture::load(&path).unwrap();
+    let fixture = load("reference_cases.json");
     let config_of = |id: &str| {
         let case = fixture.cases.iter().find(|c| c.id == id).unwrap();
         cases::map_case(&fixture, case).unwrap().config
@@ -99,11 +114,7 @@ fn presets_are_the_configs_the_python_calls_map_to() {
     assert_eq!(config_of("smp_multiclass"), DiceConfig::smp_multiclass());
     assert_eq!(config_of("smp_multilabel"), DiceConfig::smp_multilabel());
     assert_eq!(config_of("nnunet_batch_nobg"), DiceConfig::nnunet());
-    let compound = cases::Fixture::load(&format!(
-        "{}/tests/fixtures/compound_cases.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
+    let compound = load("compound_cases.json");
     let compound_of = |id: &str| {
         let case = compound.cases.iter().find(|c| c.id == id).unwrap();
         cases::map_case(&compound, case).unwrap().config
