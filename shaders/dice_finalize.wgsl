@@ -34,6 +34,9 @@ struct FinalizeParams {
     ce_classes: u32,    // the classes it covers (its per-element mean counts them)
     ce_divisor: u32,    // CE_DIV_*: what its mean divides by
     spatial: f32,       // the spatial size (CE_DIV_SPATIAL)
+    index: u32,         // INDEX_*: the similarity index
+    mcc_eps: f32,       // ε of each MCC count
+    _pad0: u32,
     _pad1: u32,
 }
 
@@ -42,6 +45,9 @@ const CE_DIV_LABEL_WEIGHT: u32 = 1u;
 const CE_DIV_PIXELS: u32 = 2u;
 const CE_DIV_ELEMENTS: u32 = 3u;
 const CE_DIV_SPATIAL: u32 = 4u;
+
+const INDEX_TVERSKY: u32 = 0u;
+const INDEX_MCC: u32 = 1u;
 
 const FORM_ONE_MINUS: u32 = 0u;
 const FORM_NEG_LOG: u32 = 1u;
@@ -168,13 +174,21 @@ fn finalize_cell(r: u32, c: u32, m: f32) {
     let p = sums[at + 1u];
     let y = sums[at + 2u];
     let i = intersection(sums[at], p, y);
-    // The Tversky denominator in Dice scale, 2 (I + alpha (P - I) + beta (Y - I)).
-    let k = 1.0 - fin.alpha - fin.beta;
-    let num = 2.0 * i + fin.smooth_nr;
-    var den = 2.0 * (k * i + fin.alpha * p + fin.beta * y) + fin.smooth_dr;
-    let clamped = clamps(den);
-    den = select(den, fin.denom_clamp, clamped);
-    let d = num / den;
+    // The index and its derivatives d / d I, d / d P.
+    var s: vec3<f32>;
+    switch fin.index {
+        case INDEX_TVERSKY: {
+            s = tversky(i, p, y);
+        }
+        case INDEX_MCC: {
+            // The row's elements: the pixels summed over its rows' share.
+            s = mcc(i, p, y, sums[params.n_rows * n_c * SUM_TERMS] / f32(params.n_rows));
+        }
+        default: {
+            s = vec3<f32>(nan());
+        }
+    }
+    let d = s.x;
     out[1u + r * n_c + c] = d;
     out[1u + rc + r * n_c + c] = 0.0;
     store_coefs(r, c, 0.0, 0.0);
@@ -187,15 +201,38 @@ fn finalize_cell(r: u32, c: u32, m: f32) {
     }
     let w = class_info[c].y;
     out[1u + rc + r * n_c + c] = w * l.x;
-    // d dice / d I and d dice / d P; a clamped denominator is a constant.
-    var dd_i = 2.0 / den - 2.0 * k * num / (den * den);
-    var dd_p = -2.0 * fin.alpha * num / (den * den);
-    if (clamped) {
-        dd_p = 0.0;
-        dd_i = 2.0 / den;
-    }
     let g = m * w * l.y;
-    store_coefs(r, c, g * dd_i, g * dd_p);
+    store_coefs(r, c, g * s.y, g * s.z);
+}
+
+// The Tversky index in Dice scale and its derivatives d / d I, d / d P:
+// (2 I + smooth_nr) / (2 (I + alpha (P - I) + beta (Y - I)) + smooth_dr); a clamped
+// denominator is a constant.
+fn tversky(i: f32, p: f32, y: f32) -> vec3<f32> {
+    let k = 1.0 - fin.alpha - fin.beta;
+    let num = 2.0 * i + fin.smooth_nr;
+    let den = 2.0 * (k * i + fin.alpha * p + fin.beta * y) + fin.smooth_dr;
+    if (clamps(den)) {
+        return vec3<f32>(num / fin.denom_clamp, 2.0 / fin.denom_clamp, 0.0);
+    }
+    return vec3<f32>(num / den, 2.0 / den - 2.0 * k * num / (den * den), -2.0 * fin.alpha * num / (den * den));
+}
+
+// The soft MCC over n elements and its derivatives d / d I, d / d P, as `softdice::mcc`
+// (the root does not depend on I).
+fn mcc(i: f32, p: f32, y: f32, n: f32) -> vec3<f32> {
+    let e = fin.mcc_eps;
+    let tp = i + e;
+    let fp = p - i + e;
+    let fal = y - i + e;
+    let tn = n - p - y + i + e;
+    let num = tp * tn - fp * fal;
+    let s1 = tp + fp;
+    let s2 = tp + fal;
+    let s4 = tn + fal;
+    let root = sqrt(s1 * s2 * (tn + fp) * s4);
+    let value = num / root;
+    return vec3<f32>(value, (tp + tn + fp + fal) / root, -s2 / root - 0.5 * value * (1.0 / s1 - 1.0 / s4));
 }
 
 // Generalized Dice weight of class c in row r, infinite ones replaced by `w_max`.

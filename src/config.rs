@@ -3,6 +3,7 @@
 
 use crate::cross_entropy::CrossEntropy;
 use crate::error::DiceError;
+use crate::index::SimilarityIndex;
 use crate::shape::TargetKind;
 
 /// smp's default `eps` (clamps of the score's denominator and of `log`).
@@ -185,6 +186,9 @@ pub struct DiceConfig {
     pub lambda_dice: f32,
     /// A cross-entropy term added to the loss in the same passes (`None`: Dice alone).
     pub cross_entropy: Option<CrossEntropy>,
+    /// The index that scores a class: the Tversky index above (the default), or smp's MCC.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub index: SimilarityIndex,
 }
 
 impl Default for DiceConfig {
@@ -214,6 +218,7 @@ impl Default for DiceConfig {
             log_clamp: 0.0,
             lambda_dice: 1.0,
             cross_entropy: None,
+            index: SimilarityIndex::Tversky,
         }
     }
 }
@@ -295,6 +300,21 @@ impl DiceConfig {
         }
     }
 
+    /// smp `MCCLoss(eps=1e-5)`: `1 − MCC` of one channel of probabilities (smp applies no
+    /// activation) over the whole batch. With more channels each class is scored one against
+    /// the rest and the mean taken over classes (smp's binary loss flattens the channels
+    /// instead).
+    pub fn smp_mcc() -> Self {
+        Self {
+            index: SimilarityIndex::Mcc { eps: 1e-5 },
+            activation: Activation::None,
+            loss_form: LossForm::OneMinusDice,
+            smooth_nr: 0.0,
+            smooth_dr: 0.0,
+            ..Self::default()
+        }
+    }
+
     /// smp `TverskyLoss(mode="multiclass", alpha, beta, gamma)`: as
     /// [`DiceConfig::smp_multiclass`] with the false positives weighted by `alpha`, the false
     /// negatives by `beta`, and the mean over classes raised to `gamma` (the focal Tversky loss).
@@ -344,6 +364,7 @@ impl DiceConfig {
     /// Checks the configuration against a class count: smoothing finite and non-negative,
     /// classes in range, weights of the right length and finite, at least one class selected.
     pub fn validate(&self, n_classes: usize) -> Result<(), DiceError> {
+        self.index.validate(self)?;
         if self.ignore_index == Some(u32::MAX) {
             // The kernels' "nothing ignored" value: such labels are out of range instead.
             return Err(DiceError::InvalidConfig(

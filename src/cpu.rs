@@ -9,6 +9,7 @@
 use crate::config::{Activation, DiceConfig, EmptyClass, GeneralizedWeight, LossForm, Reduction};
 use crate::cross_entropy::{CeDivisor, CrossEntropyKind};
 use crate::error::DiceError;
+use crate::index::{mcc, SimilarityIndex};
 use crate::output::{ClassSums, DiceOutput, Finalized};
 use crate::shape::{Shape, TargetKind, Targets};
 
@@ -348,6 +349,8 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
     let k = 1.0 - alpha - beta;
 
     let m = config.mean_factor(n_r, n_c);
+    // The elements of one row of one class (MCC's N): a sample's, or the whole batch's.
+    let row_elements = sums.pixels() / n_r as f64;
 
     let mut out = Finalized::zeros(n_r, n_c);
     let mut total = 0.0;
@@ -355,11 +358,24 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
         for c in 0..n_c {
             let [a, p, y, ..] = sums.cell(r, c);
             let i = intersection(a, p, y);
-            let num = 2.0 * i + smooth_nr;
-            let mut den = 2.0 * (k * i + alpha * p + beta * y) + smooth_dr;
-            let clamped = clamps(den, clamp);
-            den = if clamped { clamp } else { den };
-            let d = num / den;
+            // The index and its derivatives d / d I, d / d P.
+            let (d, dd_i, dd_p) = match config.index {
+                SimilarityIndex::Tversky => {
+                    let num = 2.0 * i + smooth_nr;
+                    let den = 2.0 * (k * i + alpha * p + beta * y) + smooth_dr;
+                    // A clamped denominator is a constant.
+                    if clamps(den, clamp) {
+                        (num / clamp, 2.0 / clamp, 0.0)
+                    } else {
+                        (
+                            num / den,
+                            2.0 / den - 2.0 * k * num / (den * den),
+                            -2.0 * alpha * num / (den * den),
+                        )
+                    }
+                }
+                SimilarityIndex::Mcc { eps } => mcc(eps as f64, i, p, y, row_elements),
+            };
             out.dice[r * n_c + c] = d;
             if config.generalized.is_some() || !selected[c] {
                 continue;
@@ -371,15 +387,6 @@ pub fn dice_finalize(config: &DiceConfig, sums: &ClassSums) -> Finalized<f64> {
             let w = weight(c);
             out.elements[r * n_c + c] = w * l.0;
             total += w * l.0;
-            // d dice / d I and d dice / d P; a clamped denominator is a constant.
-            let (dd_i, dd_p) = if clamped {
-                (2.0 / den, 0.0)
-            } else {
-                (
-                    2.0 / den - 2.0 * k * num / (den * den),
-                    -2.0 * alpha * num / (den * den),
-                )
-            };
             let g = m * w * l.1;
             out.coefs[r * n_c + c] = coefs_of(g * dd_i, g * dd_p);
         }

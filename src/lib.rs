@@ -53,6 +53,7 @@ pub mod cpu;
 mod cross_entropy;
 mod error;
 mod gpu;
+mod index;
 mod output;
 mod params;
 pub mod shaders;
@@ -68,6 +69,7 @@ pub use gpu::{
     describe_adapter, BufferRegion, ContextOptions, DeviceLimits, DiceContext, DicePlan, GpuInputs,
     Recorded, RECORDING_SLOTS,
 };
+pub use index::{mcc, SimilarityIndex};
 pub use output::{ClassSums, DiceOutput, Finalized, SumCell};
 pub use shape::{PredFormat, Shape, TargetKind, Targets};
 /// The wgpu this crate is built on: use it to make devices and buffers of the matching version.

@@ -6,6 +6,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::config::{DiceConfig, EmptyClass, LossForm, Reduction, Scope, WeightMode};
 use crate::cross_entropy::{CeDivisor, CrossEntropyKind};
+use crate::index::SimilarityIndex;
 
 /// Declares host constants shared with the WGSL and the list the naga test reads.
 macro_rules! shared_constants {
@@ -43,6 +44,10 @@ shared_constants! {
     CE_DIV_ELEMENTS = 3;
     /// The spatial size (MONAI `FocalLoss`'s sum of spatial means).
     CE_DIV_SPATIAL = 4;
+    /// Similarity index (`FinalizeParams::index`): the Tversky index in Dice scale.
+    INDEX_TVERSKY = 0;
+    /// Similarity index: the soft Matthews correlation coefficient.
+    INDEX_MCC = 1;
     /// `ignore_label` when nothing is ignored.
     NO_IGNORE = u32::MAX;
     /// Activation (the `ACTIVATION` override): none, the predictions are probabilities.
@@ -195,6 +200,9 @@ shared_struct! {
         ce_classes: u32,
         ce_divisor: u32,
         spatial: f32,
+        index: u32,
+        mcc_eps: f32,
+        _pad0: u32,
         _pad1: u32,
     }
 }
@@ -258,6 +266,14 @@ impl FinalizeParams {
                 Some(CeDivisor::Spatial) => CE_DIV_SPATIAL,
             },
             spatial: spatial as f32,
+            index: match config.index {
+                SimilarityIndex::Tversky => INDEX_TVERSKY,
+                SimilarityIndex::Mcc { .. } => INDEX_MCC,
+            },
+            mcc_eps: match config.index {
+                SimilarityIndex::Tversky => 0.0,
+                SimilarityIndex::Mcc { eps } => eps,
+            },
             ..Self::default()
         }
     }

@@ -11,7 +11,7 @@ use burn::tensor::activation::{log_sigmoid, sigmoid, softmax};
 use burn::tensor::{Bool, DType, FloatDType, Int, Tensor, TensorData};
 use softdice::{
     Activation, CeDivisor, CrossEntropy, CrossEntropyKind, DiceConfig, EmptyClass,
-    GeneralizedWeight, LossForm, Reduction, Scope,
+    GeneralizedWeight, LossForm, Reduction, Scope, SimilarityIndex,
 };
 
 use crate::spec::{DiceSpec, STATUS_COUNTS, SUM_TERMS};
@@ -260,7 +260,17 @@ pub(crate) fn finish(spec: &DiceSpec, sums: Sums) -> Tensor<1> {
         .map(|s| f64::from(u8::from(s)));
     let selection = class_row(selection, n_c, &y).expand([rows, n_c]);
     let elements = match config.generalized {
-        None => per_class(config, selection, i, p, y.clone()),
+        None => {
+            // The elements of one row of one class (MCC's N), out of the graph.
+            let n = sums
+                .pixels
+                .clone()
+                .detach()
+                .reshape([1, 1])
+                .expand([rows, n_c])
+                / rows as f32;
+            per_class(config, selection, i, p, y.clone(), n)
+        }
         Some(w) => generalized(config, w, selection, i, p, y.clone()),
     };
     let values = match config.reduction {
@@ -313,21 +323,43 @@ fn per_class(
     i: Tensor<2>,
     p: Tensor<2>,
     y: Tensor<2>,
+    n: Tensor<2>,
 ) -> Tensor<2> {
     let [rows, n_c] = i.dims();
     let weights = (0..n_c).map(|c| config.class_weight(c) as f64);
     let weights = class_row(weights, n_c, &y).expand([rows, n_c]) * selection;
-    let (alpha, beta) = (config.alpha, config.beta);
-    // The Tversky denominator 2 (I + α (P - I) + β (Y - I)) = 2 (k I + α P + β Y).
-    let k = 1.0 - alpha - beta;
-    let num = i.clone() * 2.0 + config.smooth_nr;
-    let den = (i * k + p * alpha + y.clone() * beta) * 2.0 + config.smooth_dr;
-    let l = loss_of(config, num / clamped(config, den));
+    let score = match config.index {
+        SimilarityIndex::Tversky => tversky(config, i, p, y.clone()),
+        SimilarityIndex::Mcc { eps } => mcc(eps, i, p, y.clone(), n),
+    };
+    let l = loss_of(config, score);
     let l = match config.empty_class {
         EmptyClass::ZeroLoss => l.mask_fill(y.lower_equal_elem(0.0), 0.0),
         EmptyClass::Smooth => l,
     };
     l * weights
+}
+
+/// The Tversky index in Dice scale of each cell.
+fn tversky(config: &DiceConfig, i: Tensor<2>, p: Tensor<2>, y: Tensor<2>) -> Tensor<2> {
+    let (alpha, beta) = (config.alpha, config.beta);
+    // The Tversky denominator 2 (I + α (P - I) + β (Y - I)) = 2 (k I + α P + β Y).
+    let k = 1.0 - alpha - beta;
+    let num = i.clone() * 2.0 + config.smooth_nr;
+    let den = (i * k + p * alpha + y * beta) * 2.0 + config.smooth_dr;
+    num / clamped(config, den)
+}
+
+/// The soft MCC of each cell over its row's `n` elements, as `softdice::mcc`.
+fn mcc(eps: f32, i: Tensor<2>, p: Tensor<2>, y: Tensor<2>, n: Tensor<2>) -> Tensor<2> {
+    let tp = i.clone() + eps;
+    let fp = p.clone() - i.clone() + eps;
+    let fal = y.clone() - i.clone() + eps;
+    let tn = n - p - y + i + eps;
+    let num = tp.clone() * tn.clone() - fp.clone() * fal.clone();
+    let root =
+        ((tp.clone() + fp.clone()) * (tp + fal.clone()) * (tn.clone() + fp) * (tn + fal)).sqrt();
+    num / root
 }
 
 /// Generalized Dice: one loss a row, in column 0 of its `[rows, C]` elements. Each selected

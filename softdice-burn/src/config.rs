@@ -78,6 +78,11 @@ impl DiceLossConfig {
         Self::new().with_dice(DiceConfig::smp_tversky(alpha, beta, gamma))
     }
 
+    /// smp `MCCLoss()` ([`DiceConfig::smp_mcc`]: probabilities in, one minus the soft MCC).
+    pub fn smp_mcc() -> Self {
+        Self::new().with_dice(DiceConfig::smp_mcc())
+    }
+
     /// smp `JaccardLoss(mode="multiclass")` ([`DiceConfig::smp_jaccard`]).
     pub fn smp_jaccard() -> Self {
         Self::new().with_dice(DiceConfig::smp_jaccard())

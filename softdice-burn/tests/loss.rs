@@ -311,6 +311,23 @@ fn every_option_family_matches_the_oracle() {
             },
         ),
         (
+            "mcc (smp MCCLoss, per class on softmax)",
+            DiceConfig {
+                activation: Activation::Softmax,
+                ..DiceConfig::smp_mcc()
+            },
+        ),
+        (
+            "mcc per sample, sigmoid, weights",
+            DiceConfig {
+                activation: Activation::Sigmoid,
+                scope: softdice::Scope::PerSample,
+                class_weights: weights.clone(),
+                index: softdice::SimilarityIndex::Mcc { eps: 0.5 },
+                ..DiceConfig::smp_mcc()
+            },
+        ),
+        (
             "generalized none",
             DiceConfig {
                 reduction: Reduction::None,

@@ -190,6 +190,7 @@ fn signature(library: &str, name: &str) -> Vec<&'static str> {
         ]],
         ("smp", "DiceLoss" | "JaccardLoss") => &[SMP, &["class_weights"]],
         ("smp", "TverskyLoss") => &[SMP, &["alpha", "beta", "gamma", "class_weights"]],
+        ("smp", "MCCLoss") => &[&["eps"]],
         _ => &[],
     };
     parts.concat()
@@ -974,6 +975,21 @@ fn map_smp(
     n_c: usize,
     given: Given,
 ) -> Result<(DiceConfig, OwnedTargets), String> {
+    if name == "MCCLoss" {
+        // Binary only: smp flattens every channel of a sample into one.
+        if n_c != 1 {
+            return Err(format!(
+                "smp MCCLoss is binary: {n_c} channels would be flattened into one"
+            ));
+        }
+        let config = DiceConfig {
+            index: softdice::SimilarityIndex::Mcc {
+                eps: kw.num("eps", 1e-5)? as f32,
+            },
+            ..DiceConfig::smp_mcc()
+        };
+        return Ok((config, OwnedTargets::Dense(given.dense())));
+    }
     let mut base = match name {
         "DiceLoss" => DiceConfig::smp_multiclass(),
         "JaccardLoss" => DiceConfig::smp_jaccard(),

@@ -328,3 +328,66 @@ fn a_device_below_the_kernels_needs_is_refused_naming_the_limit() {
         "the device's max_storage_buffers_per_shader_stage is 4; softdice needs at least 8"
     );
 }
+
+/// MCC is formed from the plain sums over every element of its row: the options that change
+/// the sums or leave elements out are refused by name, and so is a bad ε.
+#[test]
+fn mcc_refuses_the_options_it_cannot_take() {
+    let mcc = softdice::DiceConfig::smp_mcc();
+    let refused = [
+        (
+            "squared",
+            softdice::DiceConfig {
+                squared: true,
+                ..mcc.clone()
+            },
+        ),
+        (
+            "soft_label",
+            softdice::DiceConfig {
+                soft_label: true,
+                ..mcc.clone()
+            },
+        ),
+        (
+            "generalized",
+            softdice::DiceConfig {
+                generalized: Some(softdice::GeneralizedWeight::Simple),
+                ..mcc.clone()
+            },
+        ),
+        (
+            "alpha/beta",
+            softdice::DiceConfig {
+                alpha: 0.3,
+                ..mcc.clone()
+            },
+        ),
+        (
+            "ignore_index",
+            softdice::DiceConfig {
+                ignore_index: Some(255),
+                ..mcc.clone()
+            },
+        ),
+        (
+            "denominator_clamp",
+            softdice::DiceConfig {
+                denominator_clamp: 1e-7,
+                ..mcc.clone()
+            },
+        ),
+        (
+            "eps",
+            softdice::DiceConfig {
+                index: softdice::SimilarityIndex::Mcc { eps: -1.0 },
+                ..mcc.clone()
+            },
+        ),
+    ];
+    for (field, config) in refused {
+        let err = config.validate(2).unwrap_err().to_string();
+        assert!(err.contains(field), "{field}: {err}");
+    }
+    mcc.validate(2).unwrap();
+}

@@ -2,7 +2,7 @@
 
 use softdice::{
     cpu, Activation, ClassSelection, CrossEntropy, DiceConfig, GeneralizedWeight, LossForm,
-    Reduction, Scope, Shape, Targets,
+    Reduction, Scope, Shape, SimilarityIndex, Targets,
 };
 
 use crate::common::*;
@@ -88,6 +88,24 @@ fn analytic_gradient_matches_finite_differences() {
     for config in &configs {
         check_config(config, false);
     }
+    // The MCC index: per class on softmax over the batch, per sample on sigmoid with soft
+    // targets and a large ε.
+    check_config(
+        &DiceConfig {
+            activation: Activation::Softmax,
+            ..DiceConfig::smp_mcc()
+        },
+        false,
+    );
+    check_config(
+        &DiceConfig {
+            activation: Activation::Sigmoid,
+            scope: Scope::PerSample,
+            index: SimilarityIndex::Mcc { eps: 0.5 },
+            ..DiceConfig::smp_mcc()
+        },
+        true,
+    );
     // Soft labels in the L1 form.
     let soft = DiceConfig {
         activation: Activation::Sigmoid,

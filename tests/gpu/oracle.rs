@@ -182,6 +182,27 @@ fn compound_on_every_input_path() {
     }
 }
 
+/// The MCC index on each input path (VEC4 quads, single pixels, stored normalisers for C > 8;
+/// u8, u16, u32 labels), per sample and over the batch, beside a cross-entropy term.
+#[test]
+fn mcc_on_every_input_path() {
+    let Some(ctx) = ctx() else { return };
+    let mut rng = Rng::new(23);
+    for dims in [&[2, 6, 12, 8][..], &[3, 4, 13, 7][..], &[2, 11, 12, 8][..]] {
+        let shape = Shape::new(dims).unwrap();
+        let (preds, labels) = inputs(&mut rng, &shape, Activation::Softmax);
+        for scope in SCOPES {
+            let config = DiceConfig {
+                activation: Activation::Softmax,
+                scope,
+                cross_entropy: Some(CrossEntropy::softmax()),
+                ..DiceConfig::smp_mcc()
+            };
+            compare_label_formats(ctx, &shape, &config, &preds, &labels);
+        }
+    }
+}
+
 /// The comparison with the labels as u32, u8 and u16.
 fn compare_label_formats(
     ctx: &DiceContext,

@@ -66,6 +66,12 @@ fn compound_cases() {
     run_file("compound_cases.json");
 }
 
+/// The loss families beyond Dice (tools/gen_family_fixtures.py): smp `MCCLoss`.
+#[test]
+fn family_cases() {
+    run_file("family_cases.json");
+}
+
 #[test]
 fn a_wrong_call_is_a_failure_not_a_skip() {
     let mut fixture = load("reference_cases.json");
