@@ -260,17 +260,7 @@ pub(crate) fn finish(spec: &DiceSpec, sums: Sums) -> Tensor<1> {
         .map(|s| f64::from(u8::from(s)));
     let selection = class_row(selection, n_c, &y).expand([rows, n_c]);
     let elements = match config.generalized {
-        None => {
-            // The elements of one row of one class (MCC's N), out of the graph.
-            let n = sums
-                .pixels
-                .clone()
-                .detach()
-                .reshape([1, 1])
-                .expand([rows, n_c])
-                / rows as f32;
-            per_class(config, selection, i, p, y.clone(), n)
-        }
+        None => per_class(config, selection, i, p, y.clone(), &sums.pixels),
         Some(w) => generalized(config, w, selection, i, p, y.clone()),
     };
     let values = match config.reduction {
@@ -323,14 +313,18 @@ fn per_class(
     i: Tensor<2>,
     p: Tensor<2>,
     y: Tensor<2>,
-    n: Tensor<2>,
+    pixels: &Tensor<1>,
 ) -> Tensor<2> {
     let [rows, n_c] = i.dims();
     let weights = (0..n_c).map(|c| config.class_weight(c) as f64);
     let weights = class_row(weights, n_c, &y).expand([rows, n_c]) * selection;
     let score = match config.index {
         SimilarityIndex::Tversky => tversky(config, i, p, y.clone()),
-        SimilarityIndex::Mcc { eps } => mcc(eps, i, p, y.clone(), n),
+        SimilarityIndex::Mcc { eps } => {
+            // The elements of one row of one class (MCC's N), out of the graph.
+            let n = pixels.clone().detach().reshape([1, 1]).expand([rows, n_c]) / rows as f32;
+            mcc(eps, i, p, y.clone(), n)
+        }
     };
     let l = loss_of(config, score);
     let l = match config.empty_class {
