@@ -22,6 +22,9 @@ struct Params {
     ce_kind: u32,       // CE_*: the fused cross-entropy term (the input kernels' CE_KIND)
     focal_gamma: f32,   // its focal exponent (CE_FOCAL)
     upstream: u32,      // 1: dice_finalize scales its coefficients by `upstream` (a VJP)
+    // The target a * y + b the sigmoid cross-entropy reads (its label smoothing).
+    ce_target_scale: f32,
+    ce_target_offset: f32,
 }
 // Activation, target format, squared sums and the class count are not here: they are
 // `override` constants of the input kernels (inputs.wgsl), one pipeline per combination.

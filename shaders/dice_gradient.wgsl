@@ -40,7 +40,8 @@ fn target_of(label: u32, c: u32, e: u32) -> f32 {
 
 // The cross-entropy term's d loss / d x of element (c, s) with raw input x, q = softmax(x)_c
 // (softmax) and target y, as `cpu::ce_gradient`: softmax q sum_k a_k - a_c with
-// a_k = u_k y_k + v_k (`a_sum`); sigmoid u y (σ(x) - 1) + v (1 - y) σ(x); focal
+// a_k = u_k y_k + v_k (`a_sum`); sigmoid u t (σ(x) - 1) + v (1 - t) σ(x) on the smoothed
+// target t = ce_target(y); focal
 // (u y + v (1 - y)) f'; softmax focal h_c - q sum_k h_k (`a_sum`).
 //
 // `a_sum` is sum v (`v_sum`, 0 for softmax focal) plus every class's `ce_share`.
@@ -51,7 +52,8 @@ fn ce_grad(x: f32, lse: f32, q: f32, y: f32, u: f32, v: f32, a_sum: f32) -> f32 
         }
         case CE_SIGMOID: {
             let s = sigmoid(x);
-            return u * y * (s - 1.0) + v * (1.0 - y) * s;
+            let t = ce_target(y);
+            return u * t * (s - 1.0) + v * (1.0 - t) * s;
         }
         case CE_FOCAL: {
             return (u * y + v * (1.0 - y)) * focal(x, y).y;
@@ -102,7 +104,7 @@ fn element_grad(c_a: f32, c_p: f32, p: f32, label: u32, c: u32, e: u32) -> f32 {
     var y = select(0.0, 1.0, label == c);
     if (TARGET_KIND == TARGET_DENSE) {
         y = dense_at(e);
-        if (params.ignore_label != NO_IGNORE && y == f32(params.ignore_label)) {
+        if (ignored_dense(y)) {
             return 0.0;
         }
     }
@@ -270,8 +272,8 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
             }
             for (var c = 0u; c < N_CLASSES; c++) {
                 var dx = activation_grad(probs.p[c], dp[c], dot, valid);
-                if (CE_KIND != CE_OFF && valid) {
-                    let y = target_of(label, c, b * n_c * n_s + c * n_s + s);
+                let y = target_of(label, c, b * n_c * n_s + c * n_s + s);
+                if (CE_KIND != CE_OFF && valid && !ignored_dense(y)) {
                     let q = ce_q(probs.x[c], probs.lse, probs.p[c]);
                     dx += ce_grad(probs.x[c], probs.lse, q, y, ce_u[c], ce_v[c], a_sum);
                 }
@@ -318,8 +320,8 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
                 g = element_grad(k.x, k.y, p, label, c, b * n_c * n_s + e);
             }
             g = activation_grad(p, g, dot, valid);
-            if (CE_KIND != CE_OFF && valid) {
-                let y = target_of(label, c, b * n_c * n_s + e);
+            let y = target_of(label, c, b * n_c * n_s + e);
+            if (CE_KIND != CE_OFF && valid && !ignored_dense(y)) {
                 let uv = coefs[ce_coef_base() + c];
                 g += ce_grad(x, lse, ce_q(x, lse, p), y, uv.x, uv.y, a_sum);
             }

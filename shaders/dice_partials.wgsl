@@ -152,10 +152,9 @@ fn sample_partials(g: u32, chunk: u32, b: u32, inv: Invocation) {
             var y = select(0.0, 1.0, label.label == c);
             var keep = valid && c < n_c;
             if (dense && c < n_c) {
-                // Dense targets are masked per element (smp multilabel/binary ignore_index).
                 y = dense_at((b * n_c + c) * n_s + s);
                 non_finite += select(1u, 0u, is_finite(y));
-                keep = params.ignore_label == NO_IGNORE || y != f32(params.ignore_label);
+                keep = !ignored_dense(y);
             }
             let p = probs.p[k];
             var terms = vec3<f32>(p * y, p, y);

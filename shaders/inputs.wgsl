@@ -76,6 +76,13 @@ fn dense_at(e: u32) -> f32 {
     return bitcast<f32>(target_word(params.target_offset + e));
 }
 
+// Whether dense target value y is the ignore value: dense targets are masked per element
+// (smp's multilabel/binary ignore_index). Never for labels, whose one-hot 0/1 is no target value.
+fn ignored_dense(y: f32) -> bool {
+    return TARGET_KIND == TARGET_DENSE && params.ignore_label != NO_IGNORE
+        && y == f32(params.ignore_label);
+}
+
 // Softmax normaliser of pixel (b, s): the maximum logit and 1 / sum exp(x - max).
 fn softmax_norm(pred_base: u32, s: u32) -> vec2<f32> {
     let n_c = N_CLASSES;
@@ -161,17 +168,24 @@ fn focal_h(x: f32, lse: f32, y: f32, u: f32) -> f32 {
     return u * y * (pw.y * q * lq - pw.x);
 }
 
+// The target the sigmoid cross-entropy reads for y: a * y + b, its label smoothing
+// (`CrossEntropy::sigmoid_target`).
+fn ce_target(y: f32) -> f32 {
+    return params.ce_target_scale * y + params.ce_target_offset;
+}
+
 // The cross-entropy sums' terms (X1, X2) of one kept element with raw input x and target y, as
 // `cpu::Pixel::ce_terms`: softmax (y (lse - x), lse - x) with the pixel's log-sum-exp `lse`;
-// sigmoid (-y ln σ(x), -(1 - y) ln(1 - σ(x))); focal (y f, (1 - y) f); softmax focal
-// (y (1 - q)^γ (lse - x), 0).
+// sigmoid (-t ln σ(x), -(1 - t) ln(1 - σ(x))) with t = ce_target(y); focal (y f, (1 - y) f);
+// softmax focal (y (1 - q)^γ (lse - x), 0).
 fn ce_terms(x: f32, lse: f32, y: f32) -> vec2<f32> {
     switch CE_KIND {
         case CE_SOFTMAX: {
             return vec2<f32>(y * (lse - x), lse - x);
         }
         case CE_SIGMOID: {
-            return vec2<f32>(-y * log_sigmoid(x), -(1.0 - y) * log_sigmoid(-x));
+            let t = ce_target(y);
+            return vec2<f32>(-t * log_sigmoid(x), -(1.0 - t) * log_sigmoid(-x));
         }
         case CE_FOCAL: {
             let f = focal(x, y).x;

@@ -338,6 +338,39 @@ impl DiceConfig {
         }
     }
 
+    /// A cross-entropy term alone (PyTorch `CrossEntropyLoss` / `BCEWithLogitsLoss`, smp
+    /// `SoftCrossEntropyLoss` / `SoftBCEWithLogitsLoss`): the Dice term weighs 0, on the
+    /// probabilities of the term's own activation, so that it stays finite.
+    pub fn cross_entropy_only(ce: CrossEntropy) -> Self {
+        Self {
+            activation: if ce.kind.is_softmax() {
+                Activation::Softmax
+            } else {
+                Activation::Sigmoid
+            },
+            loss_form: LossForm::OneMinusDice,
+            lambda_dice: 0.0,
+            cross_entropy: Some(ce),
+            ..Self::seed()
+        }
+    }
+
+    /// smp `SoftCrossEntropyLoss(smooth_factor=ε)` on integer labels: the label-smoothed
+    /// cross-entropy whose mean counts every pixel, ignored ones included
+    /// ([`CrossEntropy::smp_soft_cross_entropy`]). smp's `ignore_index` is
+    /// [`DiceConfig::ignore_index`].
+    pub fn smp_soft_cross_entropy(smooth_factor: f32) -> Self {
+        Self::cross_entropy_only(CrossEntropy::smp_soft_cross_entropy(smooth_factor))
+    }
+
+    /// smp `SoftBCEWithLogitsLoss(smooth_factor=s)`: BCE on the targets `(1 - y) s + y (1 - s)`,
+    /// the mean over every element, ignored ones included
+    /// ([`CrossEntropy::smp_soft_bce_with_logits`]). smp's `ignore_index` (a target value) is
+    /// [`DiceConfig::ignore_index`].
+    pub fn smp_soft_bce_with_logits(smooth_factor: f32) -> Self {
+        Self::cross_entropy_only(CrossEntropy::smp_soft_bce_with_logits(smooth_factor))
+    }
+
     /// nnU-Net `MemoryEfficientSoftDiceLoss(softmax, batch_dice=True, do_bg=False,
     /// smooth=1e-5)`: `-dice` mean over foreground classes, denominator clipped at 1e-8.
     pub fn nnunet() -> Self {
@@ -464,20 +497,28 @@ impl DiceConfig {
     }
 
     /// Checks what depends on the target format: a cross-entropy term leaves ignored pixels
-    /// out only as the softmax cross-entropy on integer labels (PyTorch's probability targets
-    /// have no `ignore_index`; the per-element kinds' means would need a count of kept
-    /// elements).
+    /// out as the softmax cross-entropy on integer labels does (PyTorch's probability targets
+    /// have no `ignore_index`), or as smp's sigmoid one does, whose mean still counts them
+    /// ([`crate::CeMean::All`]; a mean over the kept elements would need their count).
     pub fn validate_targets(&self, kind: TargetKind) -> Result<(), DiceError> {
-        use crate::cross_entropy::CrossEntropyKind as K;
-        match (&self.cross_entropy, self.ignore_index) {
-            (Some(ce), Some(_)) if ce.kind != K::Softmax || kind == TargetKind::Dense => {
+        use crate::cross_entropy::{CeMean, CrossEntropyKind as K};
+        let Some(ce) = self
+            .cross_entropy
+            .as_ref()
+            .filter(|_| self.ignore_index.is_some())
+        else {
+            return Ok(());
+        };
+        match (ce.kind, ce.mean) {
+            (K::Softmax, _) if kind != TargetKind::Dense => Ok(()),
+            (K::Sigmoid, CeMean::All) => Ok(()),
+            (K::Softmax | K::Sigmoid | K::SigmoidFocal | K::SoftmaxFocal, _) => {
                 Err(DiceError::InvalidConfig(
-                    "ignore_index with a cross-entropy term needs CrossEntropyKind::Softmax and \
-                     integer labels"
+                    "ignore_index with a cross-entropy term needs CrossEntropyKind::Softmax on \
+                     integer labels, or CrossEntropyKind::Sigmoid with CeMean::All"
                         .into(),
                 ))
             }
-            _ => Ok(()),
         }
     }
 

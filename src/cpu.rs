@@ -177,13 +177,18 @@ impl Pixel<'_> {
     }
 
     /// The cross-entropy sums' terms `(X1, X2)` of class `c` with target `y`, as `ce_terms`:
-    /// softmax `(y (lse - x), lse - x)`, sigmoid `(-y ln σ(x), -(1 - y) ln(1 - σ(x)))`, focal
+    /// softmax `(y (lse - x), lse - x)`, sigmoid `(-t ln σ(x), -(1 - t) ln(1 - σ(x)))` on the
+    /// smoothed target `t` ([`crate::CrossEntropy::sigmoid_target`]), focal
     /// `(y f, (1 - y) f)` with `f` the focal element.
     fn ce_terms(&self, ce: &crate::CrossEntropy, c: usize, y: f64) -> [f64; 2] {
         let x = self.x(c);
         match ce.kind {
             CrossEntropyKind::Softmax => [y * (self.lse - x), self.lse - x],
-            CrossEntropyKind::Sigmoid => [-y * log_sigmoid(x), -(1.0 - y) * log_sigmoid(-x)],
+            CrossEntropyKind::Sigmoid => {
+                let [a, b] = ce.sigmoid_target();
+                let t = a * y + b;
+                [-t * log_sigmoid(x), -(1.0 - t) * log_sigmoid(-x)]
+            }
             CrossEntropyKind::SigmoidFocal => {
                 let f = focal(x, y, ce.focal_gamma as f64)[0];
                 [y * f, (1.0 - y) * f]
@@ -545,7 +550,9 @@ pub fn dice_gradient(
         }
         if let Some(ce) = &config.cross_entropy {
             let target = |c| target_of(targets, config.ignore_index, shape, px.b, c, px.s);
-            if !target(0).1 {
+            // An ignored pixel leaves the softmax kinds; the per-element kinds leave out
+            // each ignored element (dense targets are masked per element).
+            if ce.kind.is_softmax() && !target(0).1 {
                 continue;
             }
             ce_gradient(ce, &px, &fin.ce_coefs, target, &mut grad);
@@ -602,14 +609,15 @@ fn ce_gradient(
             }
         }
         CrossEntropyKind::Sigmoid => {
-            for c in 0..n_c {
-                let (y, s) = (target(c).0, 1.0 / (1.0 + (-px.x(c)).exp()));
+            let [a, b] = ce.sigmoid_target();
+            for c in (0..n_c).filter(|&c| target(c).1) {
+                let (y, s) = (a * target(c).0 + b, 1.0 / (1.0 + (-px.x(c)).exp()));
                 let [u, v] = ce_coefs[c];
                 grad[px.element(c)] += u * y * (s - 1.0) + v * (1.0 - y) * s;
             }
         }
         CrossEntropyKind::SigmoidFocal => {
-            for c in 0..n_c {
+            for c in (0..n_c).filter(|&c| target(c).1) {
                 let y = target(c).0;
                 let [u, v] = ce_coefs[c];
                 let d = focal(px.x(c), y, ce.focal_gamma as f64)[1];

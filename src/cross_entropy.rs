@@ -56,16 +56,33 @@ pub enum CeDivisor {
     Spatial,
 }
 
+/// Whether a cross-entropy mean counts the ignored pixels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum CeMean {
+    /// PyTorch's: the softmax kind on integer labels divides by the kept labels' weight
+    /// `Σ w_label`; the sigmoid kinds (which PyTorch gives no `ignore_index`) take no ignore
+    /// label.
+    #[default]
+    Kept,
+    /// smp's `SoftCrossEntropyLoss` and `SoftBCEWithLogitsLoss`: ignored pixels (elements)
+    /// add 0 to a mean over the whole tensor, B · spatial pixels (times the classes, sigmoid).
+    All,
+}
+
 /// The cross-entropy term, with PyTorch's semantics.
 ///
 /// Softmax, per kept pixel: `-Σ_c w_c ((1 - ε) y_c + ε / C) ln q_c` with `q = softmax(x)`;
 /// [`Reduction::Mean`] divides the sum by `Σ w_label` over the kept pixels for integer labels
-/// (PyTorch's weighted mean; the count of kept pixels without weights) and by the number of
-/// pixels for dense targets. Pixels of [`crate::DiceConfig::ignore_index`] leave it, as they
+/// (PyTorch's weighted mean; the count of kept pixels without weights; every pixel with
+/// [`CeMean::All`]) and by the number of pixels for dense targets. Pixels of [`crate::DiceConfig::ignore_index`] leave it, as they
 /// leave the Dice sums (`ignore_index` of `CrossEntropyLoss`).
 ///
-/// Sigmoid, per element: `-w_c (pw_c y ln σ(x) + (1 - y) ln(1 - σ(x)))`; [`Reduction::Mean`]
-/// divides by the number of elements.
+/// Sigmoid, per element: `-w_c (pw_c t ln σ(x) + nw_c (1 - t) ln(1 - σ(x)))` with the target
+/// `t = (1 - ε) y + ε / 2` (label smoothing over the two outcomes; smp
+/// `SoftBCEWithLogitsLoss(smooth_factor=s)` is `ε = 2 s`); [`Reduction::Mean`] divides by the
+/// number of elements; an ignore label needs [`CeMean::All`] (smp's mean, which counts the
+/// ignored elements).
 ///
 /// Where every pixel is ignored the term is 0 with no gradient, as nnU-Net's `DC_and_CE_loss`
 /// has it (PyTorch's mean would be 0 / 0, NaN).
@@ -85,7 +102,8 @@ pub struct CrossEntropy {
     /// Per-class weights `pw` of the positive term (PyTorch `pos_weight=`, sigmoid only),
     /// length C; `None` for all ones.
     pub pos_weight: Option<Vec<f32>>,
-    /// Label smoothing `ε` in `[0, 1]` (PyTorch `label_smoothing=`, softmax only).
+    /// Label smoothing `ε` in `[0, 1]`: PyTorch `label_smoothing=` (softmax), or the sigmoid's
+    /// target `(1 - ε) y + ε / 2`; not for the focal kinds.
     pub label_smoothing: f32,
     /// Per-class weights `nw` of the negative term (sigmoid kinds), length C; `None` for all
     /// ones.
@@ -95,6 +113,10 @@ pub struct CrossEntropy {
     /// `false` leaves class 0 out of the term and its mean (MONAI `FocalLoss`
     /// `include_background=False`; sigmoid kinds only).
     pub include_background: bool,
+    /// Whether the mean counts the ignored pixels (PyTorch's, the default, does not; smp's
+    /// does).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub mean: CeMean,
 }
 
 impl CrossEntropy {
@@ -109,6 +131,27 @@ impl CrossEntropy {
             neg_weight: None,
             focal_gamma: 0.0,
             include_background: true,
+            mean: CeMean::Kept,
+        }
+    }
+
+    /// smp `SoftCrossEntropyLoss(smooth_factor=ε)`: softmax with label smoothing `ε`, whose
+    /// mean counts every pixel, ignored ones included.
+    pub fn smp_soft_cross_entropy(smooth_factor: f32) -> Self {
+        Self {
+            label_smoothing: smooth_factor,
+            mean: CeMean::All,
+            ..Self::softmax()
+        }
+    }
+
+    /// smp `SoftBCEWithLogitsLoss(smooth_factor=s)`: sigmoid with the target
+    /// `(1 - y) s + y (1 - s)`, label smoothing `2 s` (`s` up to 0.5).
+    pub fn smp_soft_bce_with_logits(smooth_factor: f32) -> Self {
+        Self {
+            label_smoothing: 2.0 * smooth_factor,
+            mean: CeMean::All,
+            ..Self::sigmoid()
         }
     }
 
@@ -148,6 +191,21 @@ impl CrossEntropy {
         self.pos_weight.as_ref().map_or(1.0, |w| w[c])
     }
 
+    /// `(a, b)` of the target `t = a y + b` the sigmoid kind reads in place of `y`: `(1 - ε, ε / 2)`
+    /// (the two-outcome label smoothing); `(1, 0)` for the other kinds, whose smoothing (softmax)
+    /// is in [`CrossEntropy::uv`].
+    pub fn sigmoid_target(&self) -> [f64; 2] {
+        match self.kind {
+            CrossEntropyKind::Sigmoid => {
+                let eps = self.label_smoothing as f64;
+                [1.0 - eps, eps / 2.0]
+            }
+            CrossEntropyKind::Softmax
+            | CrossEntropyKind::SigmoidFocal
+            | CrossEntropyKind::SoftmaxFocal => [1.0, 0.0],
+        }
+    }
+
     /// Whether class `c` takes part in the term.
     pub fn includes(&self, c: usize) -> bool {
         self.include_background || c != 0
@@ -160,7 +218,11 @@ impl CrossEntropy {
         match (reduction, self.kind) {
             (Reduction::Sum, K::Softmax | K::Sigmoid) => CeDivisor::One,
             (Reduction::Sum, K::SigmoidFocal | K::SoftmaxFocal) => CeDivisor::Spatial,
-            (Reduction::Mean | Reduction::None, K::Softmax) if labels => CeDivisor::LabelWeight,
+            (Reduction::Mean | Reduction::None, K::Softmax)
+                if labels && self.mean == CeMean::Kept =>
+            {
+                CeDivisor::LabelWeight
+            }
             (Reduction::Mean | Reduction::None, K::Softmax) => CeDivisor::Pixels,
             (Reduction::Mean | Reduction::None, K::Sigmoid | K::SigmoidFocal | K::SoftmaxFocal) => {
                 CeDivisor::Elements
@@ -234,8 +296,11 @@ impl CrossEntropy {
         if self.focal_gamma != 0.0 && !matches!(self.kind, K::SigmoidFocal | K::SoftmaxFocal) {
             return refuse("focal_gamma belongs to the focal kinds");
         }
-        if self.kind == K::SoftmaxFocal && self.label_smoothing != 0.0 {
-            return refuse("label_smoothing belongs to the softmax cross-entropy");
+        if matches!(self.kind, K::SoftmaxFocal | K::SigmoidFocal) && self.label_smoothing != 0.0 {
+            return refuse("label_smoothing belongs to the softmax and sigmoid cross-entropies");
+        }
+        if self.mean == CeMean::All && !matches!(self.kind, K::Softmax | K::Sigmoid) {
+            return refuse("CeMean::All belongs to the softmax and sigmoid cross-entropies");
         }
         if softmax && (self.neg_weight.is_some() || !self.include_background) {
             return refuse("neg_weight and include_background belong to the sigmoid kinds");
@@ -249,11 +314,6 @@ impl CrossEntropy {
             }
             CrossEntropyKind::Softmax if self.pos_weight.is_some() => {
                 refuse("pos_weight belongs to the sigmoid cross-entropy")
-            }
-            CrossEntropyKind::Sigmoid | CrossEntropyKind::SigmoidFocal
-                if self.label_smoothing != 0.0 =>
-            {
-                refuse("label_smoothing belongs to the softmax cross-entropy")
             }
             _ if reduction == Reduction::None => refuse(
                 "a cross-entropy term needs a reduced loss (Mean or Sum): the Dice term has no \

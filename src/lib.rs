@@ -63,7 +63,7 @@ pub use config::{
     Activation, ClassSelection, DiceConfig, EmptyClass, GeneralizedWeight, LossForm, Reduction,
     Scope, WeightMode,
 };
-pub use cross_entropy::{CeDivisor, CrossEntropy, CrossEntropyKind};
+pub use cross_entropy::{CeDivisor, CeMean, CrossEntropy, CrossEntropyKind};
 pub use error::DiceError;
 pub use gpu::{
     describe_adapter, BufferRegion, ContextOptions, DeviceLimits, DiceContext, DicePlan, GpuInputs,

@@ -157,12 +157,20 @@ shared_struct! {
         /// 1: dice_finalize scales the coefficients by the upstream gradient
         /// (`DicePlan::record_loss_vjp`), 0: by one.
         upstream: u32,
+        /// `(a, b)` of the target `a y + b` the sigmoid cross-entropy reads
+        /// (`CrossEntropy::sigmoid_target`: its label smoothing).
+        ce_target_scale: f32,
+        ce_target_offset: f32,
     }
 }
 
 impl Params {
     /// The config-dependent fields; sizes and offsets are filled by the caller.
     pub fn for_config(config: &DiceConfig) -> Self {
+        let ce_target = config
+            .cross_entropy
+            .as_ref()
+            .map_or([1.0, 0.0], |ce| ce.sigmoid_target());
         Self {
             ignore_label: config.ignore_index.unwrap_or(NO_IGNORE),
             soft_l1: config.soft_l1() as u32,
@@ -172,6 +180,8 @@ impl Params {
                 .cross_entropy
                 .as_ref()
                 .map_or(0.0, |ce| ce.focal_gamma),
+            ce_target_scale: ce_target[0] as f32,
+            ce_target_offset: ce_target[1] as f32,
             one: 1.0,
             ..Self::default()
         }

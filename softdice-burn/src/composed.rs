@@ -177,7 +177,8 @@ fn rows(scope: Scope, t: Tensor<3>) -> Tensor<2> {
 }
 
 /// The cross-entropy sums' terms `(X1, X2)` of every element, as `softdice::cpu` forms them:
-/// softmax `(y (lse - x), lse - x)`, sigmoid `(-y ln σ(x), -(1 - y) ln σ(-x))`, sigmoid focal
+/// softmax `(y (lse - x), lse - x)`, sigmoid `(-t ln σ(x), -(1 - t) ln σ(-x))` on the smoothed
+/// target `t` (`CrossEntropy::sigmoid_target`), sigmoid focal
 /// `(y f, (1 - y) f)`, softmax focal `(y (1 - q)^γ (lse - x), 0)`.
 fn ce_terms(ce: &CrossEntropy, x: Tensor<3>, y: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
     let gamma = ce.focal_gamma;
@@ -191,10 +192,14 @@ fn ce_terms(ce: &CrossEntropy, x: Tensor<3>, y: Tensor<3>) -> (Tensor<3>, Tensor
             let nl = lse() - x;
             (y * nl.clone(), nl)
         }
-        CrossEntropyKind::Sigmoid => (
-            -(y.clone() * log_sigmoid(x.clone())),
-            -((-y + 1.0) * log_sigmoid(-x)),
-        ),
+        CrossEntropyKind::Sigmoid => {
+            let [a, b] = ce.sigmoid_target();
+            let t = y * a as f32 + b as f32;
+            (
+                -(t.clone() * log_sigmoid(x.clone())),
+                -((-t + 1.0) * log_sigmoid(-x)),
+            )
+        }
         CrossEntropyKind::SigmoidFocal => {
             // f = exp(γ ln σ(z)) · BCE(x, y) with z = -x (2y - 1) (σ(z) = 1 - p_t).
             let z = -(x.clone() * (y.clone() * 2.0 - 1.0));

@@ -83,6 +83,16 @@ impl DiceLossConfig {
         Self::new().with_dice(DiceConfig::smp_mcc())
     }
 
+    /// smp `SoftCrossEntropyLoss(smooth_factor)` ([`DiceConfig::smp_soft_cross_entropy`]).
+    pub fn smp_soft_cross_entropy(smooth_factor: f32) -> Self {
+        Self::new().with_dice(DiceConfig::smp_soft_cross_entropy(smooth_factor))
+    }
+
+    /// smp `SoftBCEWithLogitsLoss(smooth_factor)` ([`DiceConfig::smp_soft_bce_with_logits`]).
+    pub fn smp_soft_bce_with_logits(smooth_factor: f32) -> Self {
+        Self::new().with_dice(DiceConfig::smp_soft_bce_with_logits(smooth_factor))
+    }
+
     /// smp `JaccardLoss(mode="multiclass")` ([`DiceConfig::smp_jaccard`]).
     pub fn smp_jaccard() -> Self {
         Self::new().with_dice(DiceConfig::smp_jaccard())

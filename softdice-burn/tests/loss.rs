@@ -328,6 +328,25 @@ fn every_option_family_matches_the_oracle() {
             },
         ),
         (
+            "smp soft cross-entropy (ignored pixels in the mean)",
+            DiceConfig {
+                ignore_index: Some(255),
+                ..DiceConfig::smp_soft_cross_entropy(0.1)
+            },
+        ),
+        (
+            "smp soft bce (smoothed, ignored pixels) beside a dice term",
+            DiceConfig {
+                ignore_index: Some(255),
+                lambda_dice: 0.5,
+                cross_entropy: Some(CrossEntropy {
+                    pos_weight: weights.clone(),
+                    ..CrossEntropy::smp_soft_bce_with_logits(0.1)
+                }),
+                ..monai.clone()
+            },
+        ),
+        (
             "generalized none",
             DiceConfig {
                 reduction: Reduction::None,

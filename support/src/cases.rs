@@ -191,6 +191,16 @@ fn signature(library: &str, name: &str) -> Vec<&'static str> {
         ("smp", "DiceLoss" | "JaccardLoss") => &[SMP, &["class_weights"]],
         ("smp", "TverskyLoss") => &[SMP, &["alpha", "beta", "gamma", "class_weights"]],
         ("smp", "MCCLoss") => &[&["eps"]],
+        ("smp", "SoftCrossEntropyLoss") => {
+            &[&["reduction", "smooth_factor", "ignore_index", "dim"]]
+        }
+        ("smp", "SoftBCEWithLogitsLoss") => &[&[
+            "weight",
+            "ignore_index",
+            "reduction",
+            "smooth_factor",
+            "pos_weight",
+        ]],
         _ => &[],
     };
     parts.concat()
@@ -463,6 +473,7 @@ fn map_call(
             (config, given.plain()?)
         }
         "monai" => map_monai(&name, &mut kw, shape, given, extras)?,
+        "smp" if name.starts_with("Soft") => map_smp_soft(&name, &mut kw, shape, given)?,
         "smp" => map_smp(&name, &mut kw, n_c, given)?,
         "nnunet" => map_nnunet(&name, call, &mut kw, given)?,
         "torch" => map_torch(&name, &mut kw, n_c, given)?,
@@ -869,17 +880,87 @@ fn map_torch(
         other => return Err(format!("unknown torch loss {other}")),
     };
     let config = DiceConfig {
-        // The Dice term weighs 0; on probabilities it stays finite.
-        activation: match ce.kind {
-            softdice::CrossEntropyKind::Softmax => Activation::Softmax,
-            _ => Activation::Sigmoid,
-        },
-        loss_form: LossForm::OneMinusDice,
-        lambda_dice: 0.0,
         reduction,
         ignore_index,
-        cross_entropy: Some(ce),
-        ..DiceConfig::seed()
+        ..DiceConfig::cross_entropy_only(ce)
+    };
+    Ok((config, targets))
+}
+
+/// smp `SoftCrossEntropyLoss(reduction, smooth_factor, ignore_index, dim)` and
+/// `SoftBCEWithLogitsLoss(weight, ignore_index, reduction, smooth_factor, pos_weight)`: a
+/// cross-entropy term alone, whose mean counts the ignored pixels (or elements) too.
+fn map_smp_soft(
+    name: &str,
+    kw: &mut Kwargs,
+    shape: &Shape,
+    given: Given,
+) -> Result<(DiceConfig, OwnedTargets), String> {
+    let n_c = shape.classes();
+    let reduction = match kw.string("reduction", "mean")?.as_str() {
+        "none" => return Err(format!("smp {name}(reduction='none') is not mapped")),
+        other => reduction(other)?,
+    };
+    // smp's default ignore_index is -100; None ignores nothing.
+    let ignore = match kw.take("ignore_index") {
+        None => Some(-100),
+        Some(Value::None) => None,
+        Some(Value::Num(l)) if l.fract() == 0.0 => Some(l as i64),
+        Some(v) => return Err(format!("ignore_index={v:?}")),
+    };
+    let smooth = match kw.take("smooth_factor") {
+        None | Some(Value::None) => None,
+        Some(Value::Num(s)) => Some(s as f32),
+        Some(v) => return Err(format!("smooth_factor={v:?}")),
+    };
+    let (ce, targets, ignore_index) = match name {
+        "SoftCrossEntropyLoss" => {
+            if kw.num("dim", 1.0)? != 1.0 {
+                return Err(
+                    "smp SoftCrossEntropyLoss over an axis other than 1 is not mapped".into(),
+                );
+            }
+            // smp 0.6.0 divides the smoothing by the class count: None raises a TypeError.
+            let s = smooth.ok_or("smp SoftCrossEntropyLoss(smooth_factor=None) raises in smp")?;
+            let (targets, ignore_index) = given.labels(ignore)?;
+            (
+                CrossEntropy::smp_soft_cross_entropy(s),
+                targets,
+                ignore_index,
+            )
+        }
+        "SoftBCEWithLogitsLoss" => {
+            // Tensors broadcast against the input: a scalar (one class weight for all) maps.
+            let mut scalar = |key: &str| match kw.take(key) {
+                None | Some(Value::None) => Ok(None),
+                Some(Value::Num(w)) => Ok(Some(vec![w as f32; n_c])),
+                Some(Value::List(w)) if w.len() == 1 => Ok(Some(vec![w[0] as f32; n_c])),
+                Some(v) => Err(format!("{key}={v:?} is not mapped (a scalar is)")),
+            };
+            let ce = CrossEntropy {
+                class_weights: scalar("weight")?,
+                pos_weight: scalar("pos_weight")?,
+                ..CrossEntropy::smp_soft_bce_with_logits(smooth.unwrap_or(0.0))
+            };
+            // smp zeroes the elements whose target equals ignore_index.
+            let mut dense = given.dense();
+            let n_s = shape.spatial();
+            let ignore_index = match ignore {
+                Some(l) if dense.contains(&(l as f32)) => {
+                    Some(mask_dense(shape, &mut dense, |d, b, c, s| {
+                        Ok(d[(b * n_c + c) * n_s + s] == l as f32)
+                    })?)
+                }
+                _ => None,
+            };
+            (ce, OwnedTargets::Dense(dense), ignore_index)
+        }
+        other => return Err(format!("unknown smp loss {other}")),
+    };
+    let config = DiceConfig {
+        reduction,
+        ignore_index,
+        ..DiceConfig::cross_entropy_only(ce)
     };
     Ok((config, targets))
 }

@@ -391,3 +391,56 @@ fn mcc_refuses_the_options_it_cannot_take() {
     }
     mcc.validate(2).unwrap();
 }
+
+#[test]
+fn smoothing_and_the_all_pixel_mean_are_refused_where_they_do_not_belong() {
+    use softdice::{CeMean, CrossEntropy, DiceConfig, TargetKind};
+    let with = |ce: CrossEntropy| DiceConfig {
+        cross_entropy: Some(ce),
+        ..DiceConfig::monai()
+    };
+    let refused = [
+        (
+            "label_smoothing",
+            with(CrossEntropy {
+                label_smoothing: 0.1,
+                ..CrossEntropy::sigmoid_focal(2.0)
+            }),
+        ),
+        (
+            "label_smoothing",
+            with(CrossEntropy {
+                label_smoothing: 0.1,
+                ..CrossEntropy::softmax_focal(2.0)
+            }),
+        ),
+        (
+            "CeMean::All",
+            with(CrossEntropy {
+                mean: CeMean::All,
+                ..CrossEntropy::sigmoid_focal(2.0)
+            }),
+        ),
+        ("label_smoothing", DiceConfig::smp_soft_bce_with_logits(0.6)),
+    ];
+    for (field, config) in refused {
+        let err = config.validate(3).unwrap_err().to_string();
+        assert!(err.contains(field), "{field}: {err}");
+    }
+    // An ignore value: the sigmoid kind takes it with smp's mean over every element only; the
+    // softmax kind on labels only.
+    let ignoring = |config: DiceConfig| DiceConfig {
+        ignore_index: Some(255),
+        ..config
+    };
+    let pytorch_bce = ignoring(DiceConfig::cross_entropy_only(CrossEntropy::sigmoid()));
+    let err = pytorch_bce.validate_targets(TargetKind::Dense).unwrap_err();
+    assert!(err.to_string().contains("CeMean::All"), "{err}");
+    let smp_bce = ignoring(DiceConfig::smp_soft_bce_with_logits(0.1));
+    smp_bce.validate(3).unwrap();
+    smp_bce.validate_targets(TargetKind::Dense).unwrap();
+    smp_bce.validate_targets(TargetKind::LabelsU32).unwrap();
+    let smp_ce = ignoring(DiceConfig::smp_soft_cross_entropy(0.1));
+    smp_ce.validate_targets(TargetKind::LabelsU32).unwrap();
+    assert!(smp_ce.validate_targets(TargetKind::Dense).is_err());
+}

@@ -148,6 +148,23 @@ fn analytic_gradient_matches_finite_differences() {
         ..DiceConfig::monai()
     };
     check_config(&sigmoid, true);
+    // smp's soft cross-entropies: the sigmoid's smoothed target beside a Dice term (dense and
+    // one-hot), the label-smoothed softmax whose mean counts every pixel.
+    let smoothed = DiceConfig {
+        cross_entropy: Some(CrossEntropy {
+            lambda: 0.7,
+            pos_weight: Some(vec![2.0, 0.5, 1.0]),
+            ..CrossEntropy::smp_soft_bce_with_logits(0.15)
+        }),
+        ..sigmoid
+    };
+    check_config(&smoothed, true);
+    check_config(&smoothed, false);
+    let soft_ce = DiceConfig {
+        ignore_index: Some(255),
+        ..DiceConfig::smp_soft_cross_entropy(0.1)
+    };
+    check_config(&soft_ce, false);
     // MONAI's sigmoid focal term (alpha as positive and negative weights, no background) on
     // soft targets and on labels.
     let focal = CrossEntropy {

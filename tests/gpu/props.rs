@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use softdice::{
-    cpu, Activation, ClassSelection, CrossEntropy, CrossEntropyKind, DiceConfig, EmptyClass,
-    GeneralizedWeight, LossForm, Reduction, Scope, Shape, Targets, WeightMode,
+    cpu, Activation, CeMean, ClassSelection, CrossEntropy, CrossEntropyKind, DiceConfig,
+    EmptyClass, GeneralizedWeight, LossForm, Reduction, Scope, Shape, Targets, WeightMode,
 };
 
 use crate::common::*;
@@ -121,7 +121,8 @@ fn case_strategy() -> impl Strategy<Value = (Vec<usize>, DiceConfig, u64)> {
 
 /// A Dice + cross-entropy compound for `n_classes` classes, its targets dense or not: either
 /// kind (softmax from 2 classes), the Dice term on any activation, weights, label smoothing or
-/// positive weights, an ignore label (softmax on labels), lambdas, mean or sum.
+/// positive weights, an ignore label (softmax on labels; sigmoid with smp's mean over every
+/// element), lambdas, mean or sum.
 fn compound_strategy(n_classes: usize, dense: bool) -> impl Strategy<Value = DiceConfig> {
     let kind = if n_classes == 1 {
         prop_oneof![
@@ -153,6 +154,7 @@ fn compound_strategy(n_classes: usize, dense: bool) -> impl Strategy<Value = Dic
         .prop_map(
             move |(kind, dice, w, ((weighted, extra, ignore), eps, lambda_dice, lambda), red)| {
                 let softmax = kind == CrossEntropyKind::Softmax;
+                let sigmoid = kind == CrossEntropyKind::Sigmoid;
                 let sigmoid_focal = kind == CrossEntropyKind::SigmoidFocal;
                 let softmax_focal = kind == CrossEntropyKind::SoftmaxFocal;
                 let ce = CrossEntropy {
@@ -160,7 +162,11 @@ fn compound_strategy(n_classes: usize, dense: bool) -> impl Strategy<Value = Dic
                     lambda,
                     class_weights: weighted.then(|| w.clone()),
                     pos_weight: (extra && !softmax).then(|| w.iter().rev().copied().collect()),
-                    label_smoothing: if extra && softmax { eps } else { 0.0 },
+                    label_smoothing: if extra && (softmax || sigmoid) {
+                        eps
+                    } else {
+                        0.0
+                    },
                     neg_weight: (extra && sigmoid_focal).then(|| w.clone()),
                     focal_gamma: if sigmoid_focal || softmax_focal {
                         4.0 * eps
@@ -168,6 +174,13 @@ fn compound_strategy(n_classes: usize, dense: bool) -> impl Strategy<Value = Dic
                         0.0
                     },
                     include_background: softmax || softmax_focal || !weighted || n_classes == 1,
+                    // smp's mean over every element, with which the sigmoid kind takes an
+                    // ignore value.
+                    mean: if sigmoid && ignore {
+                        CeMean::All
+                    } else {
+                        CeMean::Kept
+                    },
                 };
                 DiceConfig {
                     reduction: red,
@@ -177,7 +190,7 @@ fn compound_strategy(n_classes: usize, dense: bool) -> impl Strategy<Value = Dic
                     // Generalized Dice and loss exponents are the Dice tests' business here.
                     generalized: None,
                     loss_exponent: 1.0,
-                    ignore_index: (ignore && softmax && !dense).then_some(255),
+                    ignore_index: (ignore && ((softmax && !dense) || sigmoid)).then_some(255),
                     lambda_dice,
                     cross_entropy: Some(ce),
                     ..dice
@@ -246,11 +259,15 @@ proptest! {
         let shape = Shape::new(&dims).unwrap();
         let mut rng = crate::common::Rng::new(seed);
         let logits = rng.logits(shape.len(), 3.0);
-        let soft: Vec<f32> = (0..shape.len()).map(|_| rng.uniform()).collect();
+        let mut soft: Vec<f32> = (0..shape.len()).map(|_| rng.uniform()).collect();
         let mut labels = rng.labels(shape.pixels(), shape.classes() as u32);
         if config.ignore_index.is_some() {
             for l in labels.iter_mut().step_by(4) {
                 *l = 255;
+            }
+            // Dense targets are ignored per element.
+            for y in soft.iter_mut().step_by(7) {
+                *y = 255.0;
             }
         }
         // A Dice term without activation takes values in (0, 1) (the CE term reads the same
