@@ -153,7 +153,7 @@ impl DicePlan {
         fits(
             what,
             region.size,
-            self.layout.capacity(pages),
+            self.geo.layout.capacity(pages),
             "max_storage_buffer_binding_size x the plan's binding pages",
         )?;
         let binding = TensorBinding {
@@ -194,11 +194,11 @@ impl DicePlan {
                 _ => placeholder.as_entire_binding(),
             }
         }
-        let page_bytes = self.layout.page_bytes;
+        let page_bytes = self.geo.layout.page_bytes;
         let page_rw = |tensor, k| page(&self.placeholder_rw, page_bytes, tensor, k);
         let page = |tensor, k| page(&self.placeholder, page_bytes, tensor, k);
         let (preds, targets) = (Some(preds), Some(targets));
-        let paged = self.layout.binding != Binding::Flat;
+        let paged = self.geo.layout.binding != Binding::Flat;
         // The vec4 views: the same regions on the flat VEC4 path (u32 labels only: u8 labels
         // are read as words), placeholders otherwise (the paged VEC4 path reads pages word by
         // word).
@@ -233,13 +233,13 @@ impl DicePlan {
                 _ => page(tensor, slot.page),
             }
         };
-        let stages = ctx.pipelines.stages(&ctx.device, self.layout.binding);
+        let stages = ctx.pipelines.stages(&ctx.device, self.geo.layout.binding);
         let bind = |stage: &Stage| {
             bind_group(
                 &ctx.device,
                 &stage.layout,
                 stage.kernel,
-                self.layout.binding,
+                self.geo.layout.binding,
                 resource,
             )
         };

@@ -5,6 +5,7 @@
 mod adapter;
 mod bindings;
 mod context;
+mod geometry;
 mod host;
 mod layout;
 mod pipelines;
@@ -23,6 +24,7 @@ pub use slots::{Recorded, RECORDING_SLOTS};
 use adapter::check_device_limits;
 use bindings::*;
 use context::*;
+use geometry::Geometry;
 use host::HostCache;
 use layout::*;
 use pipelines::*;

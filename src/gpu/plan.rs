@@ -4,12 +4,9 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::config::{Activation, DiceConfig, Scope};
+use crate::config::DiceConfig;
 use crate::error::DiceError;
-use crate::params::{
-    FinalizeParams, Params, ACT_NONE, ACT_SIGMOID, ACT_SOFTMAX, CE_OFF, CE_SOFTMAX, CLASS_CHUNK,
-    STATUS_WORDS, SUM_TERMS,
-};
+use crate::params::{FinalizeParams, Params, STATUS_WORDS};
 use crate::shaders::{Binding, BindingSlot, Buffer, Kernel};
 use crate::shape::{PredFormat, Shape, TargetKind};
 
@@ -28,6 +25,66 @@ pub(super) struct PlanBuffers {
 }
 
 impl PlanBuffers {
+    /// The scratch and parameter buffers of a plan of geometry `geo`.
+    fn new(
+        ctx: &DiceContext,
+        geo: &Geometry,
+        config: &DiceConfig,
+        shape: &Shape,
+        target_kind: TargetKind,
+    ) -> Self {
+        let (device, queue) = (&ctx.device, &ctx.queue);
+        let n_c = shape.classes();
+        let cells = geo.cells();
+        let none = wgpu::BufferUsages::empty();
+        let copy = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let finalize_params = FinalizeParams::new(
+            config,
+            n_c,
+            shape.spatial(),
+            target_kind != TargetKind::Dense,
+        );
+        Self {
+            params: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("softdice params"),
+                size: std::mem::size_of::<Params>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            partials: storage(device, "softdice partials", geo.partials_bytes, none),
+            status: storage(device, "softdice status", STATUS_WORDS as u64 * 4, copy),
+            sums: storage(
+                device,
+                "softdice sums",
+                readback::sums_words(cells) * 4,
+                copy,
+            ),
+            out: storage(device, "softdice out", readback::out_words(cells) * 4, copy),
+            coefs: storage(device, "softdice coefs", geo.coefs_bytes, none),
+            finalize_params: buffer_with(
+                device,
+                queue,
+                "softdice finalize params",
+                bytemuck::bytes_of(&finalize_params),
+                wgpu::BufferUsages::UNIFORM,
+            ),
+            class_info: buffer_with(
+                device,
+                queue,
+                "softdice class info",
+                bytemuck::cast_slice(&crate::params::class_info(config, n_c)),
+                wgpu::BufferUsages::STORAGE,
+            ),
+            // One value per loss output: one, or a cell each for `Reduction::None`.
+            upstream: storage(
+                device,
+                "softdice upstream",
+                cells * 4,
+                wgpu::BufferUsages::COPY_DST,
+            ),
+        }
+    }
+
     /// The plan's buffer bound as `buffer`, or `None` for the caller's tensors.
     pub(super) fn find(&self, buffer: Buffer) -> Option<&wgpu::Buffer> {
         Some(match buffer {
@@ -48,6 +105,21 @@ impl PlanBuffers {
             | Buffer::Grad4 => return None,
         })
     }
+}
+
+/// A storage buffer of at least 16 bytes (wgpu refuses empty bindings).
+fn storage(
+    device: &wgpu::Device,
+    label: &str,
+    size: u64,
+    extra: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: size.max(16),
+        usage: wgpu::BufferUsages::STORAGE | extra,
+        mapped_at_creation: false,
+    })
 }
 
 /// Scratch buffers and fixed bind groups for one shape, configuration and target format; see
@@ -99,13 +171,8 @@ pub struct DicePlan {
     pub(super) config: DiceConfig,
     pub(super) pred_format: PredFormat,
     pub(super) target_kind: TargetKind,
-    pub(super) params: Params,
-    pub(super) n_rows: u32,
-    pub(super) n_chunks: u32,
-    pub(super) groups: u32,
-    /// dice_gradient workgroups per sample on the scalar and on the VEC4 path (which takes
-    /// four pixels per thread and step).
-    pub(super) gradient_groups: [u32; 2],
+    /// Rows, chunks, workgroups, layout, parameters and scratch sizes.
+    pub(super) geo: Geometry,
     /// The plan's own buffers, bound by name.
     pub(super) buffers: PlanBuffers,
     /// Each recording's parameters and results.
@@ -117,12 +184,6 @@ pub struct DicePlan {
     pub(super) specialised: Arc<Specialised>,
     /// The same with VEC4, where the shape and format allow it (used when the offsets do).
     pub(super) specialised_vec4: Option<Arc<Specialised>>,
-    /// Workgroups per dispatch dimension; larger counts are grid-stride loops in the kernels.
-    pub(super) max_dim: u32,
-    /// dice_finalize workgroups: one thread per cell (per row for Generalized Dice).
-    pub(super) finalize_groups: u32,
-    /// Flat, or each tensor over its pages.
-    pub(super) layout: TensorLayout,
     /// Bound where a paged tensor has fewer pages than the layout: one for read-only pages,
     /// one for writable ones (wgpu forbids one buffer in both roles in a dispatch).
     pub(super) placeholder: wgpu::Buffer,
@@ -138,12 +199,13 @@ impl std::fmt::Debug for DicePlan {
             .field("config", &self.config)
             .field("pred_format", &self.pred_format)
             .field("target_kind", &self.target_kind)
-            .field("binding", &self.layout.binding)
+            .field("binding", &self.geo.layout.binding)
             .finish_non_exhaustive()
     }
 }
 
 impl DicePlan {
+    /// Validate, then the geometry, the buffers, and the fixed bind groups and pipelines.
     pub(super) fn new(
         ctx: &DiceContext,
         shape: &Shape,
@@ -154,179 +216,30 @@ impl DicePlan {
         config.validate(shape.classes())?;
         config.validate_targets(target_kind)?;
         let limits = ctx.device.limits();
-        let max_dim = limits.max_compute_workgroups_per_dimension as u64;
-        let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
-        fits(
-            "class count",
-            n_c as u64,
-            max_dim * CLASS_CHUNK as u64,
-            "max_compute_workgroups_per_dimension x class chunk",
-        )?;
-        // Element indices are u32 (counted from the start of a tensor's first binding).
-        fits(
-            "elements",
-            shape.len() as u64 + 1024,
-            u32::MAX as u64,
-            "u32 element index",
-        )?;
-        let layout = TensorLayout::choose(
-            TensorBytes {
-                preds: shape.len() as u64 * pred_format.element_size(),
-                targets: target_kind.len_for(shape) as u64 * target_kind.element_size(),
-                grad: shape.len() as u64 * 4,
-            },
+        let geo = Geometry::new(
             &limits,
+            ctx.grid,
+            ctx.pipelines.slots,
+            shape,
+            config,
+            pred_format,
+            target_kind,
         )?;
-        let n_rows = if config.scope == Scope::PerSample {
-            n_b
-        } else {
-            1
-        } as u32;
-        let n_chunks = (n_c as u32).div_ceil(CLASS_CHUNK);
-        let per_sample = n_chunks.saturating_mul(n_b as u32);
-        let grid = ctx.grid;
-        let n_s32 = n_s as u32;
-        let max_dim32 = max_dim as u32;
-        let groups = Grid::per_unit(
-            grid.partial_groups,
-            per_sample,
-            n_s32,
-            grid.partial_pixels_per_thread,
-            max_dim32,
-        );
-        let gradient_groups = grid.gradient_pixels_per_thread.map(|pixels| {
-            Grid::per_unit(grid.gradient_groups, n_b as u32, n_s32, pixels, max_dim32)
-        });
-
-        let mut params = Params::for_config(config);
-        params.n_samples = n_b as u32;
-        params.n_classes = n_c as u32;
-        params.spatial = n_s as u32;
-        // Partials per (sample, class chunk): SLOTS per workgroup.
-        params.groups = groups * ctx.pipelines.slots;
-        params.page_shift = layout.page_shift();
-        params.n_rows = n_rows;
-
-        let spec = Spec {
-            activation: match config.activation {
-                Activation::None => ACT_NONE,
-                Activation::Softmax => ACT_SOFTMAX,
-                Activation::Sigmoid => ACT_SIGMOID,
-            },
-            target_kind: target_kind.code(),
-            pred_f16: pred_format == PredFormat::F16,
-            squared: config.squared,
-            soft_l1: config.soft_l1(),
-            n_classes: n_c as u32,
-            vec4: false,
-            ce_kind: params.ce_kind,
-            softmax: config.softmax_over_classes(),
-        };
-        // The VEC4 path: whole quads of pixels, every class in one chunk, integer labels
-        // (offsets are checked per call).
-        let vec4_ok = n_s % 4 == 0
-            && n_c as u32 <= CLASS_CHUNK
-            // A cross-entropy term on this path only as softmax beside a softmax Dice term
-            // (they share the exponentials).
-            && (params.ce_kind == CE_OFF
-                || (params.ce_kind == CE_SOFTMAX && config.activation == Activation::Softmax))
-            && matches!(
-                target_kind,
-                TargetKind::LabelsU8 | TargetKind::LabelsU16 | TargetKind::LabelsU32
-            );
         let device = &ctx.device;
-        let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: size.max(16),
-                usage: wgpu::BufferUsages::STORAGE | extra,
-                mapped_at_creation: false,
-            })
-        };
-        let cells = (n_rows as u64) * n_c as u64;
-        // Softmax over several class chunks: per-pixel normalisers after the coefficients, in
-        // one binding (8 bytes a pixel against at least 36 of predictions: past about 4.5
-        // bindings of predictions this refuses before the pages would).
-        // The Dice coefficients, the cross-entropy ones and their sum (`ce_coef_base`), then
-        // the normalisers (`norm_index`).
-        let coef_pairs = cells + n_c as u64 + 1;
-        let coefs_size = if spec.norms() {
-            (coef_pairs + (n_b * n_s) as u64) * 2 * 4
-        } else {
-            coef_pairs * 2 * 4
-        };
-        fits(
-            "coefficients and softmax normalisers",
-            coefs_size,
-            limits.max_storage_buffer_binding_size,
-            "max_storage_buffer_binding_size",
-        )?;
-        // Per slot and class: A, P, Y, and X1, X2 where a cross-entropy term is fused
-        // (`partial_terms` in the WGSL).
-        let partial_terms = if params.ce_kind == CE_OFF {
-            3
-        } else {
-            SUM_TERMS
-        };
-        let partials_size =
-            per_sample as u64 * params.groups as u64 * (partial_terms * CLASS_CHUNK) as u64 * 4;
-        fits(
-            "partials scratch",
-            partials_size,
-            limits.max_storage_buffer_binding_size,
-            "max_storage_buffer_binding_size",
-        )?;
-        let copy = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-        let partials = storage(
-            "softdice partials",
-            partials_size,
+        let buffers = PlanBuffers::new(ctx, &geo, config, shape, target_kind);
+        let slots = Slots::new(device, Self::results_bytes(geo.cells()));
+        let placeholder = storage(
+            device,
+            "softdice placeholder",
+            16,
             wgpu::BufferUsages::empty(),
         );
-        let status = storage("softdice status", STATUS_WORDS as u64 * 4, copy);
-        let sums = storage("softdice sums", readback::sums_words(cells) * 4, copy);
-        let out = storage("softdice out", readback::out_words(cells) * 4, copy);
-        let coefs = storage("softdice coefs", coefs_size, wgpu::BufferUsages::empty());
-        // One value per loss output: one, or a cell each for `Reduction::None`.
-        let upstream = storage("softdice upstream", cells * 4, wgpu::BufferUsages::COPY_DST);
-        let slots = Slots::new(device, Self::results_bytes(cells));
-        let params_block = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("softdice params"),
-            size: std::mem::size_of::<Params>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let finalize_params = buffer_with(
+        let placeholder_rw = storage(
             device,
-            &ctx.queue,
-            "softdice finalize params",
-            bytemuck::bytes_of(&FinalizeParams::new(
-                config,
-                n_c,
-                n_s,
-                target_kind != TargetKind::Dense,
-            )),
-            wgpu::BufferUsages::UNIFORM,
+            "softdice placeholder rw",
+            16,
+            wgpu::BufferUsages::empty(),
         );
-        let class_info = buffer_with(
-            device,
-            &ctx.queue,
-            "softdice class info",
-            bytemuck::cast_slice(&crate::params::class_info(config, n_c)),
-            wgpu::BufferUsages::STORAGE,
-        );
-        let placeholder = storage("softdice placeholder", 16, wgpu::BufferUsages::empty());
-        let placeholder_rw = storage("softdice placeholder rw", 16, wgpu::BufferUsages::empty());
-        let buffers = PlanBuffers {
-            params: params_block,
-            partials,
-            status,
-            sums,
-            out,
-            coefs,
-            finalize_params,
-            class_info,
-            upstream,
-        };
         let p = &ctx.pipelines;
         // Reduce and finalize bind only the plan's buffers (the placeholder would stand for a
         // tensor, which they never bind).
@@ -336,56 +249,39 @@ impl DicePlan {
                 .unwrap_or(&placeholder)
                 .as_entire_binding()
         };
-        let reduce_bind = bind_group(
-            device,
-            &p.dice_reduce.layout,
-            Kernel::DiceReduce,
-            Binding::Flat,
-            own,
-        );
-        let finalize_bind = bind_group(
-            device,
-            &p.dice_finalize.layout,
-            Kernel::DiceFinalize,
-            Binding::Flat,
-            own,
-        );
+        let own_group = |layout: &wgpu::BindGroupLayout, kernel| {
+            bind_group(device, layout, kernel, Binding::Flat, own)
+        };
+        let reduce_bind = own_group(&p.dice_reduce.layout, Kernel::DiceReduce);
+        let finalize_bind = own_group(&p.dice_finalize.layout, Kernel::DiceFinalize);
+        let binding = geo.layout.binding;
         Ok(Self {
             shape: shape.clone(),
             config: config.clone(),
             pred_format,
             target_kind,
-            params,
-            n_rows,
-            n_chunks,
-            groups,
-            gradient_groups,
+            specialised: p.specialised(device, binding, geo.spec),
+            specialised_vec4: geo.vec4.then(|| {
+                let spec = Spec {
+                    vec4: true,
+                    ..geo.spec
+                };
+                p.specialised(device, binding, spec)
+            }),
+            geo,
             buffers,
             slots,
             reduce_bind,
             finalize_bind,
             limits,
-            max_dim: max_dim as u32,
-            finalize_groups: {
-                let units = if config.generalized.is_some() {
-                    n_rows as u64
-                } else {
-                    cells
-                };
-                units.div_ceil(WG as u64).clamp(1, max_dim) as u32
-            },
-            layout,
             placeholder,
             placeholder_rw,
-            specialised: p.specialised(device, layout.binding, spec),
-            specialised_vec4: vec4_ok
-                .then(|| p.specialised(device, layout.binding, Spec { vec4: true, ..spec })),
             input_binds: None,
         })
     }
 
     pub(super) fn cells(&self) -> u64 {
-        self.n_rows as u64 * self.shape.classes() as u64
+        self.geo.cells()
     }
 
     /// Buffer `[loss, dice[rows][C], loss_elements[rows][C], cross-entropy, bad labels,

@@ -90,7 +90,7 @@ impl DicePlan {
         let (out, sums) = floats.split_at(out_words(cells as u64) as usize);
         let (sums, pixels) = sums.split_at(cells * SUM_TERMS as usize);
         let mut sums = ClassSums::from_cells(
-            self.n_rows as usize,
+            self.geo.n_rows as usize,
             self.shape.classes(),
             sums.chunks_exact(SUM_TERMS as usize)
                 .map(|c| std::array::from_fn(|k| c[k] as f64))

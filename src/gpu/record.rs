@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::error::DiceError;
+use crate::params::Params;
+use crate::shaders::Kernel;
 
 /// Which kernels a recording runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +113,8 @@ impl DicePlan {
         Ok(())
     }
 
+    /// Checks and binds the caller's regions, then records the stages' dispatches in one
+    /// compute pass, each in a debug group of its kernel's name (what profilers show).
     pub(super) fn record_stages(
         &mut self,
         ctx: &DiceContext,
@@ -119,13 +123,52 @@ impl DicePlan {
         stages: Stages,
         upstream: Option<BufferRegion<'_>>,
     ) -> Result<Recorded, DiceError> {
-        let sums = stages != Stages::Loss;
-        let loss = stages != Stages::Sums;
         ctx.check_alive()?;
+        let (key, mut params) = self.input_key(inputs)?;
+        params.upstream = u32::from(upstream.is_some());
+        let binds = match self.input_binds.take() {
+            Some((cached, binds)) if cached == key => binds,
+            _ => self.new_input_binds(ctx, &key)?,
+        };
+        if let Some(region) = upstream {
+            self.copy_upstream(encoder, region)?;
+        }
+        let recorded = self
+            .slots
+            .begin(&ctx.queue, encoder, &params, &self.buffers.params);
+        if stages != Stages::Loss {
+            encoder.clear_buffer(&self.buffers.status, 0, None);
+        }
+        let pipelines = match (&self.specialised_vec4, key.vec4) {
+            (Some(v), true) => v.clone(),
+            _ => self.specialised.clone(),
+        };
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("softdice"),
+            timestamp_writes: None,
+        });
+        for d in self.dispatches(ctx, &pipelines, &binds, stages, key.vec4) {
+            pass.push_debug_group(d.label);
+            pass.set_pipeline(d.pipeline);
+            pass.set_bind_group(0, d.bind, &[]);
+            let [x, y, z] = d.groups;
+            pass.dispatch_workgroups(x, y, z);
+            pass.pop_debug_group();
+        }
+        drop(pass);
+        self.slots.finish(encoder, &recorded, &self.results());
+        self.input_binds = Some((key, binds));
+        Ok(recorded)
+    }
+
+    /// The bindings of the caller's regions (checked: usage, size, alignment, pages) and the
+    /// parameters with their offsets; VEC4 where the plan allows it and every tensor starts on
+    /// a quad of elements.
+    fn input_key(&self, inputs: &GpuInputs<'_>) -> Result<(InputKey, Params), DiceError> {
         let n = self.shape.len() as u64;
         let n_targets = self.target_kind.len_for(&self.shape) as u64;
         let pred_size = self.pred_format.element_size();
-        let pages = self.layout.pages();
+        let pages = self.geo.layout.pages();
         let (preds, pred_offset) =
             self.binding("predictions", inputs.preds, pred_size, n, pages.preds)?;
         let (targets, target_offset) = self.binding(
@@ -139,105 +182,131 @@ impl DicePlan {
             .gradient
             .map(|g| self.binding("gradient", g, 4, n, pages.grad))
             .transpose()?;
-
-        let mut params = self.params;
+        let mut params = self.geo.params;
         params.pred_offset = pred_offset;
         params.target_offset = target_offset;
         params.grad_offset = grad.as_ref().map_or(0, |(_, first)| *first);
-        params.upstream = u32::from(upstream.is_some());
-        // VEC4 where the plan allows it and every tensor starts on a quad of elements.
         let vec4 = self.specialised_vec4.is_some()
-            && params.pred_offset.is_multiple_of(4)
-            && params.target_offset.is_multiple_of(4)
-            && params.grad_offset.is_multiple_of(4);
-        let pipelines = match (&self.specialised_vec4, vec4) {
-            (Some(v), true) => v.clone(),
-            _ => self.specialised.clone(),
-        };
+            && [params.pred_offset, params.target_offset, params.grad_offset]
+                .iter()
+                .all(|o| o.is_multiple_of(4));
         let key = InputKey {
             preds,
             targets,
             grad: grad.map(|(g, _)| g),
             vec4,
         };
-        // Bind groups over the caller's buffers, built when they change.
-        let binds = match self.input_binds.take() {
-            Some((cached, binds)) if cached == key => binds,
-            _ => {
-                let tensors = [("predictions", &key.preds), ("targets", &key.targets)];
-                let grad = key.grad.as_ref().map(|g| ("gradient", g));
-                for (what, tensor) in tensors.into_iter().chain(grad) {
-                    ctx.check_owned(what, &tensor.buffer)?;
-                }
-                if let Some((_, g)) = grad {
-                    // wgpu cannot bind one buffer read-only and writable in the same dispatch.
-                    if let Some((with, _)) = tensors.iter().find(|(_, t)| t.buffer == g.buffer) {
-                        return Err(DiceError::SharedBuffer {
-                            what: "gradient",
-                            with,
-                        });
-                    }
-                }
-                // A binding wgpu rejects is an error here, not a panic in wgpu's default
-                // handler.
-                let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-                let binds = self.input_bind_groups(ctx, &key);
-                if let Some(e) = pollster::block_on(scope.pop()) {
-                    return Err(DiceError::Gpu(format!("binding the caller's buffers: {e}")));
-                }
-                binds
-            }
-        };
+        Ok((key, params))
+    }
 
-        if let Some(region) = upstream {
-            self.copy_upstream(encoder, region)?;
+    /// Bind groups over the caller's buffers, built when they change: each buffer on the
+    /// context's device, the gradient in no other tensor's buffer (wgpu cannot bind one buffer
+    /// read-only and writable in one dispatch), and a binding wgpu rejects an error here, not
+    /// a panic in wgpu's default handler.
+    fn new_input_binds(&self, ctx: &DiceContext, key: &InputKey) -> Result<InputBinds, DiceError> {
+        let tensors = [("predictions", &key.preds), ("targets", &key.targets)];
+        let grad = key.grad.as_ref().map(|g| ("gradient", g));
+        for (what, tensor) in tensors.into_iter().chain(grad) {
+            ctx.check_owned(what, &tensor.buffer)?;
         }
-        let recorded = self
-            .slots
-            .begin(&ctx.queue, encoder, &params, &self.buffers.params);
-        if sums {
-            encoder.clear_buffer(&self.buffers.status, 0, None);
+        if let Some((_, g)) = grad {
+            if let Some((with, _)) = tensors.iter().find(|(_, t)| t.buffer == g.buffer) {
+                return Err(DiceError::SharedBuffer {
+                    what: "gradient",
+                    with,
+                });
+            }
         }
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let binds = self.input_bind_groups(ctx, key);
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(DiceError::Gpu(format!("binding the caller's buffers: {e}"))),
+            None => Ok(binds),
+        }
+    }
+
+    /// The dispatches of `stages`, in order: the sums (normalisers where stored, partials,
+    /// reduce), then the loss (finalize, total) and the gradient where one is bound.
+    fn dispatches<'a>(
+        &'a self,
+        ctx: &'a DiceContext,
+        pipelines: &'a Specialised,
+        binds: &'a InputBinds,
+        stages: Stages,
+        vec4: bool,
+    ) -> Vec<Dispatch<'a>> {
+        let g = &self.geo;
         let p = &ctx.pipelines;
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("softdice"),
-            timestamp_writes: None,
-        });
-        let n_b = self.shape.batch() as u32;
-        if sums {
-            if let (Some(normaliser), Some(bind)) = (&pipelines.dice_normaliser, &binds.normaliser)
-            {
-                pass.set_pipeline(normaliser);
-                pass.set_bind_group(0, bind, &[]);
-                pass.dispatch_workgroups(self.gradient_groups[0], n_b.min(self.max_dim), 1);
+        let samples = (self.shape.batch() as u32).min(g.max_dim);
+        let mut list = Vec::with_capacity(6);
+        if stages != Stages::Loss {
+            if let (Some(pipeline), Some(bind)) = (&pipelines.dice_normaliser, &binds.normaliser) {
+                let groups = [g.gradient_groups[0], samples, 1];
+                list.push(Dispatch::new(
+                    Kernel::DiceNormaliser,
+                    pipeline,
+                    bind,
+                    groups,
+                ));
             }
-            pass.set_pipeline(&pipelines.dice_partials);
-            pass.set_bind_group(0, &binds.partials, &[]);
-            pass.dispatch_workgroups(self.groups, self.n_chunks, n_b.min(self.max_dim));
-            pass.set_pipeline(&p.dice_reduce.pipeline);
-            pass.set_bind_group(0, &self.reduce_bind, &[]);
-            pass.dispatch_workgroups(
-                (self.shape.classes() as u32).min(self.max_dim),
-                self.n_rows.min(self.max_dim),
-                1,
-            );
+            let groups = [g.groups, g.n_chunks, samples];
+            let partials = &pipelines.dice_partials;
+            list.push(Dispatch::new(
+                Kernel::DicePartials,
+                partials,
+                &binds.partials,
+                groups,
+            ));
+            let classes = (self.shape.classes() as u32).min(g.max_dim);
+            let groups = [classes, g.n_rows.min(g.max_dim), 1];
+            let reduce = &p.dice_reduce.pipeline;
+            list.push(Dispatch::new(
+                Kernel::DiceReduce,
+                reduce,
+                &self.reduce_bind,
+                groups,
+            ));
         }
-        if loss {
-            pass.set_pipeline(&p.dice_finalize.pipeline);
-            pass.set_bind_group(0, &self.finalize_bind, &[]);
-            pass.dispatch_workgroups(self.finalize_groups, 1, 1);
-            pass.set_pipeline(&p.dice_total);
-            pass.dispatch_workgroups(1, 1, 1);
-            if let Some(gradient_bind) = &binds.gradient {
-                pass.set_pipeline(&pipelines.dice_gradient);
-                pass.set_bind_group(0, gradient_bind, &[]);
-                let groups = self.gradient_groups[vec4 as usize];
-                pass.dispatch_workgroups(groups, n_b.min(self.max_dim), 1);
+        if stages != Stages::Sums {
+            let (finalize, bind) = (&p.dice_finalize.pipeline, &self.finalize_bind);
+            let groups = [g.finalize_groups, 1, 1];
+            list.push(Dispatch::new(Kernel::DiceFinalize, finalize, bind, groups));
+            // `total`, the second entry point of dice_finalize, over the same bind group.
+            list.push(Dispatch {
+                label: "dice_finalize total",
+                ..Dispatch::new(Kernel::DiceFinalize, &p.dice_total, bind, [1, 1, 1])
+            });
+            if let Some(bind) = &binds.gradient {
+                let groups = [g.gradient_groups[vec4 as usize], samples, 1];
+                let gradient = &pipelines.dice_gradient;
+                list.push(Dispatch::new(Kernel::DiceGradient, gradient, bind, groups));
             }
         }
-        drop(pass);
-        self.slots.finish(encoder, &recorded, &self.results());
-        self.input_binds = Some((key, binds));
-        Ok(recorded)
+        list
+    }
+}
+
+/// One dispatch of a recording: its debug group's name (the kernel's, and its entry point's
+/// past the first), pipeline, bind group and workgroup counts.
+struct Dispatch<'a> {
+    label: &'static str,
+    pipeline: &'a wgpu::ComputePipeline,
+    bind: &'a wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+impl<'a> Dispatch<'a> {
+    fn new(
+        kernel: Kernel,
+        pipeline: &'a wgpu::ComputePipeline,
+        bind: &'a wgpu::BindGroup,
+        groups: [u32; 3],
+    ) -> Self {
+        Self {
+            label: kernel.name(),
+            pipeline,
+            bind,
+            groups,
+        }
     }
 }
