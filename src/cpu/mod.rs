@@ -1,0 +1,94 @@
+//! The CPU reference: the same three steps as the shaders, in the same order and with the same
+//! names (`dice_partials` + `dice_reduce` folded into [`dice_sums`], [`dice_finalize`],
+//! [`dice_gradient`]), accumulating in f64. It is the oracle of every test, and the path the
+//! quickstart takes where no GPU exists.
+
+mod elements;
+mod finalize;
+mod gradient;
+mod pixels;
+
+pub use finalize::{dice_finalize, with_upstream};
+pub use gradient::dice_gradient;
+pub use pixels::dice_sums;
+
+use crate::config::DiceConfig;
+use crate::error::DiceError;
+use crate::output::DiceOutput;
+use crate::shape::{Shape, Targets};
+
+/// Validates everything the host can see: shape, config, lengths, labels and finiteness.
+pub fn validate_inputs(
+    shape: &Shape,
+    config: &DiceConfig,
+    preds: &[f32],
+    targets: Targets<'_>,
+) -> Result<(), DiceError> {
+    config.validate(shape.classes())?;
+    config.validate_targets(targets.kind())?;
+    if preds.len() != shape.len() {
+        return Err(DiceError::LengthMismatch {
+            what: "predictions",
+            expected: shape.len(),
+            got: preds.len(),
+        });
+    }
+    let expected = targets.kind().len_for(shape);
+    if targets.len() != expected {
+        return Err(DiceError::LengthMismatch {
+            what: "targets",
+            expected,
+            got: targets.len(),
+        });
+    }
+    let non_finite = preds.iter().filter(|v| !v.is_finite()).count();
+    if non_finite > 0 {
+        return Err(DiceError::NonFinite {
+            what: "predictions",
+            count: non_finite as u64,
+        });
+    }
+    if let Targets::Dense(dense) = targets {
+        let non_finite = dense.iter().filter(|v| !v.is_finite()).count();
+        if non_finite > 0 {
+            return Err(DiceError::NonFinite {
+                what: "targets",
+                count: non_finite as u64,
+            });
+        }
+    } else {
+        // One pass: the count and the first offending pixel.
+        let n_c = shape.classes() as u32;
+        let (mut count, mut first) = (0u64, None);
+        for i in 0..targets.len() {
+            let l = targets.label(i);
+            if l >= n_c && Some(l) != config.ignore_index {
+                count += 1;
+                first = first.or(Some(i));
+            }
+        }
+        if count > 0 {
+            return Err(DiceError::LabelOutOfRange {
+                count,
+                n_classes: shape.classes(),
+                first,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The whole computation on the CPU in f64: validation, sums, loss and (optionally) gradient.
+pub fn compute(
+    shape: &Shape,
+    config: &DiceConfig,
+    preds: &[f32],
+    targets: Targets<'_>,
+    with_gradient: bool,
+) -> Result<DiceOutput<f64>, DiceError> {
+    validate_inputs(shape, config, preds, targets)?;
+    let sums = dice_sums(shape, config, preds, targets);
+    let fin = dice_finalize(config, &sums);
+    let gradient = with_gradient.then(|| dice_gradient(shape, config, preds, targets, &fin));
+    Ok(DiceOutput::from_finalized(config, fin, sums, gradient))
+}
