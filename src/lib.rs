@@ -56,8 +56,10 @@ mod gpu;
 mod index;
 mod output;
 mod params;
+mod presets;
 pub mod shaders;
 mod shape;
+mod validate;
 
 pub use config::{
     Activation, ClassSelection, DiceConfig, EmptyClass, GeneralizedWeight, LossForm, Reduction,

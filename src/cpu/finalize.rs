@@ -283,7 +283,7 @@ fn ce_finalize(
 /// forms them for [`crate::DicePlan::record_loss_vjp`]: each cell's Dice coefficients times
 /// the upstream gradient of the output it feeds (`upstream[0]` for a reduced loss, the cell's
 /// own for `Reduction::None`, its row's column 0 for Generalized Dice), the cross-entropy
-/// coefficients times `upstream[0]`. [`dice_gradient`] of the result is
+/// coefficients times `upstream[0]`. [`dice_gradient`](super::dice_gradient) of the result is
 /// `Σ_k upstream[k] · d output[k] / d input`.
 pub fn with_upstream(
     config: &DiceConfig,

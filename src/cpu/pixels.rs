@@ -138,7 +138,7 @@ pub(super) fn pixels<'a>(
 }
 
 /// Per-row, per-class sums `(A, P, Y)` in f64: what `dice_partials` followed by `dice_reduce`
-/// compute. Inputs must have passed [`validate_inputs`].
+/// compute. Inputs must have passed [`validate_inputs`](super::validate_inputs).
 pub fn dice_sums(
     shape: &Shape,
     config: &DiceConfig,

@@ -166,71 +166,16 @@ impl DicePlan {
 
     /// The bind groups over the caller's buffers (cached: rebuilt only when they change).
     pub(super) fn input_bind_groups(&self, ctx: &DiceContext, key: &InputKey) -> InputBinds {
-        let InputKey {
-            preds,
-            targets,
-            grad,
-            vec4,
-        } = key;
-        // Page k of a tensor (the whole tensor when bound flat), or the placeholder past its
-        // last page or for no tensor.
-        fn page<'a>(
-            placeholder: &'a wgpu::Buffer,
-            page_bytes: u64,
-            tensor: Option<&'a TensorBinding>,
-            k: u32,
-        ) -> wgpu::BindingResource<'a> {
-            let at = k as u64 * page_bytes;
-            match tensor {
-                Some(TensorBinding {
-                    buffer,
-                    start,
-                    size,
-                }) if at < *size => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer,
-                    offset: start + at,
-                    size: std::num::NonZeroU64::new((size - at).min(page_bytes)),
-                }),
-                _ => placeholder.as_entire_binding(),
-            }
-        }
         let page_bytes = self.geo.layout.page_bytes;
-        let page_rw = |tensor, k| page(&self.placeholder_rw, page_bytes, tensor, k);
-        let page = |tensor, k| page(&self.placeholder, page_bytes, tensor, k);
-        let (preds, targets) = (Some(preds), Some(targets));
-        let paged = self.geo.layout.binding != Binding::Flat;
-        // The vec4 views: the same regions on the flat VEC4 path (u32 labels only: u8 labels
-        // are read as words), placeholders otherwise (the paged VEC4 path reads pages word by
-        // word).
-        let vec4_views = *vec4 && !paged;
-        let preds4 = preds.filter(|_| vec4_views && self.pred_format == PredFormat::F32);
-        let labels4 = targets.filter(|_| vec4_views && self.target_kind == TargetKind::LabelsU32);
         // Each binding of the tables: the plan's own buffers by name, the tensors' pages.
         let resource = |slot: &BindingSlot| {
             if let Some(own) = self.buffers.find(slot.buffer) {
                 return own.as_entire_binding();
             }
-            let tensor = match slot.buffer {
-                Buffer::Preds => preds,
-                Buffer::Targets => targets,
-                Buffer::Grad => grad.as_ref(),
-                Buffer::Preds4 => preds4,
-                Buffer::Targets4 => labels4,
-                Buffer::Grad4 => grad.as_ref().filter(|_| vec4_views),
-                // The plan's own buffers, bound above.
-                Buffer::Params
-                | Buffer::Partials
-                | Buffer::Status
-                | Buffer::FinalizeParams
-                | Buffer::ClassInfo
-                | Buffer::Sums
-                | Buffer::Out
-                | Buffer::Coefs
-                | Buffer::Upstream => None,
-            };
+            let tensor = self.tensor_of(key, slot.buffer);
             match slot.access {
-                Access::ReadWrite => page_rw(tensor, slot.page),
-                _ => page(tensor, slot.page),
+                Access::ReadWrite => page(&self.placeholder_rw, page_bytes, tensor, slot.page),
+                _ => page(&self.placeholder, page_bytes, tensor, slot.page),
             }
         };
         let stages = ctx.pipelines.stages(&ctx.device, self.geo.layout.binding);
@@ -249,11 +194,61 @@ impl DicePlan {
             .dice_normaliser
             .is_some()
             .then(|| bind(&stages.dice_normaliser));
-        let gradient = grad.is_some().then(|| bind(&stages.dice_gradient));
+        let gradient = key.grad.is_some().then(|| bind(&stages.dice_gradient));
         InputBinds {
             normaliser,
             partials,
             gradient,
         }
+    }
+
+    /// The caller's tensor bound as `buffer`: the vec4 views are the same regions on the flat
+    /// VEC4 path (u32 labels only: u8 labels are read as words) and none otherwise (the paged
+    /// VEC4 path reads pages word by word); none for the plan's own buffers.
+    fn tensor_of<'a>(&self, key: &'a InputKey, buffer: Buffer) -> Option<&'a TensorBinding> {
+        let vec4_views = key.vec4 && self.geo.layout.binding == Binding::Flat;
+        match buffer {
+            Buffer::Preds => Some(&key.preds),
+            Buffer::Targets => Some(&key.targets),
+            Buffer::Grad => key.grad.as_ref(),
+            Buffer::Preds4 => {
+                Some(&key.preds).filter(|_| vec4_views && self.pred_format == PredFormat::F32)
+            }
+            Buffer::Targets4 => Some(&key.targets)
+                .filter(|_| vec4_views && self.target_kind == TargetKind::LabelsU32),
+            Buffer::Grad4 => key.grad.as_ref().filter(|_| vec4_views),
+            Buffer::Params
+            | Buffer::Partials
+            | Buffer::Status
+            | Buffer::FinalizeParams
+            | Buffer::ClassInfo
+            | Buffer::Sums
+            | Buffer::Out
+            | Buffer::Coefs
+            | Buffer::Upstream => None,
+        }
+    }
+}
+
+/// Page k of a tensor (the whole tensor when bound flat), or the placeholder past its last page
+/// or for no tensor.
+fn page<'a>(
+    placeholder: &'a wgpu::Buffer,
+    page_bytes: u64,
+    tensor: Option<&'a TensorBinding>,
+    k: u32,
+) -> wgpu::BindingResource<'a> {
+    let at = k as u64 * page_bytes;
+    match tensor {
+        Some(TensorBinding {
+            buffer,
+            start,
+            size,
+        }) if at < *size => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer,
+            offset: start + at,
+            size: std::num::NonZeroU64::new((size - at).min(page_bytes)),
+        }),
+        _ => placeholder.as_entire_binding(),
     }
 }
