@@ -82,30 +82,20 @@ impl Geometry {
             Scope::Batch => 1,
         };
         let n_chunks = (n_c as u32).div_ceil(CLASS_CHUNK);
-        let per_sample = n_chunks.saturating_mul(n_b as u32);
-        let groups = Grid::per_unit(
+        let per_unit =
+            |target, units, pixels| Grid::per_unit(target, units, n_s as u32, pixels, max_dim);
+        let groups = per_unit(
             grid.partial_groups,
-            per_sample,
-            n_s as u32,
+            n_chunks.saturating_mul(n_b as u32),
             grid.partial_pixels_per_thread,
-            max_dim,
         );
-        let gradient_groups = grid.gradient_pixels_per_thread.map(|pixels| {
-            Grid::per_unit(
-                grid.gradient_groups,
-                n_b as u32,
-                n_s as u32,
-                pixels,
-                max_dim,
-            )
-        });
-        let cells = n_rows as u64 * n_c as u64;
-        let finalize_units = if config.generalized.is_some() {
-            n_rows as u64
-        } else {
-            cells
+        let gradient_groups = grid
+            .gradient_pixels_per_thread
+            .map(|pixels| per_unit(grid.gradient_groups, n_b as u32, pixels));
+        let finalize_units = match config.generalized {
+            Some(_) => n_rows as u64,
+            None => n_rows as u64 * n_c as u64,
         };
-
         let mut params = Params::for_config(config);
         params.n_samples = n_b as u32;
         params.n_classes = n_c as u32;
@@ -114,62 +104,8 @@ impl Geometry {
         params.groups = groups * slots;
         params.page_shift = layout.page_shift();
         params.n_rows = n_rows;
-
-        let spec = Spec {
-            activation: match config.activation {
-                Activation::None => ACT_NONE,
-                Activation::Softmax => ACT_SOFTMAX,
-                Activation::Sigmoid => ACT_SIGMOID,
-            },
-            target_kind: target_kind.code(),
-            pred_f16: pred_format == PredFormat::F16,
-            squared: config.squared,
-            soft_l1: config.soft_l1(),
-            n_classes: n_c as u32,
-            vec4: false,
-            ce_kind: params.ce_kind,
-            softmax: config.softmax_over_classes(),
-        };
-        let vec4 = n_s % 4 == 0
-            && n_c as u32 <= CLASS_CHUNK
-            // A cross-entropy term on this path only as softmax beside a softmax Dice term
-            // (they share the exponentials).
-            && (params.ce_kind == CE_OFF
-                || (params.ce_kind == CE_SOFTMAX && config.activation == Activation::Softmax))
-            && matches!(
-                target_kind,
-                TargetKind::LabelsU8 | TargetKind::LabelsU16 | TargetKind::LabelsU32
-            );
-
-        // The Dice coefficients, the cross-entropy ones and their sum (`ce_coef_base`), then
-        // for softmax over several class chunks the per-pixel normalisers (`norm_index`), in
-        // one binding (8 bytes a pixel against at least 36 of predictions: past about 4.5
-        // bindings of predictions this refuses before the pages would).
-        let coef_pairs = cells + n_c as u64 + 1;
-        let norm_pairs = if spec.norms() { (n_b * n_s) as u64 } else { 0 };
-        let coefs_bytes = (coef_pairs + norm_pairs) * 2 * 4;
-        fits(
-            "coefficients and softmax normalisers",
-            coefs_bytes,
-            limits.max_storage_buffer_binding_size,
-            "max_storage_buffer_binding_size",
-        )?;
-        // Per slot and class: A, P, Y, and X1, X2 where a cross-entropy term is fused
-        // (`partial_terms` in the WGSL).
-        let partial_terms = if params.ce_kind == CE_OFF {
-            3
-        } else {
-            SUM_TERMS
-        };
-        let partials_bytes =
-            per_sample as u64 * params.groups as u64 * (partial_terms * CLASS_CHUNK) as u64 * 4;
-        fits(
-            "partials scratch",
-            partials_bytes,
-            limits.max_storage_buffer_binding_size,
-            "max_storage_buffer_binding_size",
-        )?;
-        Ok(Self {
+        let spec = input_spec(config, n_c, pred_format, target_kind);
+        let mut geo = Self {
             n_rows,
             n_chunks,
             groups,
@@ -179,16 +115,90 @@ impl Geometry {
             layout,
             params,
             spec,
-            vec4,
-            coefs_bytes,
-            partials_bytes,
-        })
+            vec4: vec4_path(config, shape, target_kind, params.ce_kind),
+            coefs_bytes: 0,
+            partials_bytes: 0,
+        };
+        geo.size_scratch(limits, shape)?;
+        Ok(geo)
+    }
+
+    /// The scratch sizes, each within one storage binding. The coefficients: the Dice ones, the
+    /// cross-entropy ones and their sum (`ce_coef_base`), then for softmax over several class
+    /// chunks the per-pixel normalisers (`norm_index`), in one binding (8 bytes a pixel against
+    /// at least 36 of predictions: past about 4.5 bindings of predictions this refuses before
+    /// the pages would). The partials: per slot and class A, P, Y, and X1, X2 where a
+    /// cross-entropy term is fused (`partial_terms` in the WGSL).
+    fn size_scratch(&mut self, limits: &wgpu::Limits, shape: &Shape) -> Result<(), DiceError> {
+        let (n_b, n_c, n_s) = (shape.batch(), shape.classes(), shape.spatial());
+        let coef_pairs = self.cells() + n_c as u64 + 1;
+        let norm_pairs = if self.spec.norms() {
+            (n_b * n_s) as u64
+        } else {
+            0
+        };
+        self.coefs_bytes = (coef_pairs + norm_pairs) * 2 * 4;
+        let partial_terms = if self.params.ce_kind == CE_OFF {
+            3
+        } else {
+            SUM_TERMS
+        };
+        let per_sample = self.n_chunks as u64 * n_b as u64;
+        self.partials_bytes =
+            per_sample * self.params.groups as u64 * (partial_terms * CLASS_CHUNK) as u64 * 4;
+        let limit = limits.max_storage_buffer_binding_size;
+        let binding = "max_storage_buffer_binding_size";
+        fits(
+            "coefficients and softmax normalisers",
+            self.coefs_bytes,
+            limit,
+            binding,
+        )?;
+        fits("partials scratch", self.partials_bytes, limit, binding)
     }
 
     /// Cells of sums: rows times classes.
     pub(super) fn cells(&self) -> u64 {
         self.n_rows as u64 * self.params.n_classes as u64
     }
+}
+
+/// The input kernels' specialisation (without VEC4) for a config, class count and formats.
+fn input_spec(
+    config: &DiceConfig,
+    n_c: usize,
+    pred_format: PredFormat,
+    target_kind: TargetKind,
+) -> Spec {
+    Spec {
+        activation: match config.activation {
+            Activation::None => ACT_NONE,
+            Activation::Softmax => ACT_SOFTMAX,
+            Activation::Sigmoid => ACT_SIGMOID,
+        },
+        target_kind: target_kind.code(),
+        pred_f16: pred_format == PredFormat::F16,
+        squared: config.squared,
+        soft_l1: config.soft_l1(),
+        n_classes: n_c as u32,
+        vec4: false,
+        ce_kind: crate::params::ce_kind(config),
+        softmax: config.softmax_over_classes(),
+    }
+}
+
+/// Whether the VEC4 path may run: whole quads of pixels, every class in one chunk, integer
+/// labels, and a cross-entropy term only as softmax beside a softmax Dice term (they share the
+/// exponentials).
+fn vec4_path(config: &DiceConfig, shape: &Shape, target_kind: TargetKind, ce_kind: u32) -> bool {
+    shape.spatial().is_multiple_of(4)
+        && shape.classes() as u32 <= CLASS_CHUNK
+        && (ce_kind == CE_OFF
+            || (ce_kind == CE_SOFTMAX && config.activation == Activation::Softmax))
+        && matches!(
+            target_kind,
+            TargetKind::LabelsU8 | TargetKind::LabelsU16 | TargetKind::LabelsU32
+        )
 }
 
 #[cfg(test)]
