@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use softdice::{
-    cpu, Activation, BufferRegion, CrossEntropy, DiceConfig, DiceContext, GpuInputs, Shape,
-    TargetKind, Targets,
+    cpu, Activation, BufferRegion, CrossEntropy, DiceConfig, DiceContext, GpuInputs, Gradient,
+    Shape, TargetKind, Targets,
 };
 
 const SHAPES: [&[usize]; 3] = [&[8, 4, 256, 256], &[4, 8, 512, 512], &[2, 4, 96, 96, 96]];
@@ -174,7 +174,14 @@ fn cpu_oracle(c: &mut Criterion) {
             &(),
             |b, _| {
                 b.iter(|| {
-                    cpu::compute(&shape, &config, &logits, Targets::LabelsU8(&u8s), true).unwrap()
+                    cpu::compute(
+                        &shape,
+                        &config,
+                        &logits,
+                        Targets::LabelsU8(&u8s),
+                        Gradient::With,
+                    )
+                    .unwrap()
                 })
             },
         );

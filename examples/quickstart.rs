@@ -7,7 +7,7 @@
 //! `SoftDiceLoss(num_classes=3, eps=1e-5)` and its gradient, and prints both paths beside the
 //! value the notebook printed.
 
-use softdice::{cpu, DiceConfig, DiceContext, DiceError, Shape, Targets};
+use softdice::{cpu, DiceConfig, DiceContext, DiceError, Gradient, Shape, Targets};
 use softdice_support::seed_npy::read_npy;
 
 const NOTEBOOK_LOSS: f64 = 1.8738912343978882;
@@ -38,7 +38,7 @@ fn main() -> Result<(), DiceError> {
     let targets = Targets::LabelsU8(&labels);
     let config = DiceConfig::seed();
 
-    let reference = cpu::compute(&shape, &config, &probs, targets, true)?;
+    let reference = cpu::compute(&shape, &config, &probs, targets, Gradient::With)?;
     let ref_grad = reference.gradient.as_deref().unwrap_or_default();
     println!("notebook printed loss : {NOTEBOOK_LOSS}");
     println!("CPU oracle (f64) loss : {}", reference.loss);
@@ -51,7 +51,7 @@ fn main() -> Result<(), DiceError> {
                 "backend              : {:?} ({:?}; WGPU_BACKEND chooses)",
                 info.backend, info.device_type
             );
-            let gpu = ctx.compute(&shape, &config, &probs, targets, true)?;
+            let gpu = ctx.compute(&shape, &config, &probs, targets, Gradient::With)?;
             let grad = gpu.gradient.as_deref().unwrap_or_default();
             let max_diff = |a: &[f32], b: &[f64]| {
                 a.iter()

@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use softdice::wgpu;
-use softdice::{BufferRegion, DiceConfig, DiceContext, GpuInputs, Shape, Targets};
+use softdice::{BufferRegion, DiceConfig, DiceContext, GpuInputs, Gradient, Shape, Targets};
 use softdice_support::memory::rss_mib;
 use softdice_support::{inputs, readback};
 
@@ -108,7 +108,7 @@ fn main() -> Result<(), softdice::DiceError> {
     let grad_same = read_bits(&ctx, &grad) == first_grad;
     let (rss_plan, alloc_plan) = (rss_mib(), allocated_mib(&ctx));
 
-    let host_first = ctx.compute(&shape, &config, &logits, targets, true)?;
+    let host_first = ctx.compute(&shape, &config, &logits, targets, Gradient::With)?;
     let (rss_host, alloc_host) = (rss_mib(), allocated_mib(&ctx));
     let host_bits = |o: &softdice::DiceOutput<f32>| {
         (
@@ -121,7 +121,7 @@ fn main() -> Result<(), softdice::DiceError> {
     let mut differing_calls = 0usize;
     let started = Instant::now();
     for _ in 0..args.host_calls {
-        let out = ctx.compute(&shape, &config, &logits, targets, true)?;
+        let out = ctx.compute(&shape, &config, &logits, targets, Gradient::With)?;
         if host_bits(&out) != want {
             differing_calls += 1;
         }

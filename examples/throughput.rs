@@ -25,7 +25,7 @@ use softdice_support::inputs;
 use std::time::Instant;
 
 use softdice::{
-    cpu, Activation, BufferRegion, DiceConfig, DiceContext, GpuInputs, PredFormat, Shape,
+    cpu, Activation, BufferRegion, DiceConfig, DiceContext, GpuInputs, Gradient, PredFormat, Shape,
     TargetKind, Targets,
 };
 
@@ -276,7 +276,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = None;
     for _ in 0..args.iters.clamp(1, 5) {
         let t = Instant::now();
-        out = Some(ctx.compute(&shape, &config, &logits, targets, true)?);
+        out = Some(ctx.compute(&shape, &config, &logits, targets, Gradient::With)?);
         h2h.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let out = out.expect("at least one run");
@@ -296,7 +296,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.loss
     );
     if args.check {
-        let oracle = cpu::compute(&shape, &config, &logits, targets, true)?;
+        let oracle = cpu::compute(&shape, &config, &logits, targets, Gradient::With)?;
         let g = out.gradient.as_deref().unwrap_or_default();
         let max_diff = g
             .iter()

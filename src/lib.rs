@@ -30,7 +30,7 @@
 //!
 //! # Example
 //! ```
-//! use softdice::{DiceConfig, DiceContext, Shape, Targets};
+//! use softdice::{DiceConfig, DiceContext, Gradient, Shape, Targets};
 //!
 //! # fn main() -> Result<(), softdice::DiceError> {
 //! let shape = Shape::new(&[1, 3, 4, 4])?; // [B, C, H, W]
@@ -39,8 +39,8 @@
 //! let config = DiceConfig::monai(); // DiceLoss(to_onehot_y=True, softmax=True)
 //!
 //! let ctx = DiceContext::new()?;
-//! let gpu = ctx.compute(&shape, &config, &logits, Targets::Labels(&labels), true)?;
-//! let cpu = softdice::cpu::compute(&shape, &config, &logits, Targets::Labels(&labels), true)?;
+//! let gpu = ctx.compute(&shape, &config, &logits, Targets::Labels(&labels), Gradient::With)?;
+//! let cpu = softdice::cpu::compute(&shape, &config, &logits, Targets::Labels(&labels), Gradient::With)?;
 //! assert!((gpu.loss as f64 - cpu.loss).abs() < 1e-5);
 //! println!("loss {} dice {:?}", gpu.loss, gpu.dice);
 //! # Ok(())
@@ -72,7 +72,7 @@ pub use gpu::{
     Recorded, RECORDING_SLOTS,
 };
 pub use index::{mcc, SimilarityIndex};
-pub use output::{ClassSums, DiceOutput, Finalized, SumCell};
+pub use output::{ClassSums, DiceOutput, Finalized, Gradient, SumCell};
 pub use shape::{PredFormat, Shape, TargetKind, Targets};
 /// The wgpu this crate is built on: use it to make devices and buffers of the matching version.
 pub use wgpu;

@@ -175,6 +175,25 @@ impl ClassSums {
     }
 }
 
+/// Whether a call also computes d loss / d input (the gradient pass and its readback).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Gradient {
+    /// The loss output only.
+    Without,
+    /// The loss output and the gradient.
+    With,
+}
+
+impl Gradient {
+    /// Whether the gradient is asked for.
+    pub fn wanted(self) -> bool {
+        match self {
+            Gradient::Without => false,
+            Gradient::With => true,
+        }
+    }
+}
+
 /// What the finalize step produces, on either path.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Finalized<T> {

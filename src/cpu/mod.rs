@@ -14,7 +14,7 @@ pub use pixels::dice_sums;
 
 use crate::config::DiceConfig;
 use crate::error::DiceError;
-use crate::output::DiceOutput;
+use crate::output::{DiceOutput, Gradient};
 use crate::shape::{Shape, Targets};
 
 /// Validates everything the host can see: shape, config, lengths, labels and finiteness.
@@ -84,11 +84,13 @@ pub fn compute(
     config: &DiceConfig,
     preds: &[f32],
     targets: Targets<'_>,
-    with_gradient: bool,
+    gradient: Gradient,
 ) -> Result<DiceOutput<f64>, DiceError> {
     validate_inputs(shape, config, preds, targets)?;
     let sums = dice_sums(shape, config, preds, targets);
     let fin = dice_finalize(config, &sums);
-    let gradient = with_gradient.then(|| dice_gradient(shape, config, preds, targets, &fin));
+    let gradient = gradient
+        .wanted()
+        .then(|| dice_gradient(shape, config, preds, targets, &fin));
     Ok(DiceOutput::from_finalized(config, fin, sums, gradient))
 }

@@ -108,7 +108,7 @@ impl DiceContext {
         config: &DiceConfig,
         preds: &[f32],
         targets: Targets<'_>,
-        with_gradient: bool,
+        gradient: crate::Gradient,
     ) -> Result<DiceOutput<f32>, DiceError> {
         crate::cpu::validate_inputs(shape, config, preds, targets)?;
         self.check_alive()?;
@@ -119,7 +119,7 @@ impl DiceContext {
             .slot(self, shape, config, targets.kind())
             .and_then(|slot| {
                 let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-                slot.run(self, preds, targets, with_gradient)
+                slot.run(self, preds, targets, gradient)
             });
         let oom = pollster::block_on(oom.pop());
         let validation = pollster::block_on(scope.pop());
@@ -137,8 +137,9 @@ impl HostSlot {
         ctx: &DiceContext,
         preds: &[f32],
         targets: Targets<'_>,
-        with_gradient: bool,
+        gradient: crate::Gradient,
     ) -> Result<DiceOutput<f32>, DiceError> {
+        let with_gradient = gradient.wanted();
         write_padded(&ctx.queue, &self.preds, bytemuck::cast_slice(preds));
         write_padded(&ctx.queue, &self.targets, targets.as_bytes());
         let mut encoder = ctx.device.create_command_encoder(&Default::default());

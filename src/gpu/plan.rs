@@ -160,7 +160,7 @@ fn storage(
 ///     &DiceConfig::seed(),
 ///     &probs,
 ///     Targets::Labels(&labels),
-///     false,
+///     softdice::Gradient::Without,
 /// )?;
 /// assert!((out.loss as f64 - oracle.loss).abs() <= 1e-5 * oracle.loss.abs());
 /// # Ok(())

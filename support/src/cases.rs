@@ -10,7 +10,7 @@ use crate::activation::HostActivation;
 use crate::pycall::{parse_call, Kwargs, Value};
 use softdice::{
     cpu, Activation, ClassSelection, CrossEntropy, DiceConfig, DiceContext, GeneralizedWeight,
-    LossForm, Reduction, Scope, Shape, Targets, WeightMode,
+    Gradient, LossForm, Reduction, Scope, Shape, Targets, WeightMode,
 };
 
 /// Loss: relative bar (with a floor for losses at zero).
@@ -1210,12 +1210,12 @@ pub fn run_case(fixture: &Fixture, case: &Case, ctx: Option<&DiceContext>) -> Ou
         _ => grad,
     };
     let mut paths: Vec<(&str, Vec<f64>, Vec<f64>)> = Vec::new();
-    match cpu::compute(shape, config, &preds, targets.as_targets(), true) {
+    match cpu::compute(shape, config, &preds, targets.as_targets(), Gradient::With) {
         Ok(out) => paths.push(("cpu", out.values, chain(out.gradient.unwrap_or_default()))),
         Err(e) => return fail(format!("cpu: {e}")),
     }
     if let Some(ctx) = ctx {
-        match ctx.compute(shape, config, &preds, targets.as_targets(), true) {
+        match ctx.compute(shape, config, &preds, targets.as_targets(), Gradient::With) {
             Ok(out) => paths.push((
                 "gpu",
                 out.values.iter().map(|&v| v as f64).collect(),

@@ -2,7 +2,7 @@
 //! probabilities near 1 with small variation, one class with very few pixels) stay within
 //! 1e-6 of the f64 oracle.
 
-use softdice::{cpu, DiceConfig, Shape, Targets};
+use softdice::{cpu, DiceConfig, Gradient, Shape, Targets};
 
 use crate::common::*;
 
@@ -35,9 +35,9 @@ fn hard_sums_over_1e8_elements() {
     let (shape, preds, labels) = hard_input(h, w);
     let config = DiceConfig::default();
     let targets = Targets::LabelsU8(&labels);
-    let want = cpu::compute(&shape, &config, &preds, targets, false).unwrap();
+    let want = cpu::compute(&shape, &config, &preds, targets, Gradient::Without).unwrap();
     let got = ctx
-        .compute(&shape, &config, &preds, targets, false)
+        .compute(&shape, &config, &preds, targets, Gradient::Without)
         .unwrap();
     let rel = (got.loss as f64 - want.loss).abs() / want.loss.abs();
     eprintln!(

@@ -1,7 +1,8 @@
 //! The buffer-level API: the caller's buffers at arbitrary offsets, results left on the GPU.
 
 use softdice::{
-    cpu, Activation, BufferRegion, DiceConfig, GpuInputs, Scope, Shape, TargetKind, Targets,
+    cpu, Activation, BufferRegion, DiceConfig, GpuInputs, Gradient, Scope, Shape, TargetKind,
+    Targets,
 };
 use wgpu::util::DeviceExt;
 
@@ -23,7 +24,14 @@ fn tensors_inside_larger_allocations() {
         scope: Scope::PerSample,
         ..DiceConfig::default()
     };
-    let want = cpu::compute(&shape, &config, &logits, Targets::LabelsU8(&labels), true).unwrap();
+    let want = cpu::compute(
+        &shape,
+        &config,
+        &logits,
+        Targets::LabelsU8(&labels),
+        Gradient::With,
+    )
+    .unwrap();
 
     // Offsets that are not multiples of the binding alignment, nor of 4 for the bytes; the
     // predictions span bytes 148..3892 and the labels 4001..4235 of one buffer.
@@ -108,9 +116,9 @@ fn repeated_host_calls_of_one_shape_use_each_calls_data() {
         let logits = rng.logits(shape.len(), 3.0);
         let labels: Vec<u8> = (0..shape.pixels()).map(|_| rng.below(3) as u8).collect();
         let targets = Targets::LabelsU8(&labels);
-        let want = cpu::compute(&shape, &config, &logits, targets, true).unwrap();
+        let want = cpu::compute(&shape, &config, &logits, targets, Gradient::With).unwrap();
         let got = ctx
-            .compute(&shape, &config, &logits, targets, true)
+            .compute(&shape, &config, &logits, targets, Gradient::With)
             .unwrap();
         check_loss(&format!("call {call}"), got.loss, want.loss).unwrap();
         check_grad(

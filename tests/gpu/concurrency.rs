@@ -1,6 +1,8 @@
 //! One context, several threads at once; a lost device is an error and a new context works.
 
-use softdice::{cpu, Activation, DiceConfig, DiceContext, DiceError, Scope, Shape, Targets};
+use softdice::{
+    cpu, Activation, DiceConfig, DiceContext, DiceError, Gradient, Scope, Shape, Targets,
+};
 
 use crate::common::*;
 
@@ -39,9 +41,10 @@ fn four_threads_with_different_shapes_on_one_context() {
                 };
                 for _ in 0..5 {
                     let targets = Targets::Labels(&labels);
-                    let want = cpu::compute(&shape, &config, &logits, targets, true).unwrap();
+                    let want =
+                        cpu::compute(&shape, &config, &logits, targets, Gradient::With).unwrap();
                     let got = ctx
-                        .compute(&shape, &config, &logits, targets, true)
+                        .compute(&shape, &config, &logits, targets, Gradient::With)
                         .unwrap();
                     check_loss("loss", got.loss, want.loss).unwrap();
                     check_grad(
@@ -65,12 +68,14 @@ fn computes_then_errors_once_lost(ctx: &DiceContext) -> (Shape, Vec<f32>, Vec<u3
     let labels = vec![1u32; shape.pixels()];
     let targets = Targets::Labels(&labels);
     let config = DiceConfig::default();
-    let want = cpu::compute(&shape, &config, &probs, targets, true).unwrap();
-    let out = ctx.compute(&shape, &config, &probs, targets, true).unwrap();
+    let want = cpu::compute(&shape, &config, &probs, targets, Gradient::With).unwrap();
+    let out = ctx
+        .compute(&shape, &config, &probs, targets, Gradient::With)
+        .unwrap();
     check_loss("loss before the loss", out.loss, want.loss).unwrap();
     ctx.device().destroy();
     let err = ctx
-        .compute(&shape, &config, &probs, targets, true)
+        .compute(&shape, &config, &probs, targets, Gradient::With)
         .unwrap_err();
     assert!(
         matches!(&err, DiceError::Gpu(m) if m.contains("lost")),
@@ -96,9 +101,9 @@ fn a_lost_device_is_an_error_and_a_new_context_works() {
     let (targets, config) = (Targets::Labels(&labels), DiceConfig::default());
     let fresh = DiceContext::with_options(&options()).unwrap();
     let out = fresh
-        .compute(&shape, &config, &probs, targets, true)
+        .compute(&shape, &config, &probs, targets, Gradient::With)
         .unwrap();
-    let want = cpu::compute(&shape, &config, &probs, targets, true).unwrap();
+    let want = cpu::compute(&shape, &config, &probs, targets, Gradient::With).unwrap();
     check_loss("loss after rebuild", out.loss, want.loss).unwrap();
 }
 

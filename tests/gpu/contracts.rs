@@ -2,7 +2,7 @@
 //! a wrong number with `Ok`.
 
 use softdice::{
-    cpu, Activation, BufferRegion, DiceConfig, DiceContext, DiceError, GpuInputs, Shape,
+    cpu, Activation, BufferRegion, DiceConfig, DiceContext, DiceError, GpuInputs, Gradient, Shape,
     TargetKind, Targets, RECORDING_SLOTS,
 };
 
@@ -56,7 +56,14 @@ fn two_recordings_of_one_plan_in_one_submission_each_give_their_own_results() {
     ctx.queue().submit([encoder.finish()]);
     for ((recorded, at), grad) in recorded.into_iter().zip([1usize, 2]).zip(&grads) {
         let logits = &arena[at..at + shape.len()];
-        let want = cpu::compute(&shape, &config, logits, Targets::Labels(&labels), true).unwrap();
+        let want = cpu::compute(
+            &shape,
+            &config,
+            logits,
+            Targets::Labels(&labels),
+            Gradient::With,
+        )
+        .unwrap();
         let got = plan.read_results(ctx, recorded).unwrap();
         check_loss(&format!("loss at offset {at}"), got.loss, want.loss).unwrap();
         check_grad(
@@ -130,7 +137,14 @@ fn results_are_read_without_blocking() {
     let mut rng = Rng::new(43);
     let logits = rng.logits(shape.len(), 2.0);
     let labels = rng.labels(shape.pixels(), 3);
-    let want = cpu::compute(&shape, &config, &logits, Targets::Labels(&labels), false).unwrap();
+    let want = cpu::compute(
+        &shape,
+        &config,
+        &logits,
+        Targets::Labels(&labels),
+        Gradient::Without,
+    )
+    .unwrap();
     let preds = storage(
         ctx.device(),
         bytemuck::cast_slice(&logits),
@@ -306,9 +320,22 @@ fn from_device_takes_a_device_with_webgpu_limits() {
     let probs = vec![0.25f32; shape.len()];
     let labels = vec![1u32; shape.pixels()];
     let targets = Targets::Labels(&labels);
-    let want = cpu::compute(&shape, &DiceConfig::seed(), &probs, targets, false).unwrap();
+    let want = cpu::compute(
+        &shape,
+        &DiceConfig::seed(),
+        &probs,
+        targets,
+        Gradient::Without,
+    )
+    .unwrap();
     let got = ctx
-        .compute(&shape, &DiceConfig::seed(), &probs, targets, false)
+        .compute(
+            &shape,
+            &DiceConfig::seed(),
+            &probs,
+            targets,
+            Gradient::Without,
+        )
         .unwrap();
     check_loss("loss", got.loss, want.loss).unwrap();
 }

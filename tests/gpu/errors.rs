@@ -1,8 +1,8 @@
 //! Bad input: a clear error, never a panic, a hang or a silently wrong number.
 
 use softdice::{
-    cpu, Activation, BufferRegion, ClassSelection, DiceConfig, DiceError, GpuInputs, Shape,
-    TargetKind, Targets,
+    cpu, Activation, BufferRegion, ClassSelection, DiceConfig, DiceError, GpuInputs, Gradient,
+    Shape, TargetKind, Targets,
 };
 
 use crate::common::*;
@@ -141,11 +141,11 @@ fn host_inputs_are_checked_on_both_paths() {
         ),
     ];
     for (p, l, c, is_expected) in &cases {
-        let err = cpu::compute(&shape, c, p, Targets::Labels(l), true).unwrap_err();
+        let err = cpu::compute(&shape, c, p, Targets::Labels(l), Gradient::With).unwrap_err();
         assert!(is_expected(&err), "CPU: unexpected {err:?}");
         if let Some(ctx) = ctx() {
             let err = ctx
-                .compute(&shape, c, p, Targets::Labels(l), true)
+                .compute(&shape, c, p, Targets::Labels(l), Gradient::With)
                 .unwrap_err();
             assert!(is_expected(&err), "GPU: unexpected {err:?}");
         }
@@ -160,7 +160,7 @@ fn host_inputs_are_checked_on_both_paths() {
         &ignoring,
         &preds,
         Targets::Labels(&[0, 255, 2, 1]),
-        true,
+        Gradient::With,
     )
     .unwrap();
 }

@@ -3,8 +3,8 @@
 
 use half::f16;
 use softdice::{
-    cpu, Activation, BufferRegion, DiceConfig, DiceError, GpuInputs, PredFormat, Scope, Shape,
-    TargetKind, Targets,
+    cpu, Activation, BufferRegion, DiceConfig, DiceError, GpuInputs, Gradient, PredFormat, Scope,
+    Shape, TargetKind, Targets,
 };
 
 use crate::common::*;
@@ -52,7 +52,14 @@ fn f16_predictions_match_the_oracle_on_their_values() {
             scope: Scope::PerSample,
             ..DiceConfig::monai()
         };
-        let want = cpu::compute(&shape, &config, &rounded, Targets::Labels(&labels), true).unwrap();
+        let want = cpu::compute(
+            &shape,
+            &config,
+            &rounded,
+            Targets::Labels(&labels),
+            Gradient::With,
+        )
+        .unwrap();
         let (got, grad) = run_f16(ctx, &shape, &config, &halves, &labels).unwrap();
         check_loss("f16 loss", got.loss, want.loss).unwrap();
         check_close("f16 dice", &got.dice, &want.dice, DICE_ABS, 0.0).unwrap();

@@ -1,8 +1,8 @@
 //! The CPU oracle's analytic gradient against central finite differences of its own loss.
 
 use softdice::{
-    cpu, Activation, ClassSelection, CrossEntropy, DiceConfig, GeneralizedWeight, LossForm,
-    Reduction, Scope, Shape, SimilarityIndex, Targets,
+    cpu, Activation, ClassSelection, CrossEntropy, DiceConfig, GeneralizedWeight, Gradient,
+    LossForm, Reduction, Scope, Shape, SimilarityIndex, Targets,
 };
 
 use crate::common::*;
@@ -23,7 +23,7 @@ fn check_config(config: &DiceConfig, dense: bool) {
     } else {
         Targets::Labels(&labels)
     };
-    let out = cpu::compute(&shape, config, &x, targets, true).unwrap();
+    let out = cpu::compute(&shape, config, &x, targets, Gradient::With).unwrap();
     let grad = out.gradient.unwrap();
     let h = 1.0 / 512.0; // exact in f32 near these magnitudes
     for i in (0..shape.len()).step_by(7) {
@@ -32,7 +32,7 @@ fn check_config(config: &DiceConfig, dense: bool) {
         plus[i] += h;
         minus[i] -= h;
         let sum = |v: &[f32]| {
-            cpu::compute(&shape, config, v, targets, false)
+            cpu::compute(&shape, config, v, targets, Gradient::Without)
                 .unwrap()
                 .values
                 .iter()

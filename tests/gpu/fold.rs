@@ -3,7 +3,7 @@
 //! and multi-chunk paths, and each bit-identical run to run.
 
 use softdice::shaders::Fold;
-use softdice::{Activation, DiceConfig, DiceContext, Scope, Shape, Targets};
+use softdice::{Activation, DiceConfig, DiceContext, Gradient, Scope, Shape, Targets};
 
 use crate::common::*;
 use crate::oracle::compare;
@@ -65,8 +65,12 @@ fn both_folds_match_the_oracle_and_repeat_bit_for_bit() {
                 let targets = Targets::Labels(&labels);
                 compare(ctx, shape, &config, &logits, targets)
                     .unwrap_or_else(|e| panic!("{:?} fold: {e}", ctx.fold()));
-                let a = ctx.compute(shape, &config, &logits, targets, true).unwrap();
-                let b = ctx.compute(shape, &config, &logits, targets, true).unwrap();
+                let a = ctx
+                    .compute(shape, &config, &logits, targets, Gradient::With)
+                    .unwrap();
+                let b = ctx
+                    .compute(shape, &config, &logits, targets, Gradient::With)
+                    .unwrap();
                 assert_eq!(a.loss.to_bits(), b.loss.to_bits(), "{:?} fold", ctx.fold());
                 assert_eq!(a.dice, b.dice, "{:?} fold", ctx.fold());
                 assert_eq!(a.gradient, b.gradient, "{:?} fold", ctx.fold());

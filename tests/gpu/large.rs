@@ -2,7 +2,7 @@
 //! and still match the oracle; inputs past what the device can address get an error that
 //! says how large they may be.
 
-use softdice::{cpu, Activation, DiceConfig, DiceError, Scope, Shape, Targets};
+use softdice::{cpu, Activation, DiceConfig, DiceError, Gradient, Scope, Shape, Targets};
 
 use crate::common::*;
 
@@ -23,9 +23,9 @@ fn an_input_over_300_mib_matches_the_oracle() {
         ..DiceConfig::monai()
     };
     let targets = Targets::LabelsU8(&labels);
-    let want = cpu::compute(&shape, &config, &logits, targets, true).unwrap();
+    let want = cpu::compute(&shape, &config, &logits, targets, Gradient::With).unwrap();
     let got = ctx
-        .compute(&shape, &config, &logits, targets, true)
+        .compute(&shape, &config, &logits, targets, Gradient::With)
         .unwrap();
     check_loss("loss", got.loss, want.loss).unwrap();
     check_close("dice", &got.dice, &want.dice, DICE_ABS, DICE_REL).unwrap();

@@ -2,7 +2,7 @@
 //! give the loss and gradient of one device holding the whole batch.
 
 use softdice::{
-    cpu, Activation, BufferRegion, ClassSums, CrossEntropy, DiceConfig, GpuInputs, Shape,
+    cpu, Activation, BufferRegion, ClassSums, CrossEntropy, DiceConfig, GpuInputs, Gradient, Shape,
     TargetKind, Targets,
 };
 use wgpu::util::DeviceExt;
@@ -76,7 +76,14 @@ fn merge_two_halves(classes: usize, config: DiceConfig) {
     let mut rng = Rng::new(41);
     let logits = rng.logits(whole.len(), 2.0);
     let labels = rng.labels(whole.pixels(), classes as u32);
-    let want = cpu::compute(&whole, &config, &logits, Targets::Labels(&labels), true).unwrap();
+    let want = cpu::compute(
+        &whole,
+        &config,
+        &logits,
+        Targets::Labels(&labels),
+        Gradient::With,
+    )
+    .unwrap();
 
     let storage = |bytes: &[u8]| {
         ctx.device()

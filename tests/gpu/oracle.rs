@@ -1,8 +1,8 @@
 //! GPU against the f64 CPU oracle: odd sizes, class counts, every option of the base config.
 
 use softdice::{
-    cpu, Activation, CrossEntropy, DiceConfig, DiceContext, LossForm, Reduction, Scope, Shape,
-    Targets,
+    cpu, Activation, CrossEntropy, DiceConfig, DiceContext, Gradient, LossForm, Reduction, Scope,
+    Shape, Targets,
 };
 
 use crate::common::*;
@@ -38,9 +38,10 @@ pub fn compare_with(
     targets: Targets<'_>,
     grad_floor: GradFloor,
 ) -> Result<(), String> {
-    let want = cpu::compute(shape, config, preds, targets, true).map_err(|e| e.to_string())?;
+    let want =
+        cpu::compute(shape, config, preds, targets, Gradient::With).map_err(|e| e.to_string())?;
     let got = ctx
-        .compute(shape, config, preds, targets, true)
+        .compute(shape, config, preds, targets, Gradient::With)
         .map_err(|e| e.to_string())?;
     let tag = format!("{:?} {:?}", shape.dims(), config);
     // Up to rows · C elements are summed: one dice each.
@@ -251,10 +252,12 @@ fn a_perturbed_input_makes_the_comparison_fail() {
     };
     let targets = Targets::Labels(&labels);
     compare(ctx, &shape, &config, &preds, targets).unwrap();
-    let got = ctx.compute(&shape, &config, &preds, targets, true).unwrap();
+    let got = ctx
+        .compute(&shape, &config, &preds, targets, Gradient::With)
+        .unwrap();
     let mut perturbed = preds.clone();
     perturbed[1234] += 0.5;
-    let want = cpu::compute(&shape, &config, &perturbed, targets, true).unwrap();
+    let want = cpu::compute(&shape, &config, &perturbed, targets, Gradient::With).unwrap();
     let err = check_grad(
         "gradient",
         got.gradient.as_deref().unwrap(),
@@ -273,8 +276,12 @@ fn same_input_twice_is_bit_identical() {
     let (preds, labels) = inputs(&mut rng, &shape, Activation::Softmax);
     let config = DiceConfig::monai();
     let targets = Targets::Labels(&labels);
-    let a = ctx.compute(&shape, &config, &preds, targets, true).unwrap();
-    let b = ctx.compute(&shape, &config, &preds, targets, true).unwrap();
+    let a = ctx
+        .compute(&shape, &config, &preds, targets, Gradient::With)
+        .unwrap();
+    let b = ctx
+        .compute(&shape, &config, &preds, targets, Gradient::With)
+        .unwrap();
     assert_eq!(a.loss.to_bits(), b.loss.to_bits());
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&a.dice), bits(&b.dice));

@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 use softdice::{
     cpu, Activation, CeMean, ClassSelection, CrossEntropy, CrossEntropyKind, DiceConfig,
-    EmptyClass, GeneralizedWeight, LossForm, Reduction, Scope, Shape, Targets, WeightMode,
+    EmptyClass, GeneralizedWeight, Gradient, LossForm, Reduction, Scope, Shape, Targets,
+    WeightMode,
 };
 
 use crate::common::*;
@@ -306,10 +307,10 @@ proptest! {
         let config = DiceConfig { smooth_dr: smooth, ..DiceConfig::default() };
         let targets = Targets::Labels(&labels);
         // Every path returns (here always an error: some input is always wrong or NaN).
-        let cpu = cpu::compute(&shape, &config, &preds, targets, true);
+        let cpu = cpu::compute(&shape, &config, &preds, targets, Gradient::With);
         prop_assert!(cpu.is_err() || (smooth >= 0.0 && preds.is_empty()));
         if let Some(ctx) = ctx() {
-            let gpu = ctx.compute(&shape, &config, &preds, targets, true);
+            let gpu = ctx.compute(&shape, &config, &preds, targets, Gradient::With);
             prop_assert_eq!(gpu.is_err(), cpu.is_err());
         }
     }

@@ -1,6 +1,6 @@
 //! The seed notebook's own check (tests/fixtures/seed_check, computed by PyTorch).
 
-use softdice::{cpu, Activation, DiceConfig, Shape, Targets};
+use softdice::{cpu, Activation, DiceConfig, Gradient, Shape, Targets};
 use softdice_support::seed_npy::read_npy;
 
 use crate::common::*;
@@ -36,7 +36,8 @@ fn cpu_oracle_matches_the_notebook_and_pytorch() {
     let (shape, probs, logits, labels) = seed_inputs();
     let expected = expected_json();
     let targets = Targets::LabelsU8(&labels);
-    let from_probs = cpu::compute(&shape, &DiceConfig::seed(), &probs, targets, true).unwrap();
+    let from_probs =
+        cpu::compute(&shape, &DiceConfig::seed(), &probs, targets, Gradient::With).unwrap();
     assert!((from_probs.loss - NOTEBOOK_LOSS).abs() / NOTEBOOK_LOSS < 1e-6);
     let f64_probs = expected["float64_loss_from_float32_probs"]
         .as_f64()
@@ -58,7 +59,7 @@ fn cpu_oracle_matches_the_notebook_and_pytorch() {
         activation: Activation::Softmax,
         ..DiceConfig::seed()
     };
-    let from_logits = cpu::compute(&shape, &softmax, &logits, targets, true).unwrap();
+    let from_logits = cpu::compute(&shape, &softmax, &logits, targets, Gradient::With).unwrap();
     let f64_logits = expected["float64_loss_from_float32_logits"]
         .as_f64()
         .unwrap();
@@ -82,7 +83,7 @@ fn gpu_matches_the_notebook_and_pytorch() {
     let (shape, probs, logits, labels) = seed_inputs();
     let targets = Targets::LabelsU8(&labels);
     let gpu = ctx
-        .compute(&shape, &DiceConfig::seed(), &probs, targets, true)
+        .compute(&shape, &DiceConfig::seed(), &probs, targets, Gradient::With)
         .unwrap();
     let rel = (gpu.loss as f64 - NOTEBOOK_LOSS).abs() / NOTEBOOK_LOSS;
     assert!(rel < 1e-6, "GPU loss {} vs notebook: {rel:e}", gpu.loss);
@@ -97,7 +98,7 @@ fn gpu_matches_the_notebook_and_pytorch() {
         ..DiceConfig::seed()
     };
     let gpu = ctx
-        .compute(&shape, &softmax, &logits, targets, true)
+        .compute(&shape, &softmax, &logits, targets, Gradient::With)
         .unwrap();
     let rel = (gpu.loss as f64 - NOTEBOOK_LOSS).abs() / NOTEBOOK_LOSS;
     assert!(

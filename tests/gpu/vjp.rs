@@ -3,8 +3,8 @@
 //! vector-Jacobian product, and NaN after bad input.
 
 use softdice::{
-    cpu, BufferRegion, ClassSelection, DiceConfig, GeneralizedWeight, GpuInputs, Reduction, Scope,
-    Shape, TargetKind, Targets,
+    cpu, BufferRegion, ClassSelection, DiceConfig, GeneralizedWeight, GpuInputs, Gradient,
+    Reduction, Scope, Shape, TargetKind, Targets,
 };
 
 use crate::common::*;
@@ -140,7 +140,14 @@ fn vjp_of_weighted_elements_matches_finite_differences() {
     let logits = rng.logits(shape.len(), 1.5);
     let labels = rng.labels(shape.pixels(), 3);
     let f = |x: &[f32], u: &[f64]| -> f64 {
-        let out = cpu::compute(&shape, &config, x, Targets::Labels(&labels), false).unwrap();
+        let out = cpu::compute(
+            &shape,
+            &config,
+            x,
+            Targets::Labels(&labels),
+            Gradient::Without,
+        )
+        .unwrap();
         out.values.iter().zip(u).map(|(v, w)| v * w).sum()
     };
     // Weights of the returned elements ([rows][selected classes]) and the kernels' layout.

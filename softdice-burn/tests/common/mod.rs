@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use softdice::{DiceConfig, Reduction, Shape, Targets, cpu};
+use softdice::{DiceConfig, Gradient, Reduction, Shape, Targets, cpu};
 use softdice_burn::{DiceLoss, LossPath};
 use softdice_support::inputs;
 
@@ -101,7 +101,7 @@ pub fn oracle(
 ) -> (Vec<f64>, Vec<f64>) {
     let shape = Shape::new(dims).unwrap();
     let targets = Targets::Labels(labels);
-    let out = cpu::compute(&shape, config, logits, targets, false).unwrap();
+    let out = cpu::compute(&shape, config, logits, targets, Gradient::Without).unwrap();
     let sums = cpu::dice_sums(&shape, config, logits, targets);
     let fin = cpu::dice_finalize(config, &sums);
     // The upstream gradient in the kernels' layout: per cell for Reduction::None (the

@@ -5,6 +5,7 @@
 //!
 //! `cargo run --release -- --shape 4,8,512,512 [--iters N]` (from tools/burn_peer)
 
+use softdice::Gradient;
 use softdice_support::inputs;
 
 use std::time::Instant;
@@ -114,7 +115,7 @@ fn main() {
             &config,
             &logits_host,
             softdice::Targets::Labels(&labels_host),
-            false,
+            Gradient::Without,
         )
         .expect("softdice");
     let bytes = 2 * (len as u64 * 4 + (b * h * w) as u64 * 4) + len as u64 * 4;
