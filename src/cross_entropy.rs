@@ -4,6 +4,7 @@
 
 use crate::config::Reduction;
 use crate::error::DiceError;
+use crate::shape::TargetForm;
 
 /// Which cross-entropy the term is. Both take the raw input as logits, whatever
 /// [`crate::DiceConfig::activation`] applies for the Dice term (MONAI's `DiceCELoss` allows a
@@ -211,9 +212,10 @@ impl CrossEntropy {
         self.include_background || c != 0
     }
 
-    /// What the term's sum is divided by under `reduction`, for integer-label (`labels`) or
-    /// dense targets.
-    pub fn divisor(&self, reduction: Reduction, labels: bool) -> CeDivisor {
+    /// What the term's sum is divided by under `reduction`, for integer-label or dense
+    /// targets.
+    pub fn divisor(&self, reduction: Reduction, targets: TargetForm) -> CeDivisor {
+        let labels = targets == TargetForm::Labels;
         use CrossEntropyKind as K;
         match (reduction, self.kind) {
             (Reduction::Sum, K::Softmax | K::Sigmoid) => CeDivisor::One,

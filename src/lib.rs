@@ -73,7 +73,7 @@ pub use gpu::{
 };
 pub use index::{mcc, SimilarityIndex};
 pub use output::{ClassSums, DiceOutput, Finalized, Gradient, SumCell};
-pub use shape::{PredFormat, Shape, TargetKind, Targets};
+pub use shape::{PredFormat, Shape, TargetForm, TargetKind, Targets};
 /// The wgpu this crate is built on: use it to make devices and buffers of the matching version.
 pub use wgpu;
 

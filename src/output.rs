@@ -3,6 +3,7 @@
 
 use crate::config::{DiceConfig, Reduction};
 use crate::error::DiceError;
+use crate::shape::TargetForm;
 
 /// The sums of one row and class: `[A, P, Y, X1, X2]`.
 pub type SumCell = [f64; crate::params::SUM_TERMS as usize];
@@ -26,9 +27,9 @@ pub struct ClassSums {
     /// The spatial size of a sample (what MONAI `FocalLoss`'s `reduction='sum'` divides by);
     /// 0 where not known yet. The same on every device of a batch.
     spatial: f64,
-    /// Whether the targets were integer labels (a softmax cross-entropy mean then divides by
-    /// the weighted label count, `Σ w_c Y_c`).
-    pub(crate) labels: bool,
+    /// Labels or dense targets (a softmax cross-entropy mean over labels divides by the
+    /// weighted label count, `Σ w_c Y_c`).
+    form: TargetForm,
 }
 
 impl ClassSums {
@@ -40,7 +41,7 @@ impl ClassSums {
             cells: vec![[0.0; crate::params::SUM_TERMS as usize]; rows * classes],
             pixels: 0.0,
             spatial: 0.0,
-            labels: true,
+            form: TargetForm::Labels,
         }
     }
 
@@ -59,7 +60,7 @@ impl ClassSums {
             cells,
             pixels: 0.0,
             spatial: 0.0,
-            labels: true,
+            form: TargetForm::Labels,
         })
     }
 
@@ -68,11 +69,16 @@ impl ClassSums {
         self.pixels
     }
 
-    /// Sets the pixels the sums cover and whether the targets were integer labels (what a
-    /// cross-entropy term's mean divides by).
-    pub fn set_pixels(&mut self, pixels: f64, labels: bool) {
+    /// Sets the pixels the sums cover and what the targets were (what a cross-entropy term's
+    /// mean divides by).
+    pub fn set_pixels(&mut self, pixels: f64, form: TargetForm) {
         self.pixels = pixels;
-        self.labels = labels;
+        self.form = form;
+    }
+
+    /// What the targets were (labels until [`ClassSums::set_pixels`] says otherwise).
+    pub fn target_form(&self) -> TargetForm {
+        self.form
     }
 
     /// The spatial size of one sample (0 until [`ClassSums::set_spatial`]; the oracle's and

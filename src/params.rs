@@ -2,6 +2,7 @@
 //! the kernels read. Each is written once here and once in the WGSL; `tests/shaders.rs` checks
 //! every one against the WGSL with naga ([`host_constants`], [`host_structs`]).
 
+use crate::shape::TargetForm;
 use bytemuck::{Pod, Zeroable};
 
 use crate::config::{DiceConfig, EmptyClass, LossForm, Reduction, Scope, WeightMode};
@@ -229,7 +230,7 @@ pub(crate) fn ce_kind(config: &DiceConfig) -> u32 {
 }
 
 impl FinalizeParams {
-    pub fn new(config: &DiceConfig, n_classes: usize, spatial: usize, labels: bool) -> Self {
+    pub fn new(config: &DiceConfig, n_classes: usize, spatial: usize, targets: TargetForm) -> Self {
         let ce = config.cross_entropy.as_ref();
         use crate::config::GeneralizedWeight as G;
         Self {
@@ -268,7 +269,7 @@ impl FinalizeParams {
             ce_lambda: ce.map_or(0.0, |ce| ce.lambda),
             ce_classes: ce.map_or(0, |ce| ce.n_included(n_classes) as u32),
             // As `cpu::ce_finalize`'s divisor.
-            ce_divisor: match ce.map(|ce| ce.divisor(config.reduction, labels)) {
+            ce_divisor: match ce.map(|ce| ce.divisor(config.reduction, targets)) {
                 None | Some(CeDivisor::One) => CE_DIV_ONE,
                 Some(CeDivisor::LabelWeight) => CE_DIV_LABEL_WEIGHT,
                 Some(CeDivisor::Pixels) => CE_DIV_PIXELS,

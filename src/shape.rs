@@ -140,6 +140,16 @@ impl Targets<'_> {
     }
 }
 
+/// What targets are, whatever their storage: integer labels (one per pixel) or dense values
+/// (one per element). A cross-entropy mean divides by different counts for the two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TargetForm {
+    /// Integer class labels.
+    Labels,
+    /// Dense per-class values (one-hot, soft or probabilities).
+    Dense,
+}
+
 /// The format of targets in a GPU buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TargetKind {
@@ -154,6 +164,16 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
+    /// Labels or dense values.
+    pub fn form(self) -> TargetForm {
+        match self {
+            TargetKind::LabelsU32 | TargetKind::LabelsU8 | TargetKind::LabelsU16 => {
+                TargetForm::Labels
+            }
+            TargetKind::Dense => TargetForm::Dense,
+        }
+    }
+
     /// Bytes per element.
     pub fn element_size(self) -> u64 {
         match self {

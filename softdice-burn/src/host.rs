@@ -58,7 +58,7 @@ fn split_state(spec: &DiceSpec, state: &[f32]) -> (ClassSums, [f32; STATUS_COUNT
         .collect();
     let mut sums = ClassSums::from_cells(spec.rows(), spec.shape.classes(), cells)
         .expect("softdice-burn: a state of the spec's length");
-    sums.set_pixels(pixels[0] as f64, true);
+    sums.set_pixels(pixels[0] as f64, softdice::TargetForm::Labels);
     sums.set_spatial(spec.shape.spatial() as f64);
     (sums, std::array::from_fn(|k| counts[k]))
 }

@@ -260,7 +260,7 @@ fn ce_finalize(
             label_weight += ce.class_weight(c) as f64 * y;
         }
     }
-    let divisor = match ce.divisor(config.reduction, sums.labels) {
+    let divisor = match ce.divisor(config.reduction, sums.target_form()) {
         CeDivisor::One => 1.0,
         CeDivisor::LabelWeight => label_weight,
         CeDivisor::Pixels => sums.pixels(),

@@ -8,7 +8,7 @@ use super::elements::{activate, focal, focal_powers, log_sigmoid, softmax_norm};
 use crate::config::{Activation, DiceConfig};
 use crate::cross_entropy::CrossEntropyKind;
 use crate::output::ClassSums;
-use crate::shape::{Shape, TargetKind, Targets};
+use crate::shape::{Shape, Targets};
 
 /// The target of element (b, c, s) and whether it is kept (not ignored).
 pub(super) fn target_of(
@@ -148,7 +148,7 @@ pub fn dice_sums(
     let (n_b, n_c) = (shape.batch(), shape.classes());
     let per_sample = config.scope == crate::Scope::PerSample;
     let mut sums = ClassSums::zeros(if per_sample { n_b } else { 1 }, n_c);
-    sums.set_pixels(shape.pixels() as f64, targets.kind() != TargetKind::Dense);
+    sums.set_pixels(shape.pixels() as f64, targets.kind().form());
     sums.set_spatial(shape.spatial() as f64);
     for px in pixels(shape, config, preds) {
         for c in 0..n_c {

@@ -38,12 +38,7 @@ impl PlanBuffers {
         let cells = geo.cells();
         let none = wgpu::BufferUsages::empty();
         let copy = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-        let finalize_params = FinalizeParams::new(
-            config,
-            n_c,
-            shape.spatial(),
-            target_kind != TargetKind::Dense,
-        );
+        let finalize_params = FinalizeParams::new(config, n_c, shape.spatial(), target_kind.form());
         Self {
             params: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("softdice params"),

@@ -6,7 +6,6 @@ use crate::output::{ClassSums, DiceOutput};
 use crate::params::{
     STATUS_BAD_LABELS, STATUS_NON_FINITE, STATUS_SUBGROUPS, STATUS_WORDS, SUM_TERMS,
 };
-use crate::shape::TargetKind;
 
 /// Words of the output buffer: `[loss, dice[cells], loss elements[cells], cross-entropy]`,
 /// then the status counts as f32 (bad labels, non-finite inputs: `DicePlan::output_buffer`).
@@ -96,7 +95,7 @@ impl DicePlan {
                 .map(|c| std::array::from_fn(|k| c[k] as f64))
                 .collect(),
         )?;
-        sums.set_pixels(pixels[0] as f64, self.target_kind != TargetKind::Dense);
+        sums.set_pixels(pixels[0] as f64, self.target_kind.form());
         sums.set_spatial(self.shape.spatial() as f64);
         let (loss, dice, elements) = (out[0], &out[1..1 + cells], &out[1 + cells..1 + 2 * cells]);
         let ce = self

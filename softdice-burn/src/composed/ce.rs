@@ -3,7 +3,7 @@
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::log_sigmoid;
-use softdice::{CeDivisor, CrossEntropy, CrossEntropyKind, DiceConfig};
+use softdice::{CeDivisor, CrossEntropy, CrossEntropyKind, DiceConfig, TargetForm};
 
 use super::{Sums, class_row};
 
@@ -64,7 +64,7 @@ pub(super) fn ce_term(
     let v = class_row((0..n_c).map(|c| ce.uv(c, n_c)[1]), n_c, &y).expand([rows, n_c]);
     let sum = (sums.column(3) * u + sums.column(4) * v).sum();
     // Integer labels: the only targets softdice-burn takes.
-    let divisor = match ce.divisor(config.reduction, true) {
+    let divisor = match ce.divisor(config.reduction, TargetForm::Labels) {
         CeDivisor::One => return sum,
         CeDivisor::Spatial => return sum / spatial as f32,
         CeDivisor::LabelWeight => {
