@@ -272,10 +272,12 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
             }
             for (var c = 0u; c < N_CLASSES; c++) {
                 var dx = activation_grad(probs.p[c], dp[c], dot, valid);
-                let y = target_of(label, c, b * n_c * n_s + c * n_s + s);
-                if (CE_KIND != CE_OFF && valid && !ignored_dense(y)) {
-                    let q = ce_q(probs.x[c], probs.lse, probs.p[c]);
-                    dx += ce_grad(probs.x[c], probs.lse, q, y, ce_u[c], ce_v[c], a_sum);
+                if (CE_KIND != CE_OFF && valid) {
+                    let y = target_of(label, c, b * n_c * n_s + c * n_s + s);
+                    if (!ignored_dense(y)) {
+                        let q = ce_q(probs.x[c], probs.lse, probs.p[c]);
+                        dx += ce_grad(probs.x[c], probs.lse, q, y, ce_u[c], ce_v[c], a_sum);
+                    }
                 }
                 store_grad(grad_base + c * n_s + s, dx);
             }
@@ -320,10 +322,12 @@ fn sample_gradient(g: u32, n_groups: u32, b: u32, lid: u32) {
                 g = element_grad(k.x, k.y, p, label, c, b * n_c * n_s + e);
             }
             g = activation_grad(p, g, dot, valid);
-            let y = target_of(label, c, b * n_c * n_s + e);
-            if (CE_KIND != CE_OFF && valid && !ignored_dense(y)) {
-                let uv = coefs[ce_coef_base() + c];
-                g += ce_grad(x, lse, ce_q(x, lse, p), y, uv.x, uv.y, a_sum);
+            if (CE_KIND != CE_OFF && valid) {
+                let y = target_of(label, c, b * n_c * n_s + e);
+                if (!ignored_dense(y)) {
+                    let uv = coefs[ce_coef_base() + c];
+                    g += ce_grad(x, lse, ce_q(x, lse, p), y, uv.x, uv.y, a_sum);
+                }
             }
             store_grad(grad_base + e, g);
         }

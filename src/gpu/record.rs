@@ -234,15 +234,21 @@ impl DicePlan {
         binds: &'a InputBinds,
         stages: Stages,
         vec4: bool,
-    ) -> Vec<Dispatch<'a>> {
+    ) -> impl Iterator<Item = Dispatch<'a>> {
         let g = &self.geo;
         let p = &ctx.pipelines;
         let samples = (self.shape.batch() as u32).min(g.max_dim);
-        let mut list = Vec::with_capacity(6);
+        // At most six, in a fixed array: a warm recording allocates nothing.
+        let mut list: [Option<Dispatch<'a>>; 6] = Default::default();
+        let mut at = 0;
+        let mut push = |d: Dispatch<'a>| {
+            list[at] = Some(d);
+            at += 1;
+        };
         if stages != Stages::Loss {
             if let (Some(pipeline), Some(bind)) = (&pipelines.dice_normaliser, &binds.normaliser) {
                 let groups = [g.gradient_groups[0], samples, 1];
-                list.push(Dispatch::new(
+                push(Dispatch::new(
                     Kernel::DiceNormaliser,
                     pipeline,
                     bind,
@@ -251,7 +257,7 @@ impl DicePlan {
             }
             let groups = [g.groups, g.n_chunks, samples];
             let partials = &pipelines.dice_partials;
-            list.push(Dispatch::new(
+            push(Dispatch::new(
                 Kernel::DicePartials,
                 partials,
                 &binds.partials,
@@ -260,7 +266,7 @@ impl DicePlan {
             let classes = (self.shape.classes() as u32).min(g.max_dim);
             let groups = [classes, g.n_rows.min(g.max_dim), 1];
             let reduce = &p.dice_reduce.pipeline;
-            list.push(Dispatch::new(
+            push(Dispatch::new(
                 Kernel::DiceReduce,
                 reduce,
                 &self.reduce_bind,
@@ -270,19 +276,19 @@ impl DicePlan {
         if stages != Stages::Sums {
             let (finalize, bind) = (&p.dice_finalize.pipeline, &self.finalize_bind);
             let groups = [g.finalize_groups, 1, 1];
-            list.push(Dispatch::new(Kernel::DiceFinalize, finalize, bind, groups));
+            push(Dispatch::new(Kernel::DiceFinalize, finalize, bind, groups));
             // `total`, the second entry point of dice_finalize, over the same bind group.
-            list.push(Dispatch {
+            push(Dispatch {
                 label: "dice_finalize total",
                 ..Dispatch::new(Kernel::DiceFinalize, &p.dice_total, bind, [1, 1, 1])
             });
             if let Some(bind) = &binds.gradient {
                 let groups = [g.gradient_groups[vec4 as usize], samples, 1];
                 let gradient = &pipelines.dice_gradient;
-                list.push(Dispatch::new(Kernel::DiceGradient, gradient, bind, groups));
+                push(Dispatch::new(Kernel::DiceGradient, gradient, bind, groups));
             }
         }
-        list
+        list.into_iter().flatten()
     }
 }
 

@@ -319,23 +319,10 @@ fn from_device_takes_a_device_with_webgpu_limits() {
     let shape = Shape::new(&[1, 2, 8, 8]).unwrap();
     let probs = vec![0.25f32; shape.len()];
     let labels = vec![1u32; shape.pixels()];
-    let targets = Targets::Labels(&labels);
-    let want = cpu::compute(
-        &shape,
-        &DiceConfig::seed(),
-        &probs,
-        targets,
-        Gradient::Without,
-    )
-    .unwrap();
+    let (targets, seed) = (Targets::Labels(&labels), DiceConfig::seed());
+    let want = cpu::compute(&shape, &seed, &probs, targets, Gradient::Without).unwrap();
     let got = ctx
-        .compute(
-            &shape,
-            &DiceConfig::seed(),
-            &probs,
-            targets,
-            Gradient::Without,
-        )
+        .compute(&shape, &seed, &probs, targets, Gradient::Without)
         .unwrap();
     check_loss("loss", got.loss, want.loss).unwrap();
 }
