@@ -13,8 +13,9 @@
 #      as SPIR-V, MSL, HLSL and GLSL; spirv-val and glslangValidator required), doc and GPU
 #      tests;
 #   2. `cargo test --test gpu` on each other backend found (GL: llvmpipe);
-#   3. `cargo test --test gpu` on lavapipe at each other SIMD width it takes
-#      (LP_NATIVE_VECTOR_WIDTH 64 .. 1024: subgroups of 2 .. 32 lanes);
+#   3. the GPU suite's fold modules (fold, oracle, parity, vjp, seed, f16, merge, contracts)
+#      on lavapipe at each other SIMD width it takes (LP_NATIVE_VECTOR_WIDTH 64 .. 1024:
+#      subgroups of 2 .. 32 lanes);
 #   4. `cargo test --test gpu` on the default adapter with SOFTDICE_TEST_LIMITS=webgpu
 #      (8 storage buffers per stage, 128 MiB bindings, 256 MiB buffers);
 #   5. the fit_mask example for a few steps, and the soak example;
@@ -87,6 +88,12 @@ done
 # lavapipe's subgroup width follows its SIMD width: the suite at each width it takes other
 # than the default one (2 lanes take the workgroup fold; 1024 bits reports 32 lanes and runs
 # some workgroups narrower, which the shader's subgroup count catches).
+# The subgroup width changes only how workgroups fold their partials, so these runs take the
+# modules that reduce over every shape and option and skip the ones that re-run the same folds
+# at size (props, large, accuracy, concurrency) — minutes of CI at each width.
+fold_tests=(fold:: oracle:: parity:: vjp:: seed:: f16:: merge:: contracts::)
+# Test-name filters go after `--`; add one unless the caller's arguments already hold it.
+filters_after() { for a in "$@"; do [ "$a" = "--" ] && return; done; echo "--"; }
 if grep -q "^vulkan.*llvmpipe" <<<"$found"; then
   subgroups() { env WGPU_BACKEND=vulkan "$@" cargo run --quiet --example adapter -- --subgroups; }
   default_sizes="$(subgroups)"
@@ -95,9 +102,10 @@ if grep -q "^vulkan.*llvmpipe" <<<"$found"; then
     if [ -z "$sizes" ] || [ "$sizes" = "$default_sizes" ]; then
       continue
     fi
-    echo "test.sh: == GPU suite on vulkan at LP_NATIVE_VECTOR_WIDTH=$bits (subgroups $sizes) =="
-    env LP_NATIVE_VECTOR_WIDTH=$bits WGPU_BACKEND=vulkan cargo test --test gpu "$@"
-    ran+=("vulkan at $bits-bit SIMD with subgroups of ${sizes%% *} lanes (GPU suite)")
+    echo "test.sh: == GPU fold tests on vulkan at LP_NATIVE_VECTOR_WIDTH=$bits (subgroups $sizes) =="
+    env LP_NATIVE_VECTOR_WIDTH=$bits WGPU_BACKEND=vulkan cargo test --test gpu "$@" \
+      $(filters_after "$@") "${fold_tests[@]}"
+    ran+=("vulkan at $bits-bit SIMD with subgroups of ${sizes%% *} lanes (GPU fold tests)")
   done
 fi
 echo "test.sh: == GPU suite on $first under WebGPU's default limits =="
