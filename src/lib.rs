@@ -54,6 +54,7 @@ mod cross_entropy;
 mod error;
 mod gpu;
 mod index;
+pub mod metrics;
 mod output;
 mod params;
 mod presets;

@@ -95,14 +95,7 @@ pub(crate) fn sums<const D: usize, const DL: usize>(
         spec.shape.spatial(),
     );
     let device = preds.device();
-    let x: Tensor<3> = preds.reshape([n_b, n_c, n_s]);
-    // f16/bf16 predictions are summed in f32, as the kernels do; autodiff casts the gradient
-    // back to the predictions' dtype.
-    let x = match x.dtype() {
-        DType::F32 => x,
-        _ => x.cast(FloatDType::F32),
-    };
-    let labels: Tensor<2, Int> = labels.reshape([n_b, n_s]);
+    let (x, labels) = flat_inputs(preds, labels, [n_b, n_c, n_s]);
     let counts = status(config, n_c, &x, &labels);
 
     let classes = Tensor::<1, Int>::arange(0..n_c as i64, (&device, labels.dtype()))
@@ -151,6 +144,21 @@ pub(crate) fn sums<const D: usize, const DL: usize>(
         pixels,
         counts,
     }
+}
+
+/// Predictions `[B, C, S]` in f32 and labels `[B, S]`: f16/bf16 predictions are summed in f32,
+/// as the kernels do (autodiff casts the gradient back to the predictions' dtype).
+pub(crate) fn flat_inputs<const D: usize, const DL: usize>(
+    preds: Tensor<D>,
+    labels: Tensor<DL, Int>,
+    [n_b, n_c, n_s]: [usize; 3],
+) -> (Tensor<3>, Tensor<2, Int>) {
+    let x: Tensor<3> = preds.reshape([n_b, n_c, n_s]);
+    let x = match x.dtype() {
+        DType::F32 => x,
+        _ => x.cast(FloatDType::F32),
+    };
+    (x, labels.reshape([n_b, n_s]))
 }
 
 /// Labels out of range that are not the ignore index, and non-finite predictions: the

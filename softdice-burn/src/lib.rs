@@ -57,7 +57,9 @@ mod cube;
 mod device;
 mod error;
 mod host;
+mod inputs;
 mod loss;
+pub mod metrics;
 mod ops;
 mod spec;
 

@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use softdice::{DiceConfig, DiceError, Reduction, Scope, Shape, TargetKind};
+use softdice::{DiceConfig, DiceError, Reduction, Scope, TargetKind};
 
 use crate::composed::{self, Sums};
 use crate::error::Error;
+use crate::inputs::check_inputs;
 use crate::ops::SoftDiceOps;
 use crate::spec::{DiceSpec, STATUS_COUNTS, SUM_TERMS};
 
@@ -283,26 +284,8 @@ impl DiceLoss {
         preds: &Tensor<D>,
         labels: &Tensor<DL, Int>,
     ) -> Result<(DiceSpec, LossPath), Error> {
-        let dims = preds.dims();
-        let shape = Shape::new(&dims)?;
-        let expected: Vec<usize> = [dims[0]]
-            .into_iter()
-            .chain(dims[2..].iter().copied())
-            .collect();
-        if labels.dims().as_slice() != expected.as_slice() {
-            return Err(Error::LabelShape {
-                preds: dims.to_vec(),
-                labels: labels.dims().to_vec(),
-                expected,
-            });
-        }
+        let shape = check_inputs(preds, labels)?;
         let device = preds.device();
-        if device != labels.device() {
-            return Err(Error::DeviceMismatch {
-                preds: format!("{device:?}"),
-                labels: format!("{:?}", labels.device()),
-            });
-        }
         let path = self.path(&device)?;
         if path == LossPath::Composed {
             crate::device::warn_composed_once(&device, None);

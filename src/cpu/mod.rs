@@ -3,11 +3,13 @@
 //! [`dice_gradient`]), accumulating in f64. It is the oracle of every test, and the path the
 //! quickstart takes where no GPU exists.
 
+mod confusion;
 mod elements;
 mod finalize;
 mod gradient;
 mod pixels;
 
+pub use confusion::confusion_counts;
 pub use finalize::{dice_finalize, with_upstream};
 pub use gradient::dice_gradient;
 pub use pixels::dice_sums;
@@ -41,39 +43,49 @@ pub fn validate_inputs(
             got: targets.len(),
         });
     }
-    let non_finite = preds.iter().filter(|v| !v.is_finite()).count();
-    if non_finite > 0 {
+    check_finite("predictions", preds)?;
+    if let Targets::Dense(dense) = targets {
+        check_finite("targets", dense)?;
+    } else {
+        check_labels(shape, targets, config.ignore_index)?;
+    }
+    Ok(())
+}
+
+/// An error where any value is not finite.
+pub(crate) fn check_finite(what: &'static str, values: &[f32]) -> Result<(), DiceError> {
+    let count = values.iter().filter(|v| !v.is_finite()).count();
+    if count > 0 {
         return Err(DiceError::NonFinite {
-            what: "predictions",
-            count: non_finite as u64,
+            what,
+            count: count as u64,
         });
     }
-    if let Targets::Dense(dense) = targets {
-        let non_finite = dense.iter().filter(|v| !v.is_finite()).count();
-        if non_finite > 0 {
-            return Err(DiceError::NonFinite {
-                what: "targets",
-                count: non_finite as u64,
-            });
+    Ok(())
+}
+
+/// An error where a label is past the classes and not `ignore`: their count and the first
+/// offending pixel, in one pass.
+pub(crate) fn check_labels(
+    shape: &Shape,
+    targets: Targets<'_>,
+    ignore: Option<u32>,
+) -> Result<(), DiceError> {
+    let n_c = shape.classes() as u32;
+    let (mut count, mut first) = (0u64, None);
+    for i in 0..targets.len() {
+        let l = targets.label(i);
+        if l >= n_c && Some(l) != ignore {
+            count += 1;
+            first = first.or(Some(i));
         }
-    } else {
-        // One pass: the count and the first offending pixel.
-        let n_c = shape.classes() as u32;
-        let (mut count, mut first) = (0u64, None);
-        for i in 0..targets.len() {
-            let l = targets.label(i);
-            if l >= n_c && Some(l) != config.ignore_index {
-                count += 1;
-                first = first.or(Some(i));
-            }
-        }
-        if count > 0 {
-            return Err(DiceError::LabelOutOfRange {
-                count,
-                n_classes: shape.classes(),
-                first,
-            });
-        }
+    }
+    if count > 0 {
+        return Err(DiceError::LabelOutOfRange {
+            count,
+            n_classes: shape.classes(),
+            first,
+        });
     }
     Ok(())
 }
