@@ -161,17 +161,26 @@ pub(crate) fn flat_inputs<const D: usize, const DL: usize>(
     (x, labels.reshape([n_b, n_s]))
 }
 
-/// Labels out of range that are not the ignore index, and non-finite predictions: the
-/// kernels' two status counts, as floats (a merge sums them).
-fn status(config: &DiceConfig, n_c: usize, x: &Tensor<3>, labels: &Tensor<2, Int>) -> Tensor<1> {
+/// Labels out of range (negative ones included) that are not `ignore`.
+pub(crate) fn bad_labels<const D: usize>(
+    labels: &Tensor<D, Int>,
+    n_c: usize,
+    ignore: Option<u32>,
+) -> Tensor<D, Bool> {
     let out_of_range = labels
         .clone()
         .lower_elem(0)
         .bool_or(labels.clone().greater_equal_elem(n_c as i64));
-    let bad = match config.ignore_index {
+    match ignore {
         Some(i) => out_of_range.bool_and(labels.clone().not_equal_elem(i as i64)),
         None => out_of_range,
-    };
+    }
+}
+
+/// Labels out of range that are not the ignore index, and non-finite predictions: the
+/// kernels' two status counts, as floats (a merge sums them).
+fn status(config: &DiceConfig, n_c: usize, x: &Tensor<3>, labels: &Tensor<2, Int>) -> Tensor<1> {
+    let bad = bad_labels(labels, n_c, config.ignore_index);
     let non_finite = x.clone().detach().is_finite().bool_not();
     Tensor::cat(vec![bad.float().sum(), non_finite.float().sum()], 0)
 }

@@ -22,7 +22,7 @@ pub use softdice::metrics::Decision;
 use softdice::metrics::{Confusion, ConfusionCounts};
 use softdice::{Activation, DiceError};
 
-use crate::composed::flat_inputs;
+use crate::composed::{bad_labels, flat_inputs};
 use crate::error::Error;
 use crate::inputs::check_inputs;
 
@@ -75,11 +75,7 @@ pub fn confusion_counts<const D: usize, const DL: usize>(
         * kept3.clone();
     let predicted = predicted.int() * kept3;
     let per_cell = |t: Tensor<3, Int>| t.sum_dim(2).reshape([n_b * n_c]);
-    let out_of_range = labels
-        .clone()
-        .lower_elem(0)
-        .bool_or(labels.greater_equal_elem(n_c as i64))
-        .bool_and(kept.clone());
+    let out_of_range = bad_labels(&labels, n_c, ignore);
     let non_finite = x.is_finite().bool_not().int().sum();
     let all = Tensor::cat(
         vec![

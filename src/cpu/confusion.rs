@@ -2,7 +2,7 @@
 //! predictions, each pixel's predicted classes taken by a [`Decision`].
 
 use super::elements::{activate, softmax_norm};
-use super::{check_finite, check_labels};
+use super::{check_finite, check_labels, check_lengths};
 use crate::config::Activation;
 use crate::error::DiceError;
 use crate::metrics::{Confusion, ConfusionCounts, Decision};
@@ -25,6 +25,7 @@ pub fn confusion_counts(
     let (n_c, n_s) = (shape.classes(), shape.spatial());
     let mut cells = vec![Confusion::default(); shape.batch() * n_c];
     let mut predicted = vec![false; n_c];
+    let ignored_value = ignore.map(|i| i as f32);
     for b in 0..shape.batch() {
         let base = b * n_c * n_s;
         for s in 0..n_s {
@@ -50,7 +51,7 @@ pub fn confusion_counts(
                 let y = match (targets, label) {
                     (Targets::Dense(d), _) => {
                         let v = d[base + c * n_s + s];
-                        if Some(v) == ignore.map(|i| i as f32) {
+                        if Some(v) == ignored_value {
                             continue;
                         }
                         v == 1.0
@@ -110,18 +111,7 @@ fn validate(
     targets: Targets<'_>,
     ignore: Option<u32>,
 ) -> Result<(), DiceError> {
-    let length = |what, expected: usize, got: usize| {
-        (expected != got).then_some(DiceError::LengthMismatch {
-            what,
-            expected,
-            got,
-        })
-    };
-    if let Some(e) = length("predictions", shape.len(), preds.len())
-        .or_else(|| length("targets", targets.kind().len_for(shape), targets.len()))
-    {
-        return Err(e);
-    }
+    check_lengths(shape, preds, targets)?;
     check_finite("predictions", preds)?;
     if let Targets::Dense(dense) = targets {
         let ignored = ignore.map(|i| i as f32);

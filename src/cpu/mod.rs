@@ -28,26 +28,34 @@ pub fn validate_inputs(
 ) -> Result<(), DiceError> {
     config.validate(shape.classes())?;
     config.validate_targets(targets.kind())?;
-    if preds.len() != shape.len() {
-        return Err(DiceError::LengthMismatch {
-            what: "predictions",
-            expected: shape.len(),
-            got: preds.len(),
-        });
-    }
-    let expected = targets.kind().len_for(shape);
-    if targets.len() != expected {
-        return Err(DiceError::LengthMismatch {
-            what: "targets",
-            expected,
-            got: targets.len(),
-        });
-    }
+    check_lengths(shape, preds, targets)?;
     check_finite("predictions", preds)?;
     if let Targets::Dense(dense) = targets {
         check_finite("targets", dense)?;
     } else {
         check_labels(shape, targets, config.ignore_index)?;
+    }
+    Ok(())
+}
+
+/// An error where the predictions or the targets are not the shape's length.
+pub(crate) fn check_lengths(
+    shape: &Shape,
+    preds: &[f32],
+    targets: Targets<'_>,
+) -> Result<(), DiceError> {
+    let expected = targets.kind().len_for(shape);
+    for (what, expected, got) in [
+        ("predictions", shape.len(), preds.len()),
+        ("targets", expected, targets.len()),
+    ] {
+        if got != expected {
+            return Err(DiceError::LengthMismatch {
+                what,
+                expected,
+                got,
+            });
+        }
     }
     Ok(())
 }
