@@ -4,13 +4,15 @@
 //! same sizes. Throughput is in bytes moved (predictions and labels read by both passes, the
 //! gradient written once), so figures compare with memory bandwidth.
 //!
-//! `cargo bench --bench dice` (lavapipe takes a few minutes; `-- gpu/` or `-- cpu/` to filter)
+//! `cargo bench --bench dice` (lavapipe takes a few minutes; `-- gpu/`, `-- metrics/` or
+//! `-- cpu/` to filter)
 
 use softdice_support::inputs;
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use softdice::metrics::Decision;
 use softdice::{
     cpu, Activation, BufferRegion, CrossEntropy, DiceConfig, DiceContext, GpuInputs, Gradient,
     Shape, TargetKind, Targets,
@@ -157,6 +159,77 @@ fn compound(c: &mut Criterion) {
     group.finish();
 }
 
+/// `iters` encoders filled by `record`, each submitted and waited for: the time they took.
+fn run_encoders(
+    ctx: &DiceContext,
+    iters: u64,
+    mut record: impl FnMut(&mut wgpu::CommandEncoder),
+) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        let mut encoder = ctx.device().create_command_encoder(&Default::default());
+        record(&mut encoder);
+        ctx.queue().submit([encoder.finish()]);
+        ctx.device()
+            .poll(wgpu::PollType::wait_indefinitely())
+            .unwrap();
+    }
+    start.elapsed()
+}
+
+/// The validation metric's confusion counts (`record_counts`, argmax) against the loss it
+/// sits beside: MONAI's softmax Dice from logits on u8 labels, the loss forward and
+/// forward+backward alone, the counts alone, and each loss with the counts in one encoder.
+fn metrics(c: &mut Criterion) {
+    let Ok(ctx) = DiceContext::new() else {
+        return;
+    };
+    let mut group = c.benchmark_group("metrics");
+    let dims = [4, 8, 512, 512];
+    let shape = Shape::new(&dims).unwrap();
+    let (logits, labels) = inputs::logits_and_labels(shape.len(), shape.pixels(), shape.classes());
+    let u8s: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
+    let preds = ctx.upload_preds(&logits);
+    let targets = ctx.upload_targets(Targets::LabelsU8(&u8s));
+    let grad = ctx.gradient_buffer(&shape);
+    let mut plan = ctx
+        .plan(&shape, &DiceConfig::monai(), TargetKind::LabelsU8)
+        .unwrap();
+    let forward = GpuInputs {
+        preds: BufferRegion::whole(&preds),
+        targets: BufferRegion::whole(&targets),
+        gradient: None,
+    };
+    let backward = GpuInputs {
+        gradient: Some(BufferRegion::whole(&grad)),
+        ..forward
+    };
+    // (label, the loss's inputs or none, whether the counts are recorded)
+    let rows = [
+        ("loss_fwd", Some(&forward), false),
+        ("loss_fwd_bwd", Some(&backward), false),
+        ("counts", None, true),
+        ("loss_fwd+counts", Some(&forward), true),
+        ("loss_fwd_bwd+counts", Some(&backward), true),
+    ];
+    for (label, loss, counts) in rows {
+        group.bench_with_input(BenchmarkId::new(label, name(&dims)), &(), |b, _| {
+            b.iter_custom(|iters| {
+                run_encoders(&ctx, iters, |encoder| {
+                    if let Some(inputs) = loss {
+                        plan.record(&ctx, encoder, inputs).unwrap();
+                    }
+                    if counts {
+                        plan.record_counts(&ctx, encoder, &forward, Decision::Argmax)
+                            .unwrap();
+                    }
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
 fn cpu_oracle(c: &mut Criterion) {
     let mut group = c.benchmark_group("cpu");
     for dims in SHAPES {
@@ -195,6 +268,6 @@ criterion_group! {
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500));
-    targets = gpu, compound, cpu_oracle
+    targets = gpu, compound, metrics, cpu_oracle
 }
 criterion_main!(benches);

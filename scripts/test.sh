@@ -90,8 +90,9 @@ done
 # some workgroups narrower, which the shader's subgroup count catches).
 # The subgroup width changes only how workgroups fold their partials, so these runs take the
 # modules that reduce over every shape and option and skip the ones that re-run the same folds
-# at size (props, large, accuracy, concurrency) — minutes of CI at each width.
-fold_tests=(fold:: oracle:: parity:: vjp:: seed:: f16:: merge:: contracts::)
+# at size (props, large, accuracy, concurrency) — minutes of CI at each width; `counts` for
+# dice_counts' workgroup atomics and VEC4 lanes at each width.
+fold_tests=(fold:: oracle:: parity:: vjp:: seed:: f16:: merge:: contracts:: counts::)
 # Test-name filters go after `--`; add one unless the caller's arguments already hold it.
 filters_after() { for a in "$@"; do [ "$a" = "--" ] && return; done; echo "--"; }
 if grep -q "^vulkan.*llvmpipe" <<<"$found"; then

@@ -25,6 +25,10 @@ struct Params {
     // The target a * y + b the sigmoid cross-entropy reads (its label smoothing).
     ce_target_scale: f32,
     ce_target_offset: f32,
+    // dice_counts' threshold on the probability (its DECISION_THRESHOLD): predicted where
+    // p > threshold, or p == threshold too where threshold_inclusive is 1.
+    threshold: f32,
+    threshold_inclusive: u32,
 }
 // Activation, target format, squared sums and the class count are not here: they are
 // `override` constants of the input kernels (inputs.wgsl), one pipeline per combination.

@@ -79,6 +79,16 @@ pub enum DiceError {
         /// How many.
         count: u64,
     },
+    /// Dense targets of a metric other than 0, 1 and the ignore value: metrics count hard
+    /// decisions against hard targets.
+    #[error(
+        "{} of a metric neither 0, 1 nor the ignore value",
+        counted(*count, "dense target value", "dense target values")
+    )]
+    NotBinary {
+        /// How many.
+        count: u64,
+    },
     /// A smoothing term, clamp or weight is negative or not finite.
     #[error("{name} = {value} must be finite and >= 0")]
     InvalidParameter {

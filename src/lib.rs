@@ -70,7 +70,7 @@ pub use cross_entropy::{CeDivisor, CeMean, CrossEntropy, CrossEntropyKind};
 pub use error::DiceError;
 pub use gpu::{
     describe_adapter, BufferRegion, ContextOptions, DeviceLimits, DiceContext, DicePlan, GpuInputs,
-    Recorded, RECORDING_SLOTS,
+    Recorded, RecordedCounts, RECORDING_SLOTS,
 };
 pub use index::{mcc, SimilarityIndex};
 pub use output::{ClassSums, DiceOutput, Finalized, Gradient, SumCell};

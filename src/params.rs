@@ -74,6 +74,22 @@ shared_constants! {
     /// Status word counting dice_partials workgroups that ran more subgroups than their
     /// partial slots (subgroups narrower than the adapter reported).
     STATUS_SUBGROUPS = 2;
+    /// Terms per (sample, class) cell of dice_counts' buffer: TP, FP, TN, FN.
+    COUNT_TERMS = 4;
+    /// Status words at the head of dice_counts' buffer.
+    COUNT_STATUS_WORDS = 4;
+    /// dice_counts status word: labels out of range.
+    COUNT_BAD_LABELS = 0;
+    /// dice_counts status word: non-finite predictions.
+    COUNT_NON_FINITE = 1;
+    /// dice_counts status word: dense targets other than 0, 1 and the ignore value.
+    COUNT_NOT_BINARY = 2;
+    /// dice_counts status word: pixels met with a decision code the shader does not know.
+    COUNT_UNKNOWN_DECISION = 3;
+    /// dice_counts decision (its `DECISION` override): the argmax of the raw inputs.
+    DECISION_ARGMAX = 0;
+    /// dice_counts decision: the probability against `Params::threshold`.
+    DECISION_THRESHOLD = 1;
     /// Loss form (`FinalizeParams::loss_form`): 1 - dice.
     FORM_ONE_MINUS = 0;
     /// Loss form: -ln(dice).
@@ -162,6 +178,11 @@ shared_struct! {
         /// (`CrossEntropy::sigmoid_target`: its label smoothing).
         ce_target_scale: f32,
         ce_target_offset: f32,
+        /// dice_counts' threshold on the probability (`Decision::Threshold`, as the f32 comparison
+        /// that decides exactly as the f64 one: `crate::metrics::Decision::gpu_threshold`).
+        threshold: f32,
+        /// 1: a probability equal to the threshold counts as predicted.
+        threshold_inclusive: u32,
     }
 }
 

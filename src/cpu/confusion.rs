@@ -115,13 +115,13 @@ fn validate(
     check_finite("predictions", preds)?;
     if let Targets::Dense(dense) = targets {
         let ignored = ignore.map(|i| i as f32);
-        if let Some(&v) = dense
+        let count = dense
             .iter()
-            .find(|&&v| v != 0.0 && v != 1.0 && Some(v) != ignored)
-        {
-            return Err(DiceError::InvalidParameter {
-                name: "dense target of a metric (0, 1 or the ignore value)",
-                value: v,
+            .filter(|&&v| v != 0.0 && v != 1.0 && Some(v) != ignored)
+            .count();
+        if count > 0 {
+            return Err(DiceError::NotBinary {
+                count: count as u64,
             });
         }
         return Ok(());

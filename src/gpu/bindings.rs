@@ -166,18 +166,7 @@ impl DicePlan {
 
     /// The bind groups over the caller's buffers (cached: rebuilt only when they change).
     pub(super) fn input_bind_groups(&self, ctx: &DiceContext, key: &InputKey) -> InputBinds {
-        let page_bytes = self.geo.layout.page_bytes;
-        // Each binding of the tables: the plan's own buffers by name, the tensors' pages.
-        let resource = |slot: &BindingSlot| {
-            if let Some(own) = self.buffers.find(slot.buffer) {
-                return own.as_entire_binding();
-            }
-            let tensor = self.tensor_of(key, slot.buffer);
-            match slot.access {
-                Access::ReadWrite => page(&self.placeholder_rw, page_bytes, tensor, slot.page),
-                _ => page(&self.placeholder, page_bytes, tensor, slot.page),
-            }
-        };
+        let resource = |slot: &BindingSlot| self.resource(key, slot);
         let stages = ctx.pipelines.stages(&ctx.device, self.geo.layout.binding);
         let bind = |stage: &Stage| {
             bind_group(
@@ -199,6 +188,24 @@ impl DicePlan {
             normaliser,
             partials,
             gradient,
+        }
+    }
+
+    /// What a binding of the tables is bound to: the plan's own buffers by name, the tensors'
+    /// pages (placeholders past a tensor's pages and for buffers the plan does not own).
+    pub(super) fn resource<'a>(
+        &'a self,
+        key: &'a InputKey,
+        slot: &BindingSlot,
+    ) -> wgpu::BindingResource<'a> {
+        if let Some(own) = self.buffers.find(slot.buffer) {
+            return own.as_entire_binding();
+        }
+        let page_bytes = self.geo.layout.page_bytes;
+        let tensor = self.tensor_of(key, slot.buffer);
+        match slot.access {
+            Access::ReadWrite => page(&self.placeholder_rw, page_bytes, tensor, slot.page),
+            _ => page(&self.placeholder, page_bytes, tensor, slot.page),
         }
     }
 
@@ -225,7 +232,8 @@ impl DicePlan {
             | Buffer::Sums
             | Buffer::Out
             | Buffer::Coefs
-            | Buffer::Upstream => None,
+            | Buffer::Upstream
+            | Buffer::Counts => None,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::config::DiceConfig;
 use crate::error::DiceError;
+use crate::metrics::{ConfusionCounts, Decision};
 use crate::output::DiceOutput;
 use crate::shape::{Shape, TargetKind, Targets};
 
@@ -111,16 +112,28 @@ impl DiceContext {
         gradient: crate::Gradient,
     ) -> Result<DiceOutput<f32>, DiceError> {
         crate::cpu::validate_inputs(shape, config, preds, targets)?;
+        self.on_slot(shape, config, targets, |slot| {
+            slot.run(self, preds, targets, gradient)
+        })
+    }
+
+    /// Runs `f` on the host slot for (shape, config, target kind) inside validation and
+    /// out-of-memory error scopes, so that a wgpu error is this call's `Gpu` error rather than
+    /// a panic in wgpu's uncaptured-error handler, and checks the device before and after.
+    fn on_slot<T>(
+        &self,
+        shape: &Shape,
+        config: &DiceConfig,
+        targets: Targets<'_>,
+        f: impl FnOnce(&mut HostSlot) -> Result<T, DiceError>,
+    ) -> Result<T, DiceError> {
         self.check_alive()?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let result = self
             .host
             .slot(self, shape, config, targets.kind())
-            .and_then(|slot| {
-                let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-                slot.run(self, preds, targets, gradient)
-            });
+            .and_then(|slot| f(&mut slot.lock().unwrap_or_else(|e| e.into_inner())));
         let oom = pollster::block_on(oom.pop());
         let validation = pollster::block_on(scope.pop());
         if let Some(e) = oom.or(validation) {
@@ -129,9 +142,53 @@ impl DiceContext {
         self.check_alive()?;
         result
     }
+
+    /// The convenience layer of [`DicePlan::record_counts`]: uploads host slices, counts TP,
+    /// FP, TN and FN per sample and class on the GPU (the pixels' classes taken by `decision`
+    /// from `config`'s activation, its `ignore_index` counted nowhere) and reads the counts
+    /// back. Lengths are checked on the host; bad labels, non-finite predictions and soft
+    /// dense targets are counted on the GPU and are the same errors as
+    /// [`crate::cpu::confusion_counts`]'s. The plan and buffers are shared with
+    /// [`DiceContext::compute`] for the same shape, configuration and target kind.
+    pub fn confusion_counts(
+        &self,
+        shape: &Shape,
+        config: &DiceConfig,
+        preds: &[f32],
+        targets: Targets<'_>,
+        decision: Decision,
+    ) -> Result<ConfusionCounts, DiceError> {
+        crate::cpu::check_lengths(shape, preds, targets)?;
+        decision.check()?;
+        self.on_slot(shape, config, targets, |slot| {
+            slot.count(self, preds, targets, decision)
+        })
+    }
 }
 
 impl HostSlot {
+    fn count(
+        &mut self,
+        ctx: &DiceContext,
+        preds: &[f32],
+        targets: Targets<'_>,
+        decision: Decision,
+    ) -> Result<ConfusionCounts, DiceError> {
+        write_padded(&ctx.queue, &self.preds, bytemuck::cast_slice(preds));
+        write_padded(&ctx.queue, &self.targets, targets.as_bytes());
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        let inputs = GpuInputs {
+            preds: BufferRegion::whole(&self.preds),
+            targets: BufferRegion::whole(&self.targets),
+            gradient: None,
+        };
+        let recorded = self
+            .plan
+            .record_counts(ctx, &mut encoder, &inputs, decision)?;
+        ctx.queue.submit([encoder.finish()]);
+        self.plan.read_counts(ctx, recorded)
+    }
+
     fn run(
         &mut self,
         ctx: &DiceContext,

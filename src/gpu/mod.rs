@@ -5,6 +5,7 @@
 mod adapter;
 mod bindings;
 mod context;
+mod counts;
 mod geometry;
 mod host;
 mod layout;
@@ -18,6 +19,8 @@ mod tuning;
 pub use adapter::{describe_adapter, ContextOptions, DeviceLimits};
 pub use bindings::{BufferRegion, GpuInputs};
 pub use context::DiceContext;
+use counts::CountsState;
+pub use counts::RecordedCounts;
 pub use plan::DicePlan;
 pub use slots::{Recorded, RECORDING_SLOTS};
 

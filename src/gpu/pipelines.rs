@@ -41,6 +41,8 @@ pub(super) struct Pipelines {
     /// Per page counts, built on first use (only tensors past one binding need them).
     pub(super) paged: Mutex<HashMap<Pages, Arc<InputStages>>>,
     pub(super) specialised: Mutex<HashMap<(Spec, Binding), Arc<Specialised>>>,
+    /// dice_counts per specialisation, compiled on a plan's first `record_counts`.
+    pub(super) counts: Mutex<HashMap<(Spec, Binding, u32), Arc<wgpu::ComputePipeline>>>,
     /// One read-only storage binding: [`DiceContext::check_owned`]'s.
     pub(super) probe: wgpu::BindGroupLayout,
 }
@@ -50,6 +52,7 @@ pub(super) struct InputStages {
     pub(super) dice_normaliser: Stage,
     pub(super) dice_partials: Stage,
     pub(super) dice_gradient: Stage,
+    pub(super) dice_counts: Stage,
 }
 
 impl InputStages {
@@ -59,6 +62,7 @@ impl InputStages {
             dice_normaliser: stage(Kernel::DiceNormaliser),
             dice_partials: stage(Kernel::DicePartials),
             dice_gradient: stage(Kernel::DiceGradient),
+            dice_counts: stage(Kernel::DiceCounts),
         }
     }
 }
@@ -201,6 +205,7 @@ impl Pipelines {
                 entries: &[layout_entry(&PROBE_SLOT)],
             }),
             specialised: Mutex::new(HashMap::new()),
+            counts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -251,6 +256,45 @@ impl Pipelines {
                     dice_partials: stages.dice_partials.pipeline(device, &partials_constants),
                     dice_gradient: stages.dice_gradient.pipeline(device, &constants),
                 })
+            })
+            .clone()
+    }
+
+    /// dice_counts for one specialisation, compiled on first use and then shared. It reads
+    /// what the loss kernels read but sums nothing, so only the overrides of its readers
+    /// (activation, target format, classes, f16 predictions, VEC4) and the decision
+    /// (`DECISION_*`) tell its pipelines apart.
+    pub(super) fn counts(
+        &self,
+        device: &wgpu::Device,
+        binding: Binding,
+        spec: Spec,
+        decision: u32,
+    ) -> Arc<wgpu::ComputePipeline> {
+        let spec = Spec {
+            squared: false,
+            soft_l1: false,
+            ce_kind: crate::params::CE_OFF,
+            softmax: false,
+            ..spec
+        };
+        debug_assert!(!spec.vec4 || spec.n_classes <= CLASS_CHUNK);
+        let stages = self.stages(device, binding);
+        let mut cache = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry((spec, binding, decision))
+            .or_insert_with(|| {
+                let constants = [
+                    ("WG", WG as f64),
+                    ("DECISION", decision as f64),
+                    ("ACTIVATION", spec.activation as f64),
+                    ("TARGET_KIND", spec.target_kind as f64),
+                    ("N_CLASSES", spec.n_classes as f64),
+                    ("PRED_F16", spec.pred_f16 as u32 as f64),
+                    ("VEC4", spec.vec4 as u32 as f64),
+                    ("LANES", self.lanes as f64),
+                ];
+                Arc::new(stages.dice_counts.pipeline(device, &constants))
             })
             .clone()
     }

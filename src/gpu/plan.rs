@@ -92,7 +92,9 @@ impl PlanBuffers {
             Buffer::FinalizeParams => &self.finalize_params,
             Buffer::ClassInfo => &self.class_info,
             Buffer::Upstream => &self.upstream,
-            Buffer::Preds
+            // Made with the counts' state, on the first `record_counts`.
+            Buffer::Counts
+            | Buffer::Preds
             | Buffer::Targets
             | Buffer::Grad
             | Buffer::Preds4
@@ -185,6 +187,8 @@ pub struct DicePlan {
     pub(super) placeholder_rw: wgpu::Buffer,
     /// Bind groups over the caller's buffers, kept while the same regions come back.
     pub(super) input_binds: Option<(InputKey, InputBinds)>,
+    /// The confusion counts' buffer, readback and bind group, made on first use.
+    pub(super) counts: Option<CountsState>,
 }
 
 impl std::fmt::Debug for DicePlan {
@@ -272,6 +276,7 @@ impl DicePlan {
             placeholder,
             placeholder_rw,
             input_binds: None,
+            counts: None,
         })
     }
 

@@ -164,7 +164,10 @@ impl DicePlan {
     /// The bindings of the caller's regions (checked: usage, size, alignment, pages) and the
     /// parameters with their offsets; VEC4 where the plan allows it and every tensor starts on
     /// a quad of elements.
-    fn input_key(&self, inputs: &GpuInputs<'_>) -> Result<(InputKey, Params), DiceError> {
+    pub(super) fn input_key(
+        &self,
+        inputs: &GpuInputs<'_>,
+    ) -> Result<(InputKey, Params), DiceError> {
         let n = self.shape.len() as u64;
         let n_targets = self.target_kind.len_for(&self.shape) as u64;
         let pred_size = self.pred_format.element_size();

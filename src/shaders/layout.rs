@@ -38,6 +38,8 @@ pub enum Buffer {
     Grad4,
     /// The upstream gradient of the loss output ([`crate::DicePlan::record_loss_vjp`]).
     Upstream,
+    /// dice_counts' status words and confusion counts.
+    Counts,
 }
 
 impl Buffer {
@@ -59,6 +61,7 @@ impl Buffer {
             Buffer::Coefs => 12,
             Buffer::Grad4 => 13,
             Buffer::Upstream => 14,
+            Buffer::Counts => 15,
         }
     }
 
@@ -80,6 +83,7 @@ impl Buffer {
             Buffer::Coefs => "coefs",
             Buffer::Grad4 => "grad4",
             Buffer::Upstream => "upstream",
+            Buffer::Counts => "counts",
         }
     }
 }
@@ -147,6 +151,7 @@ pub fn bindings(kernel: Kernel, binding: Binding) -> Vec<BindingSlot> {
             slot(Coefs, Read),
         ]),
         Kernel::DiceGradient => table.extend([slot(Coefs, Read), slot(Status, Read)]),
+        Kernel::DiceCounts => table.push(slot(Counts, ReadWrite)),
     }
     if !kernel.reads_inputs() {
         return table;
@@ -172,7 +177,9 @@ pub fn bindings(kernel: Kernel, binding: Binding) -> Vec<BindingSlot> {
     // The flat VEC4 path's vec4 views (bound to placeholders off that path).
     if views {
         match kernel {
-            Kernel::DicePartials => table.extend([slot(Preds4, Read), slot(Targets4, Read)]),
+            Kernel::DicePartials | Kernel::DiceCounts => {
+                table.extend([slot(Preds4, Read), slot(Targets4, Read)])
+            }
             Kernel::DiceGradient => table.extend([
                 slot(Preds4, Read),
                 slot(Targets4, Read),

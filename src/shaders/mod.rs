@@ -72,16 +72,20 @@ pub enum Kernel {
     /// Per-pixel softmax normalisers, before `DicePartials` when softmax spans several class
     /// chunks.
     DiceNormaliser,
+    /// Exact confusion counts for the validation metrics (its own recording,
+    /// [`crate::DicePlan::record_counts`]).
+    DiceCounts,
 }
 
 impl Kernel {
     /// Every kernel.
-    pub const ALL: [Kernel; 5] = [
+    pub const ALL: [Kernel; 6] = [
         Kernel::DiceNormaliser,
         Kernel::DicePartials,
         Kernel::DiceReduce,
         Kernel::DiceFinalize,
         Kernel::DiceGradient,
+        Kernel::DiceCounts,
     ];
 
     /// The kernel's name (its file in `shaders/` without `.wgsl`).
@@ -92,6 +96,7 @@ impl Kernel {
             Kernel::DiceFinalize => "dice_finalize",
             Kernel::DiceGradient => "dice_gradient",
             Kernel::DiceNormaliser => "dice_normaliser",
+            Kernel::DiceCounts => "dice_counts",
         }
     }
 
@@ -99,7 +104,10 @@ impl Kernel {
     pub fn reads_inputs(self) -> bool {
         matches!(
             self,
-            Kernel::DicePartials | Kernel::DiceGradient | Kernel::DiceNormaliser
+            Kernel::DicePartials
+                | Kernel::DiceGradient
+                | Kernel::DiceNormaliser
+                | Kernel::DiceCounts
         )
     }
 
@@ -112,6 +120,7 @@ impl Kernel {
             Kernel::DiceFinalize => (false, include_str!("../../shaders/dice_finalize.wgsl")),
             Kernel::DiceGradient => (true, include_str!("../../shaders/dice_gradient.wgsl")),
             Kernel::DiceNormaliser => (true, include_str!("../../shaders/dice_normaliser.wgsl")),
+            Kernel::DiceCounts => (true, include_str!("../../shaders/dice_counts.wgsl")),
         };
         if !reads_inputs {
             // dice_reduce and dice_finalize: their workgroup tree.
@@ -126,6 +135,7 @@ impl Kernel {
             (Kernel::DicePartials, Fold::Subgroup) => FOLD_SUBGROUP,
             (
                 Kernel::DiceNormaliser
+                | Kernel::DiceCounts
                 | Kernel::DiceReduce
                 | Kernel::DiceFinalize
                 | Kernel::DiceGradient,

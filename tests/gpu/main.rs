@@ -9,6 +9,7 @@ mod buffers;
 mod common;
 mod concurrency;
 mod contracts;
+mod counts;
 mod errors;
 mod f16;
 mod finite_diff;

@@ -39,7 +39,8 @@ pub fn folds(kernel: Kernel) -> &'static [Fold] {
         Kernel::DiceReduce
         | Kernel::DiceFinalize
         | Kernel::DiceGradient
-        | Kernel::DiceNormaliser => &[Fold::Workgroup],
+        | Kernel::DiceNormaliser
+        | Kernel::DiceCounts => &[Fold::Workgroup],
     }
 }
 
@@ -137,6 +138,7 @@ pub fn specialisations(module: &naga::Module, binding: Binding, fold: Fold) -> V
         ("VEC4", 1.0),
         ("PRED_F16", 1.0),
         ("N_CLASSES", 9.0),
+        ("DECISION", code("DECISION_THRESHOLD")),
     ]);
     let mut specs = vec![base.clone(), everything];
     if binding == Binding::Flat {
@@ -147,6 +149,17 @@ pub fn specialisations(module: &naga::Module, binding: Binding, fold: Fold) -> V
                         ("ACTIVATION", act),
                         ("TARGET_KIND", target),
                         ("CE_KIND", ce),
+                    ]));
+                }
+            }
+        }
+        for decision in codes("DECISION_", &[]) {
+            for act in codes("ACT_", &[]) {
+                for vec4 in [0.0, 1.0] {
+                    specs.push(with(&[
+                        ("DECISION", decision),
+                        ("ACTIVATION", act),
+                        ("VEC4", vec4),
                     ]));
                 }
             }
